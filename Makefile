@@ -1,0 +1,38 @@
+# LeadLens: `make demo` and `make test` work on a fresh clone with only Python 3.11 installed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= $(or $(LEADLENS_HOME),.leadlens)/demo-crm
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test lint bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "LeadLens needs Python 3.11 (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install LeadLens with dev extras
+
+demo: $(STAMP) ## Simulate a demo CRM, ingest it and summarise it
+	$(BIN)/leadlens simulate --out $(DEMO_DIR)
+	$(BIN)/leadlens ingest --leads $(DEMO_DIR)/leads.csv --activities $(DEMO_DIR)/activities.csv --reps $(DEMO_DIR)/reps.csv
+	$(BIN)/leadlens summary
+
+test: $(STAMP) ## Run the test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## Static checks
+	$(BIN)/ruff check .
+
+bench: $(STAMP) ## Run every benchmark in bench/ (figures appended to bench/results.jsonl)
+	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
+
+clean: ## Remove the virtualenv and local state
+	rm -rf $(VENV) .leadlens

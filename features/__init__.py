@@ -1,0 +1,1 @@
+"""The data side: the CRM contract, ingestion, the warehouse, engagement features."""

@@ -1,0 +1,145 @@
+"""Configuration: one YAML file validated once, at the edge, into frozen typed objects.
+
+Defaults live in the models below and are mirrored by `configs/leadlens.yaml` (a test keeps the
+two equal). Locations and secrets come from the environment, never from the YAML file:
+`LEADLENS_HOME` (all state; default `./.leadlens`) and `LEADLENS_CONFIG` (a config file used
+when no `--config` is given).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from features.contract import DEFAULT_PERSONAL_DATA_COLUMNS
+
+HOME_ENV = "LEADLENS_HOME"
+CONFIG_ENV = "LEADLENS_CONFIG"
+DEFAULT_HOME = Path(".leadlens")
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class IngestConfig(_Section):
+    max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
+    """A table with a larger share of quarantined rows fails the whole ingest."""
+    personal_data_columns: tuple[str, ...] = DEFAULT_PERSONAL_DATA_COLUMNS
+    """Column names (matched as whole name tokens) dropped at ingestion as personal data."""
+
+
+class SimulateConfig(_Section):
+    leads: int = Field(20_000, ge=10)
+    reps: int = Field(40, ge=2)
+    months: int = Field(18, ge=1, le=120)
+    seed: int = 7
+    start: str = "2025-01-01"
+    """First day of the simulated CRM (ISO date)."""
+
+
+class EngagementConfig(_Section):
+    windows_days: tuple[int, ...] = (7, 30, 90)
+    """Look-back windows for activity counts, in days."""
+    dormant_days: int = Field(30, ge=1)
+    """A touch after this many days without any touch re-engages a dormant lead."""
+    quiet_days: int = Field(14, ge=1)
+    """A rep who has not touched a lead for this many days has gone quiet on it."""
+    decay_half_life_days: float = Field(14.0, gt=0)
+    """Half-life of the time-decayed engagement score."""
+    fifth_followup: int = Field(5, ge=1)
+    """The follow-up depth whose reach the rep metrics report."""
+
+
+class Settings(_Section):
+    ingest: IngestConfig = IngestConfig()
+    simulate: SimulateConfig = SimulateConfig()
+    engagement: EngagementConfig = EngagementConfig()
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Validated settings plus the locations taken from the environment."""
+
+    settings: Settings
+    home: Path
+    config_path: Path | None
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+
+def _format_errors(path: Path | None, err: ValidationError) -> str:
+    where = str(path) if path else "built-in defaults"
+    lines = [f"{where}: invalid configuration"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  key '{key}': unknown key")
+        else:
+            lines.append(f"  key '{key}': {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_settings(data: dict[str, Any] | None, path: Path | None = None) -> Settings:
+    """Validate a mapping (as read from YAML) into `Settings`; errors name the key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    try:
+        # YAML lists arrive as lists; the models hold tuples.
+        return Settings.model_validate(_lists_to_tuples(data), strict=True)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(path, err)) from None
+
+
+def _lists_to_tuples(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists_to_tuples(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_lists_to_tuples(v) for v in value)
+    return value
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate a YAML config file; with no path, the built-in defaults."""
+    if path is None:
+        return Settings()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    return parse_settings(data, Path(path))
+
+
+def load_runtime(config: Path | None = None, env: dict[str, str] | None = None) -> Runtime:
+    """Settings from `config` (or `LEADLENS_CONFIG`), home from `LEADLENS_HOME`."""
+    env = dict(os.environ) if env is None else env
+    if config is None and env.get(CONFIG_ENV):
+        config = Path(env[CONFIG_ENV])
+    settings = load_settings(config)
+    home = Path(env.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+    return Runtime(settings=settings, home=home, config_path=config)

@@ -1,0 +1,1 @@
+"""LeadLens command-line entry point (the CLI composes features, training and serving)."""

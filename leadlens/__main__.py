@@ -1,0 +1,3 @@
+from leadlens.cli import main
+
+main()

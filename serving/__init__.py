@@ -1,0 +1,1 @@
+"""The answering side: loads promoted models and answers requests (never imports training)."""

@@ -1,0 +1,1 @@
+"""The learning side: examples, models, evaluation, MLflow tracking and promotion."""
