@@ -210,8 +210,8 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None) -
         p_now = proposed[i]
         win = p_now & (u[5] < 0.25 * _sigmoid(fit[i] + 1.4 * sk[i] - 0.5))
         lose = ~win & (u[5] > 1.0 - np.where(p_now, 0.06, np.where(engaged[i], 0.03, 0.0)))
-        won_t[i[win]] = t[i[win]] + rng.uniform(1.0, 10.0, win.sum())
-        lost_t[i[lose]] = t[i[lose]] + rng.uniform(1.0, 10.0, lose.sum())
+        won_t[i[win]] = t[i[win]] + rng.uniform(2.0, 10.0, win.sum())  # after any reply
+        lost_t[i[lose]] = t[i[lose]] + rng.uniform(2.0, 10.0, lose.sum())
         done = win | lose | (n_out[i] >= _MAX_OUTBOUND)
 
         # the rep keeps following up, goes quiet, or comes back after a dormant spell

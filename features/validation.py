@@ -168,7 +168,10 @@ def validate_table(
     personal = tuple(personal_columns)
     frame = _normalise_headers(raw, source)
     contract_names = set(table.column_names)
-    dropped = [c for c in frame.columns if c not in contract_names and is_personal_column(c, personal)]
+    dropped = [
+        c for c in frame.columns
+        if c not in contract_names and is_personal_column(c, personal)
+    ]
     frame = frame.drop(columns=dropped)
 
     missing = [c for c in table.required if c not in frame.columns]

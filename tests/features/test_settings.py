@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from features.settings import ConfigError, Settings, load_runtime, load_settings, parse_settings
 
@@ -42,7 +43,7 @@ def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
 
 def test_settings_are_frozen() -> None:
     s = Settings()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         s.ingest.max_quarantine_share = 0.5  # type: ignore[misc]
 
 

@@ -1,0 +1,76 @@
+"""The CLI end to end on a small simulated CRM, in a temporary LEADLENS_HOME."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from leadlens.cli import main
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADLENS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LEADLENS_CONFIG", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_help_lists_every_command_and_each_has_help(run):
+    out = run("--help")
+    assert out.exit_code == 0
+    for cmd in ("simulate", "ingest", "summary"):
+        assert cmd in out.output
+        sub = run(cmd, "--help")
+        assert sub.exit_code == 0 and "Usage:" in sub.output
+
+
+def test_simulate_ingest_summary(run, tmp_path):
+    crm = tmp_path / "crm"
+    out = run("simulate", "--out", str(crm), "--leads", "2000", "--reps", "8", "--months", "6")
+    assert out.exit_code == 0, out.output
+    assert {p.name for p in crm.iterdir()} == {"leads.csv", "activities.csv", "reps.csv", "truth"}
+    out = run("ingest", "--leads", str(crm / "leads.csv"),
+              "--activities", str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    assert out.exit_code == 0, out.output
+    assert "leads       read     2,000  loaded     2,000" in out.output
+    assert "personal-data columns dropped: contact_email" in out.output
+    assert (tmp_path / "home" / "warehouse.duckdb").is_file()
+    out = run("summary")
+    assert out.exit_code == 0
+    assert "2,000 leads" in out.output and "conversion rate" in out.output
+
+
+def test_ingest_failure_exits_non_zero_with_the_reason(run, tmp_path):
+    bad = tmp_path / "leads.csv"
+    bad.write_text("lead_id,owner_rep_id\nL1,R1\n")
+    out = run("ingest", "--leads", str(bad))
+    assert out.exit_code != 0
+    assert "required column(s) missing: created_at" in out.output
+
+
+def test_bad_config_names_the_key(run, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("simulate:\n  lead: 5\n")
+    out = run("--config", str(cfg), "simulate", "--out", str(tmp_path / "x"))
+    assert out.exit_code != 0
+    assert "simulate.lead" in out.output
+
+
+def test_summary_without_warehouse_says_what_to_do(run):
+    out = run("summary")
+    assert out.exit_code != 0 and "leadlens ingest" in out.output
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "leadlens"
+    done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "simulate" in done.stdout
