@@ -1,0 +1,195 @@
+"""Online engagement features: the same definitions as the batch query, for leads given in a
+request (attributes plus an activity list), with no warehouse round trip per lead.
+
+Past rates come from an `OutcomeHistory` loaded once (at service start or per batch) with the
+same resolved-leads query the batch path uses. `tests/features/test_parity.py` checks this module
+against `features.engagement` on random (lead, as_of) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from features.catalog import (
+    ACTIVITY_TYPE_PLURALS,
+    DIRECTION_SHORT,
+    RATE_PRIOR_WEIGHT,
+    SCORE_WEIGHT_HELD_MEETING,
+    SCORE_WEIGHT_PROPOSAL,
+    SCORE_WEIGHT_RESPONSE,
+    SCORE_WEIGHT_TOUCH,
+    engagement_features,
+    window_label,
+)
+from features.engagement import DAY, resolved_leads_sql
+from features.settings import EngagementConfig
+
+
+def epoch_seconds(value: Any) -> float:
+    """A timestamp (naive = UTC) as epoch seconds, exactly as the batch query computes it."""
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return int(ts.as_unit("us").asm8.astype("int64")) / 1e6
+
+
+@dataclass(frozen=True)
+class _Track:
+    times: np.ndarray  # resolution times, sorted
+    won: np.ndarray  # cumulative
+    depth: np.ndarray  # cumulative
+
+    def before(self, t: float) -> tuple[int, float, float]:
+        k = int(np.searchsorted(self.times, t, side="left"))  # strictly before t
+        if k == 0:
+            return 0, 0.0, 0.0
+        return k, float(self.won[k - 1]), float(self.depth[k - 1])
+
+
+class OutcomeHistory:
+    """Resolved leads, by owner rep, by source and overall, queryable at any as_of."""
+
+    def __init__(self, resolved: pd.DataFrame) -> None:
+        self._tracks: dict[tuple[str, str], _Track] = {}
+        frame = resolved.sort_values("resolved_s", kind="stable")
+        self._tracks[("all", "all")] = self._track(frame)
+        for col in ("owner_rep_id", "source"):
+            for key, grp in frame.dropna(subset=[col]).groupby(col, sort=False):
+                self._tracks[(col, str(key))] = self._track(grp)
+
+    @staticmethod
+    def _track(frame: pd.DataFrame) -> _Track:
+        return _Track(
+            times=frame["resolved_s"].to_numpy(dtype="float64"),
+            won=np.cumsum(frame["won"].to_numpy(dtype="float64")),
+            depth=np.cumsum(frame["depth"].to_numpy(dtype="float64")),
+        )
+
+    @classmethod
+    def from_warehouse(cls, con: duckdb.DuckDBPyConnection) -> OutcomeHistory:
+        return cls(con.execute(resolved_leads_sql()).df())
+
+    def before(self, group: str, key: str | None, t: float) -> tuple[int, float, float]:
+        """(resolved, won, summed depth) of the group's leads resolved strictly before t."""
+        if key is None:
+            return 0, 0.0, 0.0
+        track = self._tracks.get((group, str(key)))
+        return (0, 0.0, 0.0) if track is None else track.before(t)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA \
+        or value is pd.NaT
+
+
+def online_features(
+    lead: Mapping[str, Any],
+    activities: Iterable[Mapping[str, Any]] | pd.DataFrame,
+    as_of: Any,
+    history: OutcomeHistory,
+    cfg: EngagementConfig,
+    attributes: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Features of one lead at `as_of`, from its fields and its activities (contract columns).
+
+    Activities at or after `as_of` are ignored. Ties in time are ordered by `activity_id` when
+    given, as in the batch path.
+    """
+    t0 = epoch_seconds(as_of)
+    acts = activities if isinstance(activities, pd.DataFrame) else pd.DataFrame(list(activities))
+    if len(acts):
+        ts_all = np.array([epoch_seconds(v) for v in acts["occurred_at"]], dtype="float64")
+        keep = ts_all < t0
+        acts = acts.loc[keep]
+        ts = ts_all[keep]
+        ids = acts["activity_id"].astype(str).to_numpy() if "activity_id" in acts else \
+            np.arange(len(acts)).astype(str)
+        order = np.lexsort((ids, ts))
+        ts = ts[order]
+        type_ = acts["type"].astype(str).str.lower().to_numpy()[order]
+        direction = (acts["direction"].fillna("outbound") if "direction" in acts
+                     else pd.Series(["outbound"] * len(acts))).astype(str).str.lower()
+        direction = direction.to_numpy()[order]
+        outcome = (acts["outcome"] if "outcome" in acts else pd.Series([None] * len(acts)))
+        outcome = outcome.astype("string").str.lower().fillna("").to_numpy()[order]
+        amount = (pd.to_numeric(acts["amount"], errors="coerce") if "amount" in acts
+                  else pd.Series([np.nan] * len(acts))).to_numpy(dtype="float64")[order]
+    else:
+        ts = np.array([], dtype="float64")
+        type_ = direction = outcome = np.array([], dtype=object)
+        amount = np.array([], dtype="float64")
+
+    out_m = direction == "outbound"
+    in_m = direction == "inbound"
+    held = (type_ == "meeting") & (outcome == "held")
+    feats: dict[str, Any] = {}
+    for t_name, plural in ACTIVITY_TYPE_PLURALS.items():
+        for d_name, short in DIRECTION_SHORT.items():
+            base = (type_ == t_name) & (direction == d_name)
+            for days in (*cfg.windows_days, None):
+                m = base if days is None else base & (ts >= t0 - days * DAY)
+                feats[f"{plural}_{short}_{window_label(days)}"] = float(m.sum())
+
+    n_out, n_in = int(out_m.sum()), int(in_m.sum())
+    first_response = ts[in_m].min() if n_in else None
+    first_held = ts[held].min() if held.any() else None
+    out_ts = ts[out_m]
+    gap_any = np.diff(ts, prepend=np.nan)
+    gap_out = np.diff(out_ts, prepend=np.nan)
+
+    feats["outbound_touches"] = float(n_out)
+    feats["inbound_responses"] = float(n_in)
+    feats["has_responded"] = 1.0 if n_in else 0.0
+    feats["touches_before_first_response"] = float(
+        n_out if first_response is None else (out_ts <= first_response).sum())
+    feats["days_since_first_touch"] = (t0 - out_ts.min()) / DAY if n_out else np.nan
+    feats["days_since_last_touch"] = (t0 - out_ts.max()) / DAY if n_out else np.nan
+    feats["days_since_last_response"] = (t0 - ts[in_m].max()) / DAY if n_in else np.nan
+    feats["mean_gap_days"] = ((out_ts.max() - out_ts.min()) / DAY / (n_out - 1)
+                              if n_out >= 2 else np.nan)
+    feats["longest_gap_days"] = np.nanmax(gap_out) / DAY if n_out >= 2 else np.nan
+    feats["meeting_held"] = 1.0 if held.any() else 0.0
+    feats["followups_after_meeting"] = float(
+        0 if first_held is None else (out_ts > first_held).sum())
+    prop = out_m & (type_ == "proposal")
+    prop_amounts = amount[prop]
+    feats["proposals_sent"] = float(prop.sum())
+    present = prop_amounts[~np.isnan(prop_amounts)]
+    feats["proposal_amount_max"] = float(present.max()) if present.size else np.nan
+    feats["proposal_amount_total"] = float(present.sum()) if present.size else 0.0
+    feats["reengagements"] = float((out_m & (gap_any >= cfg.dormant_days * DAY)).sum())
+    weight = np.where(in_m, SCORE_WEIGHT_RESPONSE,
+                      np.where(held, SCORE_WEIGHT_HELD_MEETING,
+                               np.where(type_ == "proposal", SCORE_WEIGHT_PROPOSAL,
+                                        SCORE_WEIGHT_TOUCH)))
+    half_life = cfg.decay_half_life_days * DAY
+    feats["engagement_score"] = float(
+        (weight * np.exp(-np.log(2) * (t0 - ts) / half_life)).sum())
+    feats["lead_age_days"] = (t0 - epoch_seconds(lead["created_at"])) / DAY
+
+    rep = None if _missing(lead.get("owner_rep_id")) else str(lead["owner_rep_id"])
+    source = None if _missing(lead.get("source")) else str(lead["source"])
+    g_n, g_won, _ = history.before("all", "all", t0)
+    prior = g_won / g_n if g_n else None
+    r_n, r_won, r_depth = history.before("owner_rep_id", rep, t0)
+    s_n, s_won, _ = history.before("source", source, t0)
+    m = RATE_PRIOR_WEIGHT
+    feats["rep_past_resolved_leads"] = float(r_n)
+    feats["rep_past_conversion_rate"] = (
+        (r_won + m * prior) / (r_n + m) if rep is not None and prior is not None else np.nan)
+    feats["rep_past_followup_depth"] = r_depth / r_n if r_n else np.nan
+    feats["source_past_resolved_leads"] = float(s_n)
+    feats["source_past_conversion_rate"] = (
+        (s_won + m * prior) / (s_n + m) if source is not None and prior is not None else np.nan)
+    feats["source"] = source
+    for name in attributes:
+        value = lead.get(name)
+        feats[name] = None if _missing(value) else value
+    expected = [f.name for f in engagement_features(cfg)] + list(attributes)
+    return {name: feats[name] for name in expected}
