@@ -251,6 +251,22 @@ def batch_features(
     return _typed(out.drop(columns="pair_id"), cfg, attributes)
 
 
+def select_pairs(con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp,
+                 which: str = "open") -> pd.DataFrame:
+    """(lead_id, as_of) for leads created at or before `as_of`; `open` keeps those not yet
+    converted or lost at `as_of` (an outcome at or after `as_of` is not known yet)."""
+    if which not in ("open", "all"):
+        raise ValueError(f"--leads must be 'open' or 'all', not {which!r}")
+    cond = "created_at <= $as_of"
+    if which == "open":
+        cond += (" AND (converted_at IS NULL OR converted_at >= $as_of)"
+                 " AND (closed_lost_at IS NULL OR closed_lost_at >= $as_of)")
+    ts = pd.Timestamp(as_of).to_pydatetime()
+    ids = con.execute(f"SELECT lead_id FROM leads WHERE {cond} ORDER BY lead_id",
+                      {"as_of": ts}).df()
+    return pd.DataFrame({"lead_id": ids["lead_id"], "as_of": pd.Timestamp(as_of)})
+
+
 def feature_columns(cfg: EngagementConfig, attributes: list[str]) -> list[str]:
     return [f.name for f in engagement_features(cfg)] + list(attributes)
 
