@@ -48,6 +48,16 @@ DUCKDB = Dialect("duckdb", "epoch_us({}) / 1e6")
 SPARK = Dialect("spark", "(unix_micros({}) / 1e6)")
 
 
+LEAD_MARKS_SQL = """
+        SELECT lead_id,
+               min(occurred_at) FILTER (WHERE direction = 'inbound') AS first_response_at,
+               min(occurred_at) FILTER (WHERE type = 'meeting' AND lower(outcome) = 'held')
+                   AS first_held_at
+        FROM activities GROUP BY lead_id
+"""
+"""Per lead: the first response and the first held meeting; a lead is engaged after either."""
+
+
 def resolved_leads_sql(d: Dialect = DUCKDB) -> str:
     """Resolved leads: owner, source, when resolved (epoch s), won (0/1), and depth (outbound
     touches before resolution). The online path loads its outcome history with this query."""
@@ -114,13 +124,7 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
     return f"""
     WITH
     pairs AS (SELECT pair_id, lead_id, as_of, {d.epoch('as_of')} AS as_of_s FROM pair_input),
-    marks AS (
-        SELECT lead_id,
-               min(occurred_at) FILTER (WHERE direction = 'inbound') AS first_response_at,
-               min(occurred_at) FILTER (WHERE type = 'meeting' AND lower(outcome) = 'held')
-                   AS first_held_at
-        FROM activities GROUP BY lead_id
-    ),
+    marks AS ({LEAD_MARKS_SQL}),
     acts AS (
         SELECT x.lead_id, x.type, x.direction, x.amount, x.ts, x.held,
                x.ts - lag(x.ts) OVER w_all AS gap_any,
