@@ -20,10 +20,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install LeadLens with dev extras
 
-demo: $(STAMP) ## Simulate a demo CRM, ingest it and summarise it
+demo: $(STAMP) ## Simulate a demo CRM, ingest it, summarise it, print rep metrics
 	$(BIN)/leadlens simulate --out $(DEMO_DIR)
 	$(BIN)/leadlens ingest --leads $(DEMO_DIR)/leads.csv --activities $(DEMO_DIR)/activities.csv --reps $(DEMO_DIR)/reps.csv
 	$(BIN)/leadlens summary
+	$(BIN)/leadlens reps --metrics-only --top 5
 
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest -q

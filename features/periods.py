@@ -32,7 +32,9 @@ def parse_period(text: str) -> Period:
     if re.fullmatch(r"\d{4}", text):
         start = pd.Timestamp(int(text), 1, 1)
         return Period(text, start, start + pd.DateOffset(years=1), 12.0)
-    raise ValueError(f"period {text!r}: use a month (2025-03), a quarter (2025-Q1) or a year (2025)")
+    raise ValueError(
+        f"period {text!r}: use a month (2025-03), a quarter (2025-Q1) or a year (2025)"
+    )
 
 
 def date_range(start: str, end: str) -> Period:

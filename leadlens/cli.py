@@ -117,5 +117,122 @@ def summary(obj: _Obj) -> None:
         raise click.ClickException(str(err)) from None
 
 
+def _open_warehouse(obj: _Obj):
+    from features.warehouse import Warehouse
+
+    wh = Warehouse(obj.runtime.warehouse_path, read_only=True)
+    try:
+        wh.open()
+    except FileNotFoundError as err:
+        raise click.ClickException(str(err)) from None
+    return wh
+
+
+@main.command()
+@click.option("--list", "list_only", is_flag=True,
+              help="Print the declared feature list (the data dictionary) and exit.")
+@click.option("--as-of", "as_of", default=None,
+              help="Point in time (ISO-8601, UTC); only activities strictly before it count.")
+@click.option("--leads", "which", type=click.Choice(["open", "all"]), default="open",
+              show_default=True, help="Leads open at as_of, or every lead created by then.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file (.parquet or .csv).")
+@click.pass_obj
+def features(obj: _Obj, list_only: bool, as_of: str | None, which: str, out: Path | None) -> None:
+    """Engagement features for every lead at one point in time."""
+    import pandas as pd
+
+    from features.catalog import format_data_dictionary
+    from features.engagement import batch_features, select_pairs
+
+    cfg = obj.runtime.settings.engagement
+    if list_only:
+        attrs = None
+        if obj.runtime.warehouse_path.exists():
+            with _open_warehouse(obj) as wh:
+                attrs = wh.attribute_types()
+        click.echo(format_data_dictionary(cfg, attrs))
+        return
+    if as_of is None or out is None:
+        raise click.UsageError("give --as-of and --out (or --list)")
+    try:
+        ts = pd.Timestamp(as_of)
+    except ValueError:
+        raise click.BadParameter(f"{as_of!r} is not an ISO-8601 timestamp",
+                                 param_hint="--as-of") from None
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    with _open_warehouse(obj) as wh:
+        pairs = select_pairs(wh.con, ts, which)
+        _say(f"computing features for {len(pairs):,} {which} leads as of {ts}")
+        frame = batch_features(wh.con, pairs, cfg, list(wh.attribute_types()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    click.echo(f"{len(frame):,} leads x {frame.shape[1] - 2} features -> {out}")
+
+
+@main.command()
+@click.option("--metrics-only", is_flag=True,
+              help="Only the five activity metrics (the full report with flags comes later).")
+@click.option("--period", default=None, help="2025-03, 2025-Q1 or 2025 "
+              "(default: the last full quarter in the data).")
+@click.option("--from", "date_from", default=None, help="Start date, YYYY-MM-DD (with --to).")
+@click.option("--to", "date_to", default=None, help="End date, inclusive, YYYY-MM-DD.")
+@click.option("--team", default=None, help="Only this team.")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Only the N reps with the most and the N with the least won revenue.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of the terminal.")
+@click.pass_obj
+def reps(obj: _Obj, metrics_only: bool, period: str | None, date_from: str | None,
+         date_to: str | None, team: str | None, top: int | None, fmt: str,
+         out: Path | None) -> None:
+    """The five rep metrics per rep for a period."""
+    import pandas as pd
+
+    from features.periods import date_range, last_full_quarter, parse_period
+    from features.rep_metrics import format_rep_metrics, rep_metrics
+
+    with _open_warehouse(obj) as wh:
+        try:
+            if date_from or date_to:
+                if not (date_from and date_to) or period:
+                    raise ValueError("give --from and --to together, without --period")
+                p = date_range(date_from, date_to)
+            elif period:
+                p = parse_period(period)
+            else:
+                latest = wh.con.execute("SELECT max(occurred_at) FROM activities").fetchone()[0]
+                if latest is None:
+                    raise ValueError("the warehouse has no activities yet")
+                p = last_full_quarter(pd.Timestamp(latest))
+        except ValueError as err:
+            raise click.UsageError(str(err)) from None
+        frame = rep_metrics(wh.con, p, obj.runtime.settings.engagement, team=team)
+    if top is not None:
+        ranked = frame.sort_values("won_revenue", ascending=False)
+        frame = pd.concat([ranked.head(top), ranked.tail(top)]).drop_duplicates("rep_id")
+    if fmt == "csv":
+        text = frame.to_csv(index=False)
+    elif fmt == "json":
+        text = frame.to_json(orient="records", indent=2)
+    else:
+        title = f"Rep activity metrics, {p.label} ({p.start:%Y-%m-%d} to {p.end:%Y-%m-%d})"
+        if top is not None:
+            title += f": top and bottom {top} by won revenue"
+        text = title + "\n" + format_rep_metrics(frame)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"{len(frame)} reps -> {out}")
+    else:
+        click.echo(text)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -27,7 +29,7 @@ def run(tmp_path, monkeypatch):
 def test_help_lists_every_command_and_each_has_help(run):
     out = run("--help")
     assert out.exit_code == 0
-    for cmd in ("simulate", "ingest", "summary"):
+    for cmd in ("simulate", "ingest", "summary", "features", "reps"):
         assert cmd in out.output
         sub = run(cmd, "--help")
         assert sub.exit_code == 0 and "Usage:" in sub.output
@@ -47,6 +49,30 @@ def test_simulate_ingest_summary(run, tmp_path):
     out = run("summary")
     assert out.exit_code == 0
     assert "2,000 leads" in out.output and "conversion rate" in out.output
+
+    feats = tmp_path / "features.parquet"
+    out = run("features", "--as-of", "2025-05-01T00:00:00+02:00", "--leads", "all",
+              "--out", str(feats))
+    assert out.exit_code == 0, out.output
+    frame = pd.read_parquet(feats)
+    assert (frame["as_of"] == pd.Timestamp("2025-04-30 22:00:00")).all()
+    assert (frame["lead_age_days"] >= 0).all() and len(frame) > 500
+    assert {"industry", "company_size", "country"} <= set(frame.columns)
+    assert "contact_email" not in frame.columns
+
+    out = run("features", "--list")
+    assert "`outbound_touches`" in out.output and "`company_size`" in out.output
+
+    out = run("reps", "--metrics-only", "--period", "2025-Q2", "--format", "json")
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert len(rows) == 8 and {"new_leads", "calls_to_new_leads", "calls_to_previous_leads",
+                               "followups_to_engaged_leads", "proposals"} <= set(rows[0])
+    assert sum(r["new_leads"] for r in rows) > 0
+    out = run("reps", "--metrics-only", "--top", "2")
+    assert out.exit_code == 0 and "top and bottom 2" in out.output
+    out = run("reps", "--period", "soon")
+    assert out.exit_code != 0 and "2025-Q1" in out.output
 
 
 def test_ingest_failure_exits_non_zero_with_the_reason(run, tmp_path):
