@@ -124,7 +124,7 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
     return f"""
     WITH
     pairs AS (SELECT pair_id, lead_id, as_of, {d.epoch('as_of')} AS as_of_s FROM pair_input),
-    marks AS ({LEAD_MARKS_SQL}),
+    marks AS (SELECT * FROM ({LEAD_MARKS_SQL}) m WHERE m.lead_id IN (SELECT lead_id FROM pairs)),
     acts AS (
         SELECT x.lead_id, x.type, x.direction, x.amount, x.ts, x.held,
                x.ts - lag(x.ts) OVER w_all AS gap_any,
@@ -138,6 +138,7 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
                    {d.epoch('occurred_at')} AS ts,
                    (type = 'meeting' AND coalesce(lower(outcome), '') = 'held') AS held
             FROM activities
+            WHERE lead_id IN (SELECT lead_id FROM pairs)
         ) x
         LEFT JOIN marks mk ON mk.lead_id = x.lead_id
         WINDOW w_all AS (PARTITION BY x.lead_id ORDER BY x.ts, x.activity_id
