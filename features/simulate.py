@@ -276,9 +276,11 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None) -
         }
     )
 
-    months = config.months
-    revenue = np.bincount(owner[converted], weights=amount[converted], minlength=r) / months
-    # management sets one quota that about two thirds of the reps make
+    # management sets one quota that about two thirds of the reps make once the pipeline is
+    # up to speed: measured over the last third of the history (the early months are ramp-up)
+    steady_months = max(1, config.months // 3)
+    steady = converted & (won_t >= end_day * (1 - steady_months / config.months))
+    revenue = np.bincount(owner[steady], weights=amount[steady], minlength=r) / steady_months
     quota = max(500.0, np.floor(np.quantile(revenue, 1.0 / 3.0) / 500.0) * 500.0)
     hired = start - (rng.uniform(30, 1500, r) * 86400).astype("timedelta64[s]")
     reps = pd.DataFrame(
