@@ -128,7 +128,8 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
     acts AS (
         SELECT x.lead_id, x.type, x.direction, x.amount, x.ts, x.held,
                x.ts - lag(x.ts) OVER w_all AS gap_any,
-               x.ts - lag(x.ts) OVER w_dir AS gap_dir,
+               x.ts - max(CASE WHEN x.direction = 'outbound' THEN x.ts END) OVER w_prev
+                   AS gap_out,
                (mk.first_response_at IS NULL OR x.occurred_at <= mk.first_response_at)
                    AS before_response,
                (mk.first_held_at IS NOT NULL AND mk.first_held_at < x.occurred_at)
@@ -143,8 +144,8 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
         LEFT JOIN marks mk ON mk.lead_id = x.lead_id
         WINDOW w_all AS (PARTITION BY x.lead_id ORDER BY x.ts, x.activity_id
                          ROWS UNBOUNDED PRECEDING),
-               w_dir AS (PARTITION BY x.lead_id, x.direction ORDER BY x.ts, x.activity_id
-                         ROWS UNBOUNDED PRECEDING)
+               w_prev AS (PARTITION BY x.lead_id ORDER BY x.ts, x.activity_id
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     ),
     resolved AS ({resolved_leads_sql(d)}),
     agg AS (
@@ -157,7 +158,7 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
                min(a.ts) FILTER (WHERE a.direction = 'outbound') AS first_touch_s,
                max(a.ts) FILTER (WHERE a.direction = 'outbound') AS last_touch_s,
                max(a.ts) FILTER (WHERE a.direction = 'inbound') AS last_response_s,
-               max(a.gap_dir) FILTER (WHERE a.direction = 'outbound') AS longest_gap_s,
+               max(a.gap_out) FILTER (WHERE a.direction = 'outbound') AS longest_gap_s,
                count(a.ts) FILTER (WHERE a.held) AS held_meetings,
                count(a.ts) FILTER (WHERE a.direction = 'outbound' AND a.after_meeting)
                    AS followups_after_meeting,
