@@ -20,9 +20,8 @@ from features.catalog import (
     engagement_features,
     window_label,
 )
+from features.engagement import DAY
 from features.settings import EngagementConfig
-
-DAY = 86400.0
 
 
 def _epoch(s: pd.Series) -> np.ndarray:

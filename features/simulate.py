@@ -123,7 +123,7 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None) -
     rep_ids = _ids("R", r, 3)
 
     # --- leads: attributes, hidden fit, owner ---
-    created = np.sort(rng.uniform(0.0, end_day, n) ** 1.0)
+    created = np.sort(rng.uniform(0.0, end_day, n))
     created = end_day * (created / end_day) ** 0.85  # slow growth in lead flow
     src = rng.choice(len(SOURCES), n, p=_SOURCE_P)
     ind = rng.choice(len(INDUSTRIES), n, p=_INDUSTRY_P)

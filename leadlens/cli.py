@@ -108,13 +108,9 @@ def ingest(obj: _Obj, leads: Path | None, activities: Path | None, reps: Path | 
 def summary(obj: _Obj) -> None:
     """What the warehouse holds: rows, dates, conversion rate, follow-ups per lead."""
     from features.crm_summary import format_crm_summary, summarize_crm
-    from features.warehouse import Warehouse
 
-    try:
-        with Warehouse(obj.runtime.warehouse_path, read_only=True) as wh:
-            click.echo(format_crm_summary(summarize_crm(wh)))
-    except FileNotFoundError as err:
-        raise click.ClickException(str(err)) from None
+    with _open_warehouse(obj) as wh:
+        click.echo(format_crm_summary(summarize_crm(wh)))
 
 
 def _open_warehouse(obj: _Obj):
