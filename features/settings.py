@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from features.contract import DEFAULT_PERSONAL_DATA_COLUMNS
 
 HOME_ENV = "LEADLENS_HOME"
 CONFIG_ENV = "LEADLENS_CONFIG"
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
 DEFAULT_HOME = Path(".leadlens")
 
 
@@ -60,10 +61,71 @@ class EngagementConfig(_Section):
     """The follow-up depth whose reach the rep metrics report."""
 
 
+class LightGBMConfig(_Section):
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.9, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_rounds: int = Field(1000, ge=1)
+    """Upper bound on boosting rounds; early stopping on validation picks the number."""
+    early_stopping_rounds: int = Field(50, ge=1)
+    seed: int = 7
+
+
+class TrainConfig(_Section):
+    snapshot_ages_days: tuple[int, ...] = (0, 7, 14, 30, 60)
+    """Conversion examples: each lead as of these ages, while it is still open."""
+    horizon_days: int = Field(90, ge=1)
+    """Conversion label: converted within this many days after the snapshot."""
+    dropout_touches: int = Field(4, ge=1)
+    """Dropout examples: outbound touches number 1 to this."""
+    dropout_window_days: int = Field(14, ge=1)
+    """Dropout label: no further outbound touch within this many days while the lead is open."""
+    split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    """Train, validation and out-of-time test shares of the leads, in order of creation."""
+    min_per_class: int = Field(40, ge=1)
+    """Refuse to train with fewer positives or negatives than this among training examples."""
+    min_per_class_eval: int = Field(10, ge=1)
+    """... and fewer than this in the validation or the test split."""
+    leakage_auc: float = Field(0.9, gt=0.5, le=1.0)
+    """A feature that alone reaches this AUC is flagged as possible leakage."""
+    leakage_shap_share: float = Field(0.5, gt=0, le=1.0)
+    """A feature holding more than this share of total |SHAP| is flagged as possible leakage."""
+    shap_sample: int = Field(5000, ge=100)
+    """Test rows explained for the SHAP summary and the leakage audit."""
+    lightgbm: LightGBMConfig = LightGBMConfig()
+
+    @field_validator("split_fractions")
+    @classmethod
+    def _fractions(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(v) <= 0 or abs(sum(v) - 1.0) > 1e-9:
+            raise ValueError("three positive shares (train, validation, test) summing to 1")
+        return v
+
+    @field_validator("snapshot_ages_days")
+    @classmethod
+    def _ages(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or min(v) < 0 or len(set(v)) != len(v):
+            raise ValueError("one or more distinct ages in days, each >= 0")
+        return tuple(sorted(v))
+
+
+class PromoteConfig(_Section):
+    min_auc: float = Field(0.65, ge=0.5, le=1.0)
+    """A candidate with a lower out-of-time ROC AUC is never promoted."""
+    max_ece: float = Field(0.05, gt=0, le=1.0)
+    """... nor one with a larger expected calibration error."""
+    auc_tolerance: float = Field(0.005, ge=0)
+    """... nor one whose AUC is below the champion's by more than this."""
+
+
 class Settings(_Section):
     ingest: IngestConfig = IngestConfig()
     simulate: SimulateConfig = SimulateConfig()
     engagement: EngagementConfig = EngagementConfig()
+    train: TrainConfig = TrainConfig()
+    promote: PromoteConfig = PromoteConfig()
 
 
 @dataclass(frozen=True)
@@ -73,6 +135,7 @@ class Runtime:
     settings: Settings
     home: Path
     config_path: Path | None
+    tracking_uri: str | None = None
 
     @property
     def warehouse_path(self) -> Path:
@@ -85,6 +148,15 @@ class Runtime:
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def mlflow_uri(self) -> str:
+        """`MLFLOW_TRACKING_URI` when set (a shared server), else a SQLite store in the home."""
+        return self.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.home / "mlartifacts"
 
 
 def _format_errors(path: Path | None, err: ValidationError) -> str:
@@ -142,4 +214,5 @@ def load_runtime(config: Path | None = None, env: dict[str, str] | None = None) 
         config = Path(env[CONFIG_ENV])
     settings = load_settings(config)
     home = Path(env.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
-    return Runtime(settings=settings, home=home, config_path=config)
+    return Runtime(settings=settings, home=home, config_path=config,
+                   tracking_uri=env.get(TRACKING_ENV) or None)

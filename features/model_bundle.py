@@ -1,0 +1,128 @@
+"""A trained LeadLens model as plain files, and the one loader every reader goes through.
+
+A bundle is a folder with the native LightGBM text model (`model.txt`), the calibrator and the
+input schema (`bundle.json`). Nothing is pickled, so loading a bundle from the registry never runs
+code from it. Training writes bundles; the scorer, promotion and reports read them with
+`load_bundle`, so a lead gets the same score wherever it is scored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+BUNDLE_FORMAT = 1
+MODEL_FILE = "model.txt"
+META_FILE = "bundle.json"
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """Isotonic map from the booster's raw score (log-odds) to a probability.
+
+    Between knots it interpolates linearly and outside them it clips, exactly as scikit-learn's
+    `IsotonicRegression(out_of_bounds="clip")` does, but from two arrays instead of a pickle.
+    """
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+
+
+def encode(frame: pd.DataFrame, features: tuple[str, ...] | list[str],
+           categories: dict[str, tuple[str, ...]], what: str = "model") -> np.ndarray:
+    """The float64 design matrix: numeric columns as they are, categoricals as vocabulary codes
+    (an unseen or missing category becomes missing). Raises on a missing column."""
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} input lacks columns: {', '.join(missing)}")
+    out = np.empty((len(frame), len(features)), dtype=np.float64)
+    for j, name in enumerate(features):
+        col = frame[name]
+        if name in categories:
+            codes = pd.Index(categories[name]).get_indexer(col.astype("string").fillna("\0"))
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            out[:, j] = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy(
+                na_value=np.nan)
+    return out
+
+
+@dataclass
+class ModelBundle:
+    """A fitted booster with its input schema and calibrator."""
+
+    kind: str
+    booster: lgb.Booster
+    features: tuple[str, ...]
+    categories: dict[str, tuple[str, ...]]
+    calibrator: Calibrator
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def categorical(self) -> tuple[str, ...]:
+        return tuple(f for f in self.features if f in self.categories)
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The float64 design matrix for `frame` (see `encode`)."""
+        return encode(frame, self.features, self.categories, self.kind)
+
+    def raw_score(self, x: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Log-odds from the booster for a design matrix."""
+        return self.booster.predict(x, raw_score=True, num_threads=num_threads)
+
+    def predict(self, frame: pd.DataFrame, num_threads: int = 0) -> np.ndarray:
+        """Calibrated probabilities, one per row of `frame`."""
+        return self.calibrator(self.raw_score(self.matrix(frame), num_threads))
+
+    def contributions(self, x: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Exact TreeSHAP values in log-odds, shape (rows, features + 1); the last column is the
+        base value, and each row sums to the raw score."""
+        return self.booster.predict(x, pred_contrib=True, num_threads=num_threads)
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(directory / MODEL_FILE))
+        meta = {
+            "format": BUNDLE_FORMAT,
+            "kind": self.kind,
+            "features": list(self.features),
+            "categories": {k: list(v) for k, v in self.categories.items()},
+            "calibrator": {"x": list(self.calibrator.x), "y": list(self.calibrator.y)},
+            "meta": self.meta,
+        }
+        (directory / META_FILE).write_text(json.dumps(meta, indent=1, default=str),
+                                           encoding="utf-8")
+        return directory
+
+
+def load_bundle(directory: Path) -> ModelBundle:
+    """Read a bundle folder written by `ModelBundle.save`; raises ValueError if it is unusable."""
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{directory}: not a LeadLens model bundle ({err})") from None
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise ValueError(f"{directory}: bundle format {meta.get('format')!r}, "
+                         f"this LeadLens reads format {BUNDLE_FORMAT}")
+    booster = lgb.Booster(model_file=str(directory / MODEL_FILE))
+    features = tuple(meta["features"])
+    if tuple(booster.feature_name()) != features:
+        raise ValueError(f"{directory}: the booster's features differ from the bundle schema")
+    return ModelBundle(
+        kind=meta["kind"],
+        booster=booster,
+        features=features,
+        categories={k: tuple(v) for k, v in meta["categories"].items()},
+        calibrator=Calibrator(tuple(meta["calibrator"]["x"]), tuple(meta["calibrator"]["y"])),
+        meta=meta.get("meta", {}),
+    )

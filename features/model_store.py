@@ -1,0 +1,84 @@
+"""The model registry as LeadLens reads it: which versions exist, which is `@champion`, and the
+one way to turn a registered version into a `ModelBundle`.
+
+Training, promotion, the scorer and the service all load models through `load_version`, so a lead
+gets the same score wherever it is scored. Writing (logging, registering) lives in `training/`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.model_bundle import ModelBundle, load_bundle
+
+CHAMPION = "champion"
+BUNDLE_ARTIFACT = "bundle"
+MODEL_NAMES = {
+    "conversion": "leadlens-conversion",
+    "dropout": "leadlens-dropout",
+    "lead_quality": "leadlens-lead-quality",
+}
+
+
+def configure(tracking_uri: str, quick_fail: bool = True) -> None:
+    """Point MLflow at the store; with `quick_fail`, an unreachable server fails in seconds,
+    not after minutes of retries."""
+    import mlflow
+
+    if quick_fail:
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    mlflow.set_tracking_uri(tracking_uri)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: int
+    aliases: tuple[str, ...]
+    run_id: str | None
+    tags: dict[str, str]
+    created: int
+
+
+def _client():
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def model_versions(name: str) -> list[VersionInfo]:
+    """Every registered version of `name`, newest first (empty if the model is unknown)."""
+    found = _client().search_model_versions(f"name = '{name}'")
+    out = [VersionInfo(v.name, int(v.version), tuple(v.aliases or ()), v.run_id,
+                       dict(v.tags or {}), int(v.creation_timestamp or 0)) for v in found]
+    return sorted(out, key=lambda v: -v.version)
+
+
+def champion_version(name: str) -> int | None:
+    """The version holding `@champion`, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return int(_client().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def load_version(name: str, version: int, cache_dir: Path | None = None) -> ModelBundle:
+    """Download a registered version's bundle (plain files only) and load it."""
+    import mlflow
+
+    dst = Path(cache_dir or tempfile.mkdtemp(prefix="leadlens-model-")) / f"{name}-v{version}"
+    if not (dst / "artifacts" / BUNDLE_ARTIFACT).exists():
+        dst.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}/artifacts/{BUNDLE_ARTIFACT}",
+            dst_path=str(dst))
+    bundle = load_bundle(dst / "artifacts" / BUNDLE_ARTIFACT)
+    bundle.meta.setdefault("registered_name", name)
+    bundle.meta["version"] = int(version)
+    return bundle

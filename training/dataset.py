@@ -1,0 +1,46 @@
+"""Examples joined with their point-in-time features, their split and context columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+import pandas as pd
+
+from features.engagement import batch_features, feature_columns
+from features.settings import EngagementConfig
+from training.examples import Examples, TimeSplit
+
+CONTEXT = ("lead_id", "as_of", "detail", "label", "split", "owner_rep_id", "team")
+"""Columns carried beside the features: never model inputs."""
+
+_CHUNK = 250_000
+
+
+def build_dataset(
+    con: duckdb.DuckDBPyConnection,
+    examples: Examples,
+    split: TimeSplit,
+    cfg: EngagementConfig,
+    attributes: list[str],
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """Features for every usable example, with `split` set."""
+    ex = examples.frame.copy()
+    ex["split"] = split.assign(ex)
+    parts = []
+    for start in range(0, len(ex), _CHUNK):
+        chunk = ex.iloc[start:start + _CHUNK]
+        parts.append(batch_features(con, chunk[["lead_id", "as_of"]], cfg, attributes))
+        if progress is not None:
+            progress(len(chunk))
+    cols = feature_columns(cfg, attributes)
+    feats = (pd.concat(parts, ignore_index=True) if parts
+             else pd.DataFrame(columns=["lead_id", "as_of", *cols]))
+    owners = con.execute("""
+        SELECT l.lead_id, l.owner_rep_id, r.team
+        FROM leads l LEFT JOIN reps r ON r.rep_id = l.owner_rep_id
+    """).df()
+    out = pd.concat([ex[["lead_id", "as_of", "detail", "label", "split"]],
+                     feats[cols].reset_index(drop=True)], axis=1)
+    return out.merge(owners, on="lead_id", how="left", validate="many_to_one")

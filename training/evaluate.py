@@ -1,0 +1,88 @@
+"""Out-of-time evaluation: discrimination, calibration, lift, and AUC per group."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+)
+
+CALIBRATION_BINS = 10
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Mean |observed rate - mean score| over equal-width score bins, weighted by bin size."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            total += m.sum() * abs(y[m].mean() - p[m].mean())
+    return float(total / len(y))
+
+
+def calibration_curve(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
+    """Per equal-width bin: rows, mean score, observed rate."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    frame = pd.DataFrame({"bin": idx, "y": y, "p": p})
+    out = frame.groupby("bin").agg(rows=("y", "size"), mean_score=("p", "mean"),
+                                   observed=("y", "mean")).reset_index()
+    out["bin_low"] = edges[out["bin"]]
+    out["bin_high"] = edges[out["bin"] + 1]
+    return out
+
+
+def lift_capture(y: np.ndarray, p: np.ndarray, top: float) -> tuple[float, float]:
+    """Lift (rate in the top share / overall rate) and capture (share of positives there)."""
+    n = max(1, int(round(len(y) * top)))
+    order = np.argsort(-p, kind="stable")[:n]
+    base = y.mean()
+    hit = y[order].sum()
+    lift = float((hit / n) / base) if base > 0 else float("nan")
+    capture = float(hit / y.sum()) if y.sum() > 0 else float("nan")
+    return lift, capture
+
+
+def _safe_auc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def score_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Every headline metric of one scorer on one set of examples."""
+    y = np.asarray(y, dtype=float)
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    out = {
+        "roc_auc": _safe_auc(y, p),
+        "pr_auc": float(average_precision_score(y, p)) if y.sum() > 0 else float("nan"),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": expected_calibration_error(y, p),
+        "positive_rate": float(y.mean()),
+        "mean_score": float(p.mean()),
+        "rows": float(len(y)),
+    }
+    for top in (0.1, 0.2):
+        lift, capture = lift_capture(y, p, top)
+        out[f"lift_top{int(top * 100)}"] = lift
+        out[f"capture_top{int(top * 100)}"] = capture
+    return out
+
+
+def group_auc(y: np.ndarray, p: np.ndarray, groups: pd.Series,
+              min_rows: int = 50) -> pd.DataFrame:
+    """ROC AUC per group value (groups with fewer rows or one class get no AUC)."""
+    frame = pd.DataFrame({"y": np.asarray(y), "p": np.asarray(p),
+                          "g": groups.astype("string").fillna("(none)").to_numpy()})
+    rows = []
+    for g, part in frame.groupby("g", sort=True):
+        auc = _safe_auc(part["y"].to_numpy(), part["p"].to_numpy()) \
+            if len(part) >= min_rows else float("nan")
+        rows.append({"group": g, "rows": len(part), "positives": int(part["y"].sum()),
+                     "roc_auc": auc})
+    return pd.DataFrame(rows)

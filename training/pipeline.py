@@ -1,0 +1,263 @@
+"""`leadlens train`: examples -> features -> fit -> evaluate -> audit -> MLflow -> registry.
+
+One parent run per training, a nested run per model. Registration adds a version; it never
+moves `@champion` (that is `leadlens promote`'s job).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from features.engagement import feature_columns
+from features.model_bundle import ModelBundle
+from features.settings import Runtime, Settings
+from features.warehouse import Warehouse
+from training import plots
+from training.dataset import build_dataset
+from training.evaluate import calibration_curve, group_auc, score_metrics
+from training.examples import (
+    SPLITS,
+    Examples,
+    TimeSplit,
+    conversion_examples,
+    data_end,
+    dropout_examples,
+    time_split,
+)
+from training.fit import LogisticBaseline, RuleBaseline, fit_lightgbm
+from training.leakage import leakage_audit, shap_shares, single_feature_auc
+from training.model_card import model_card
+from training.specs import SPECS, ModelSpec
+from training.tracking import (
+    flatten,
+    log_and_register,
+    log_examples,
+    setup,
+    sigterm_as_interrupt,
+    tracked_run,
+)
+
+Say = Callable[[str], None]
+
+
+class NotEnoughData(ValueError):
+    """Too few positives or negatives to train (the message gives the counts)."""
+
+
+@dataclass
+class ModelResult:
+    spec: ModelSpec
+    bundle: ModelBundle
+    split: TimeSplit
+    counts: pd.DataFrame
+    excluded: dict[str, int]
+    metrics: dict[str, dict[str, float]]
+    audit: pd.DataFrame
+    test: pd.DataFrame  # lead_id, as_of, detail, label, score, team, source
+    used: dict[str, pd.DataFrame] = field(default_factory=dict)  # split -> lead_id, as_of, label
+    version: int | None = None
+    run_id: str | None = None
+
+
+@dataclass
+class TrainReport:
+    until: pd.Timestamp
+    parent_run_id: str
+    results: dict[str, ModelResult] = field(default_factory=dict)
+
+
+def class_counts(data: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for s in SPLITS:
+        part = data.loc[data["split"] == s, "label"]
+        rows.append({"split": s, "examples": len(part), "positives": int(part.sum()),
+                     "negatives": int(len(part) - part.sum())})
+    return pd.DataFrame(rows)
+
+
+def check_enough(spec: ModelSpec, counts: pd.DataFrame, min_train: int, min_eval: int) -> None:
+    """Refuse to train on too little data, saying what exists and what is needed."""
+    problems = []
+    for row in counts.itertuples():
+        need = min_train if row.split == "train" else min_eval
+        if row.positives < need or row.negatives < need:
+            problems.append(f"{row.split}: {row.positives} positives and {row.negatives} "
+                            f"negatives (need at least {need} of each)")
+    if problems:
+        raise NotEnoughData(f"not enough data to train the {spec.kind} model: "
+                            + "; ".join(problems)
+                            + ". Ingest more history, or lower train.min_per_class / "
+                              "train.min_per_class_eval in the config.")
+
+
+def _examples(spec: ModelSpec, con, settings: Settings, until: pd.Timestamp) -> Examples:
+    if spec.kind == "dropout":
+        return dropout_examples(con, settings.train, until)
+    if spec.kind == "lead_quality":
+        return conversion_examples(con, settings.train, until, ages_days=(0,))
+    return conversion_examples(con, settings.train, until)
+
+
+def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Timestamp,
+              work_dir: Path, say: Say) -> tuple[ModelResult, dict[str, Path], str]:
+    """Fit and evaluate one model (no MLflow); returns the result, its plots and its card."""
+    cfg = settings.train
+    attr_types = wh.attribute_types()
+    attributes = list(attr_types)
+    examples = _examples(spec, wh.con, settings, until)
+    if examples.frame.empty:
+        raise NotEnoughData(f"no usable {spec.kind} examples before {until}")
+    split = time_split(examples.frame, cfg.split_fractions, until)
+    say(f"[{spec.kind}] {len(examples.frame):,} examples; computing features")
+    data = build_dataset(wh.con, examples, split, settings.engagement, attributes)
+    counts = class_counts(data)
+    check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
+
+    engagement = feature_columns(settings.engagement, [])
+    features = spec.select(engagement, attributes)
+    categorical = ["source", *[a for a, k in attr_types.items() if k != "numeric"]]
+    categorical = [c for c in categorical if c in features]
+    train = data[data["split"] == "train"]
+    valid = data[data["split"] == "validation"]
+    test = data[data["split"] == "test"].reset_index(drop=True)
+    say(f"[{spec.kind}] fitting LightGBM on {len(train):,} rows, "
+        f"{len(features)} features")
+    bundle = fit_lightgbm(spec.kind, train, valid, features, categorical, cfg.lightgbm,
+                          meta={"until": str(until), **split.as_params()})
+    say(f"[{spec.kind}] baselines and evaluation")
+    logistic = LogisticBaseline(features, categorical).fit(train, valid)
+    rule = RuleBaseline(spec.kind).fit(valid)
+    y = test["label"].to_numpy()
+    scores = {"lightgbm": bundle.predict(test), "logistic": logistic.predict(test),
+              "rule": rule.predict(test)}
+    metrics = {name: score_metrics(y, p) for name, p in scores.items()}
+    groups = {"source": group_auc(y, scores["lightgbm"], test["source"]),
+              "team": group_auc(y, scores["lightgbm"], test["team"])}
+
+    rng = np.random.default_rng(0)
+    sample = test.iloc[np.sort(rng.choice(len(test), min(len(test), cfg.shap_sample),
+                                          replace=False))]
+    x_sample = bundle.matrix(sample)
+    contrib = bundle.contributions(x_sample)
+    audit = leakage_audit(single_feature_auc(train, test, features, categorical),
+                          shap_shares(contrib, features), cfg.leakage_auc,
+                          cfg.leakage_shap_share)
+    for row in audit[audit["flagged"]].itertuples():
+        say(f"[{spec.kind}] POSSIBLE LEAKAGE: {row.feature} {row.reason}")
+
+    title = spec.registered_name
+    figs = {
+        "roc_pr": plots.roc_pr(y, scores, title, work_dir / "plots" / "roc_pr.png"),
+        "calibration": plots.calibration(y, scores, title,
+                                         work_dir / "plots" / "calibration.png"),
+        "shap_summary": plots.shap_summary(contrib, x_sample, features, title,
+                                           work_dir / "plots" / "shap_summary.png"),
+        "importance": plots.importance(
+            pd.Series(bundle.booster.feature_importance("gain"), index=features), title,
+            work_dir / "plots" / "feature_importance.png"),
+    }
+    result = ModelResult(
+        spec=spec, bundle=bundle, split=split, counts=counts, excluded=examples.excluded,
+        metrics=metrics, audit=audit,
+        test=test[["lead_id", "as_of", "detail", "label", "team", "source"]].assign(
+            score=scores["lightgbm"]),
+        used={s: data.loc[data["split"] == s, ["lead_id", "as_of", "label"]] for s in SPLITS},
+    )
+    card_args = dict(window=split.as_params(), counts=counts, excluded=examples.excluded,
+                     metrics=metrics, calibration=calibration_curve(y, scores["lightgbm"]),
+                     group_aucs=groups, audit=audit, features=features,
+                     best_iteration=bundle.meta["best_iteration"])
+    (work_dir / "group_auc_source.csv").write_text(groups["source"].to_csv(index=False))
+    (work_dir / "group_auc_team.csv").write_text(groups["team"].to_csv(index=False))
+    (work_dir / "leakage_audit.csv").write_text(audit.to_csv(index=False))
+    return result, figs, card_args  # type: ignore[return-value]
+
+
+def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
+                 kinds: tuple[str, ...] = tuple(SPECS), say: Say = print) -> TrainReport:
+    """Train, evaluate, log and register every model in `kinds`; see the module docstring."""
+    settings = runtime.settings
+    experiment_id = setup(runtime)
+    with Warehouse(runtime.warehouse_path, read_only=True) as wh, sigterm_as_interrupt():
+        until = pd.Timestamp(until) if until is not None else data_end(wh.con)
+        with tracked_run(f"train-until-{until:%Y-%m-%d}", experiment_id,
+                         tags={"leadlens.until": str(until)}) as parent:
+            mlflow.log_params({"until": str(until), "models": ",".join(kinds)})
+            mlflow.log_params(flatten("", {
+                "train": settings.train.model_dump(), "engagement":
+                settings.engagement.model_dump()}))
+            report = TrainReport(until, parent.info.run_id)
+            for kind in kinds:
+                spec = SPECS[kind]
+                with tempfile.TemporaryDirectory(prefix=f"leadlens-{kind}-") as tmp, \
+                        tracked_run(kind, experiment_id, nested=True,
+                                    tags={"leadlens.model": kind}) as run:
+                    work = Path(tmp)
+                    result, figs, card_args = train_one(spec, wh, settings, until, work, say)
+                    _log(result, figs, card_args, work, runtime, say)
+                    result.run_id = run.info.run_id
+                    report.results[kind] = result
+    return report
+
+
+def _log(result: ModelResult, figs: dict[str, Path], card_args: dict, work: Path,
+         runtime: Runtime, say: Say) -> None:
+    spec = result.spec
+    mlflow.log_params({"kind": spec.kind, "registered_name": spec.registered_name,
+                       **result.split.as_params(),
+                       "best_iteration": result.bundle.meta["best_iteration"],
+                       "n_features": len(result.bundle.features)})
+    for row in result.counts.itertuples():
+        mlflow.log_metrics({f"{row.split}_examples": row.examples,
+                            f"{row.split}_positives": row.positives})
+    source = str(runtime.warehouse_path)
+    digests = {}
+    for s, part in result.used.items():
+        digests[s] = log_examples(part, f"{spec.kind}-{s}", s, source)
+    for scorer, m in result.metrics.items():
+        mlflow.log_metrics({f"test_{scorer}_{k}": v for k, v in m.items()
+                            if np.isfinite(v)})
+    flagged = result.audit[result.audit["flagged"]]
+    mlflow.set_tag("leakage_flags", ",".join(flagged["feature"]) or "none")
+    for path in figs.values():
+        mlflow.log_artifact(str(path), artifact_path="plots")
+    for name in ("leakage_audit.csv", "group_auc_source.csv", "group_auc_team.csv"):
+        mlflow.log_artifact(str(work / name), artifact_path="evaluation")
+    version = log_and_register(result.bundle, work, spec.registered_name)
+    result.version = version
+    card = model_card(spec, version=version, **card_args)
+    (work / "model_card.md").write_text(card, encoding="utf-8")
+    mlflow.log_artifact(str(work / "model_card.md"))
+    _tag_version(result, version, digests)
+    lgb_m = result.metrics["lightgbm"]
+    say(f"[{spec.kind}] registered {spec.registered_name} v{version}: test AUC "
+        f"{lgb_m['roc_auc']:.3f} (logistic {result.metrics['logistic']['roc_auc']:.3f}, "
+        f"rule {result.metrics['rule']['roc_auc']:.3f}), ECE {lgb_m['ece']:.3f}")
+
+
+def _tag_version(result: ModelResult, version: int, digests: dict[str, str]) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    m = result.metrics["lightgbm"]
+    tags = {
+        "kind": result.spec.kind,
+        **result.split.as_params(),
+        "test_roc_auc": f"{m['roc_auc']:.6f}",
+        "test_pr_auc": f"{m['pr_auc']:.6f}",
+        "test_ece": f"{m['ece']:.6f}",
+        "test_brier": f"{m['brier']:.6f}",
+        "test_rows": str(int(m["rows"])),
+        "test_digest": digests.get("test", ""),
+        "leakage_flags": ",".join(result.audit.loc[result.audit["flagged"], "feature"])
+        or "none",
+    }
+    for k, v in tags.items():
+        client.set_model_version_tag(result.spec.registered_name, str(version), k, v)

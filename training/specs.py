@@ -1,0 +1,54 @@
+"""What each LeadLens model predicts and which features it may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["conversion", "dropout", "lead_quality"]
+
+REP_DERIVED = (
+    "rep_past_resolved_leads",
+    "rep_past_conversion_rate",
+    "rep_past_followup_depth",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: Kind
+    registered_name: str
+    question: str
+    label: str
+    intended_use: str
+
+    def select(self, engagement: list[str], attributes: list[str]) -> list[str]:
+        """The feature columns this model is fitted on."""
+        if self.kind == "lead_quality":
+            # rep-blind and activity-blind: only what the lead brought when it was assigned
+            return ["source", *attributes]
+        return [*engagement, *attributes]
+
+
+CONVERSION = ModelSpec(
+    "conversion", "leadlens-conversion",
+    "Will this open lead convert?",
+    "converted within the horizon after the snapshot",
+    "Rank open leads for marketing and reps. Not for judging reps: it knows the rep's track "
+    "record and activity (use leadlens-lead-quality for that).",
+)
+DROPOUT = ModelSpec(
+    "dropout", "leadlens-dropout",
+    "Will the rep stop following this lead up too early?",
+    "no further outbound touch within the window after this touch while the lead stayed open",
+    "Warn managers and reps about leads likely to be dropped. Not a judgement of the rep.",
+)
+LEAD_QUALITY = ModelSpec(
+    "lead_quality", "leadlens-lead-quality",
+    "How likely is a lead like this to convert, whoever works it?",
+    "converted within the horizon after creation",
+    "Expected conversions for fair rep comparison. Sees only the lead's own attributes and "
+    "source at assignment: no rep id, no rep track record, no activity.",
+)
+
+SPECS: dict[str, ModelSpec] = {s.kind: s for s in (CONVERSION, DROPOUT, LEAD_QUALITY)}

@@ -1,0 +1,136 @@
+"""MLflow writing: the experiment, runs that end KILLED on Ctrl-C or SIGTERM, model logging and
+registration. Reading the registry lives in `features.model_store`."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+
+import features
+from features.model_bundle import ModelBundle
+from features.model_store import BUNDLE_ARTIFACT, configure
+from features.settings import Runtime
+
+EXPERIMENT = "leadlens"
+ENTRY = Path(features.__file__).with_name("pyfunc_entry.py")
+
+
+def setup(runtime: Runtime) -> str:
+    """Point MLflow at the runtime's store and make sure the experiment exists; returns its id.
+
+    With the embedded store the artifacts sit beside it under LEADLENS_HOME.
+    """
+    configure(runtime.mlflow_uri)
+    exp = mlflow.get_experiment_by_name(EXPERIMENT)
+    if exp is not None:
+        return exp.experiment_id
+    location = None if runtime.tracking_uri else runtime.mlflow_artifacts.as_uri()
+    runtime.home.mkdir(parents=True, exist_ok=True)
+    return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt while training, so runs end as KILLED."""
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def tracked_run(name: str, experiment_id: str, nested: bool = False,
+                tags: dict[str, str] | None = None) -> Iterator[Any]:
+    """A run that ends FINISHED, FAILED on an error, or KILLED on an interrupt."""
+    run = mlflow.start_run(run_name=name, experiment_id=experiment_id, nested=nested, tags=tags)
+    try:
+        yield run
+    except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    else:
+        mlflow.end_run("FINISHED")
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """Nested config as flat MLflow params (`train.lightgbm.num_leaves`)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(f"{prefix}.{k}" if prefix else k, v))
+        return out
+    return {prefix: value if not isinstance(value, (list, tuple)) else list(value)}
+
+
+def frame_digest(frame: pd.DataFrame, columns: list[str]) -> str:
+    """A content digest of the examples used (ids, times, labels): same data, same digest."""
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(frame[columns], index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def log_examples(frame: pd.DataFrame, name: str, context: str, source: str) -> str:
+    """`mlflow.log_input` for the examples of one split: schema, row count and digest, no rows
+    (ids, times and labels only; no lead attributes)."""
+    from mlflow.data.pandas_dataset import from_pandas
+
+    cols = ["lead_id", "as_of", "label"]
+    digest = frame_digest(frame, cols)
+    with warnings.catch_warnings():  # a file path matches two equivalent local source types
+        warnings.filterwarnings("ignore", message="The specified dataset source")
+        ds = from_pandas(frame[cols].head(0), source=source, name=name, digest=digest,
+                         targets="label")
+    mlflow.log_input(ds, context=context, tags={"rows": str(len(frame))})
+    return digest
+
+
+def synthetic_rows(bundle: ModelBundle, n: int = 3) -> pd.DataFrame:
+    """Made-up input rows for the signature and input example: never real lead rows."""
+    data: dict[str, Any] = {}
+    for j, f in enumerate(bundle.features):
+        if f in bundle.categories:
+            vocab = bundle.categories[f] or ("unknown",)
+            data[f] = pd.array([vocab[i % len(vocab)] for i in range(n)], dtype=object)
+        else:
+            data[f] = np.arange(n, dtype=np.float64) + float(j % 3)
+    return pd.DataFrame(data)
+
+
+def log_and_register(bundle: ModelBundle, work_dir: Path, registered_name: str) -> int:
+    """Log the bundle as a pyfunc model (from code, no pickle) and register a new version."""
+    import lightgbm
+
+    bundle_dir = bundle.save(work_dir / BUNDLE_ARTIFACT)
+    example = synthetic_rows(bundle)
+    probs = pd.DataFrame({"probability": bundle.predict(example)})
+    signature = infer_signature(example, probs)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(ENTRY),
+        artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+        code_paths=[str(ENTRY.parent)],
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered_name,
+        pip_requirements=[f"lightgbm=={lightgbm.__version__}", f"pandas=={pd.__version__}",
+                          f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"],
+    )
+    return int(info.registered_model_version)
