@@ -52,9 +52,21 @@ def _client():
 
 def model_versions(name: str) -> list[VersionInfo]:
     """Every registered version of `name`, newest first (empty if the model is unknown)."""
-    found = _client().search_model_versions(f"name = '{name}'")
-    out = [VersionInfo(v.name, int(v.version), tuple(v.aliases or ()), v.run_id,
-                       dict(v.tags or {}), int(v.creation_timestamp or 0)) for v in found]
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    found = client.search_model_versions(f"name = '{name}'")
+    if not found:
+        return []
+    try:
+        by_version: dict[str, list[str]] = {}
+        for alias, ver in (client.get_registered_model(name).aliases or {}).items():
+            by_version.setdefault(str(ver), []).append(alias)
+    except MlflowException:
+        by_version = {}
+    out = [VersionInfo(v.name, int(v.version), tuple(sorted(by_version.get(str(v.version), []))),
+                       v.run_id, dict(v.tags or {}), int(v.creation_timestamp or 0))
+           for v in found]
     return sorted(out, key=lambda v: -v.version)
 
 

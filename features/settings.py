@@ -111,9 +111,16 @@ class TrainConfig(_Section):
         return tuple(sorted(v))
 
 
+class AucFloors(_Section):
+    conversion: float = Field(0.70, ge=0.5, le=1.0)
+    dropout: float = Field(0.60, ge=0.5, le=1.0)
+    lead_quality: float = Field(0.58, ge=0.5, le=1.0)
+    """Lower: judged before any activity, a lead's attributes alone predict less."""
+
+
 class PromoteConfig(_Section):
-    min_auc: float = Field(0.65, ge=0.5, le=1.0)
-    """A candidate with a lower out-of-time ROC AUC is never promoted."""
+    min_auc: AucFloors = AucFloors()
+    """Per model: a candidate with a lower out-of-time ROC AUC is never promoted."""
     max_ece: float = Field(0.05, gt=0, le=1.0)
     """... nor one with a larger expected calibration error."""
     auc_tolerance: float = Field(0.005, ge=0)

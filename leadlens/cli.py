@@ -230,5 +230,105 @@ def reps(obj: _Obj, metrics_only: bool, period: str | None, date_from: str | Non
         click.echo(text)
 
 
+def _timestamp(value: str | None, hint: str):
+    import pandas as pd
+
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 timestamp",
+                                 param_hint=hint) from None
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+MODEL_KINDS = ("conversion", "dropout", "lead_quality")
+
+
+@main.command()
+@click.option("--until", default=None,
+              help="Train as of this time (ISO-8601, UTC): later outcomes are unknown. "
+              "Default: the latest timestamp in the warehouse.")
+@click.option("--model", "models", type=click.Choice(MODEL_KINDS), multiple=True,
+              help="Train only these models (repeatable; default: all three).")
+@click.pass_obj
+def train(obj: _Obj, until: str | None, models: tuple[str, ...]) -> None:
+    """Train, evaluate and register the models; one MLflow run with a nested run per model."""
+    from training.pipeline import NotEnoughData, train_models
+
+    rt = obj.runtime
+    if not rt.warehouse_path.exists():
+        raise click.ClickException(f"no warehouse at {rt.warehouse_path}: run `leadlens ingest`")
+    try:
+        report = train_models(rt, _timestamp(until, "--until"), models or MODEL_KINDS, say=_say)
+    except NotEnoughData as err:
+        raise click.ClickException(str(err)) from None
+    except KeyboardInterrupt:
+        _say("training interrupted: the MLflow run is marked KILLED; no alias moved")
+        sys.exit(130)
+    click.echo(f"MLflow run {report.parent_run_id} (until {report.until}); tracking store "
+               f"{rt.mlflow_uri}")
+    for r in report.results.values():
+        m = r.metrics
+        flags = r.audit.loc[r.audit["flagged"], "feature"].tolist()
+        click.echo(f"  {r.spec.registered_name} v{r.version}: test AUC "
+                   f"{m['lightgbm']['roc_auc']:.3f} (logistic {m['logistic']['roc_auc']:.3f}, "
+                   f"rule {m['rule']['roc_auc']:.3f}), ECE {m['lightgbm']['ece']:.3f}"
+                   + (f"; possible leakage: {', '.join(flags)}" if flags else ""))
+    click.echo("Promote with `leadlens promote` (each model must pass the gates).")
+
+
+@main.command()
+@click.option("--model", "models", type=click.Choice(MODEL_KINDS), multiple=True,
+              help="Model to promote (repeatable; default: all three).")
+@click.option("--version", type=click.IntRange(min=1), default=None,
+              help="Promote this version (a version below the champion is a rollback). "
+              "Default: the latest.")
+@click.option("--force", is_flag=True, help="Move the alias even if the gates fail.")
+@click.option("--reason", default=None, help="Why --force was needed (recorded on the version).")
+@click.pass_obj
+def promote(obj: _Obj, models: tuple[str, ...], version: int | None, force: bool,
+            reason: str | None) -> None:
+    """Move @champion to a candidate that passes the gates; otherwise say why not."""
+    from training.promote import PromotionError
+    from training.promote import promote as run_promote
+
+    if version is not None and len(models) != 1:
+        raise click.UsageError("--version needs exactly one --model")
+    failed = False
+    for kind in models or MODEL_KINDS:
+        try:
+            decision = run_promote(obj.runtime, kind, version, force, reason)
+        except PromotionError as err:
+            raise click.ClickException(str(err)) from None
+        click.echo(decision.summary())
+        failed |= not decision.promoted and decision.champion != decision.candidate
+    if failed:
+        sys.exit(2)
+
+
+@main.command()
+@click.pass_obj
+def models(obj: _Obj) -> None:
+    """Registered model versions, their aliases and out-of-time test metrics."""
+    from features.model_store import MODEL_NAMES, model_versions
+    from training.tracking import setup
+
+    setup(obj.runtime)
+    click.echo(f"Tracking store: {obj.runtime.mlflow_uri}")
+    for kind, name in MODEL_NAMES.items():
+        versions = model_versions(name)
+        click.echo(f"{name} ({kind}): " + ("no versions" if not versions else ""))
+        for v in versions:
+            t = v.tags
+            alias = f" @{','.join(v.aliases)}" if v.aliases else ""
+            click.echo(f"  v{v.version}{alias}: AUC {t.get('test_roc_auc', '?')[:6]}, "
+                       f"ECE {t.get('test_ece', '?')[:6]}, trained until {t.get('until', '?')}"
+                       + (f", promoted {t['promoted_at']}" if "promoted_at" in t else "")
+                       + (f", leakage flags: {t['leakage_flags']}"
+                          if t.get("leakage_flags", "none") != "none" else ""))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -29,7 +29,7 @@ def run(tmp_path, monkeypatch):
 def test_help_lists_every_command_and_each_has_help(run):
     out = run("--help")
     assert out.exit_code == 0
-    for cmd in ("simulate", "ingest", "summary", "features", "reps"):
+    for cmd in ("simulate", "ingest", "summary", "features", "reps", "train", "promote", "models"):
         assert cmd in out.output
         sub = run(cmd, "--help")
         assert sub.exit_code == 0 and "Usage:" in sub.output
@@ -100,3 +100,30 @@ def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "leadlens"
     done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "simulate" in done.stdout
+
+
+def test_train_promote_models(run, tmp_path):
+    crm = tmp_path / "crm"
+    run("simulate", "--out", str(crm), "--leads", "8000", "--reps", "16", "--months", "12")
+    run("ingest", "--leads", str(crm / "leads.csv"), "--activities",
+        str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    out = run("train", "--model", "conversion", "--until", "2025-12-01T00:00:00Z")
+    assert out.exit_code == 0, out.output
+    assert "leadlens-conversion v1: test AUC" in out.output
+    assert "(until 2025-12-01 00:00:00)" in out.output
+    out = run("promote", "--model", "conversion")
+    assert out.exit_code == 0 and "v1 is now @champion" in out.output
+    out = run("models")
+    assert "v1 @champion: AUC" in out.output
+    assert "leadlens-dropout (dropout): no versions" in out.output
+
+
+def test_train_refuses_too_little_data(run, tmp_path):
+    crm = tmp_path / "crm"
+    run("simulate", "--out", str(crm), "--leads", "300", "--reps", "4", "--months", "6")
+    run("ingest", "--leads", str(crm / "leads.csv"), "--activities",
+        str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    out = run("train", "--model", "conversion")
+    assert out.exit_code == 1
+    assert "not enough data to train the conversion model" in out.output
+    assert "need at least" in out.output and "positives and" in out.output

@@ -60,7 +60,7 @@ class ModelResult:
     excluded: dict[str, int]
     metrics: dict[str, dict[str, float]]
     audit: pd.DataFrame
-    test: pd.DataFrame  # lead_id, as_of, detail, label, score, team, source
+    test: pd.DataFrame  # the out-of-time test rows with their features and `score`
     used: dict[str, pd.DataFrame] = field(default_factory=dict)  # split -> lead_id, as_of, label
     version: int | None = None
     run_id: str | None = None
@@ -97,10 +97,11 @@ def check_enough(spec: ModelSpec, counts: pd.DataFrame, min_train: int, min_eval
                               "train.min_per_class_eval in the config.")
 
 
-def _examples(spec: ModelSpec, con, settings: Settings, until: pd.Timestamp) -> Examples:
-    if spec.kind == "dropout":
+def examples_for(kind: str, con, settings: Settings, until: pd.Timestamp) -> Examples:
+    """The labelled snapshots a model of this kind learns from."""
+    if kind == "dropout":
         return dropout_examples(con, settings.train, until)
-    if spec.kind == "lead_quality":
+    if kind == "lead_quality":
         return conversion_examples(con, settings.train, until, ages_days=(0,))
     return conversion_examples(con, settings.train, until)
 
@@ -111,7 +112,7 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Time
     cfg = settings.train
     attr_types = wh.attribute_types()
     attributes = list(attr_types)
-    examples = _examples(spec, wh.con, settings, until)
+    examples = examples_for(spec.kind, wh.con, settings, until)
     if examples.frame.empty:
         raise NotEnoughData(f"no usable {spec.kind} examples before {until}")
     split = time_split(examples.frame, cfg.split_fractions, until)
@@ -166,8 +167,7 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Time
     result = ModelResult(
         spec=spec, bundle=bundle, split=split, counts=counts, excluded=examples.excluded,
         metrics=metrics, audit=audit,
-        test=test[["lead_id", "as_of", "detail", "label", "team", "source"]].assign(
-            score=scores["lightgbm"]),
+        test=test.assign(score=scores["lightgbm"]),
         used={s: data.loc[data["split"] == s, ["lead_id", "as_of", "label"]] for s in SPLITS},
     )
     card_args = dict(window=split.as_params(), counts=counts, excluded=examples.excluded,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,18 +40,34 @@ def setup(runtime: Runtime) -> str:
     return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
 
 
+_STOP = threading.Event()
+
+
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt while training, so runs end as KILLED."""
+    """Turn SIGTERM and Ctrl-C into KeyboardInterrupt while training, so runs end as KILLED.
+
+    Libraries that catch the interrupt themselves (DuckDB raises "Query interrupted") are
+    covered too: any error raised after a stop was requested becomes a KeyboardInterrupt.
+    """
 
     def _raise(signum: int, frame: Any) -> None:
+        _STOP.set()
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, _raise)
+    _STOP.clear()
+    previous = {s: signal.signal(s, _raise) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:
+        if _STOP.is_set():
+            raise KeyboardInterrupt("interrupted") from err
+        raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 @contextmanager
@@ -60,11 +77,9 @@ def tracked_run(name: str, experiment_id: str, nested: bool = False,
     run = mlflow.start_run(run_name=name, experiment_id=experiment_id, nested=nested, tags=tags)
     try:
         yield run
-    except KeyboardInterrupt:
-        mlflow.end_run("KILLED")
-        raise
-    except BaseException:
-        mlflow.end_run("FAILED")
+    except BaseException as err:
+        killed = isinstance(err, KeyboardInterrupt) or _STOP.is_set()
+        mlflow.end_run("KILLED" if killed else "FAILED")
         raise
     else:
         mlflow.end_run("FINISHED")
@@ -96,7 +111,8 @@ def log_examples(frame: pd.DataFrame, name: str, context: str, source: str) -> s
     digest = frame_digest(frame, cols)
     with warnings.catch_warnings():  # a file path matches two equivalent local source types
         warnings.filterwarnings("ignore", message="The specified dataset source")
-        ds = from_pandas(frame[cols].head(0), source=source, name=name, digest=digest,
+        schema = frame[cols].head(0).astype({"label": "float64"})
+        ds = from_pandas(schema, source=source, name=name, digest=digest,
                          targets="label")
     mlflow.log_input(ds, context=context, tags={"rows": str(len(frame))})
     return digest

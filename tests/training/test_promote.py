@@ -1,0 +1,69 @@
+"""Promotion gates on a real MLflow store: first champion, a worse candidate refused with its
+reasons, rollback, and a forced promotion that records why."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow import MlflowClient
+
+from features.model_store import champion_version, model_versions
+from features.settings import LightGBMConfig, PromoteConfig, Settings, TrainConfig
+from training.pipeline import train_models
+from training.promote import PromotionError, promote
+
+
+def test_promotion_lifecycle(trained):
+    runtime, report = trained
+    first = report.results["conversion"].version
+
+    d = promote(runtime, "conversion")
+    assert d.promoted and d.reasons == ["passed every gate"]
+    assert champion_version("leadlens-conversion") == first
+    # the gate re-scores the candidate on its own out-of-time test: same figure as training
+    assert d.candidate_metrics["roc_auc"] == pytest.approx(
+        report.results["conversion"].metrics["lightgbm"]["roc_auc"], abs=1e-9)
+    assert promote(runtime, "conversion").reasons == [f"v{first} already holds @champion"]
+
+    # a deliberately weak candidate: two leaves, three rounds
+    weak_settings = Settings(train=TrainConfig(lightgbm=LightGBMConfig(
+        num_leaves=2, max_rounds=3, early_stopping_rounds=1)))
+    weak_rt = type(runtime)(weak_settings, runtime.home, None)
+    weak = train_models(weak_rt, kinds=("conversion",), say=lambda _m: None)
+    second = weak.results["conversion"].version
+    assert second == first + 1
+
+    d = promote(runtime, "conversion")
+    assert not d.promoted and d.candidate == second and d.champion == first
+    assert any("worse than the champion's" in r for r in d.reasons), d.reasons
+    assert d.champion_metrics["roc_auc"] > d.candidate_metrics["roc_auc"]
+    assert champion_version("leadlens-conversion") == first
+
+    # absolute gates: an AUC floor no model reaches blocks even the first choice
+    strict = type(runtime)(Settings(promote=PromoteConfig.model_validate(
+        {"min_auc": {"conversion": 0.99}})), runtime.home, None)
+    d = promote(strict, "conversion", version=second)
+    assert any("below the floor 0.99" in r for r in d.reasons)
+
+    # forcing needs a reason and records it on the version
+    with pytest.raises(PromotionError, match="--reason"):
+        promote(runtime, "conversion", force=True)
+    d = promote(runtime, "conversion", force=True, reason="demo of a forced move")
+    assert d.promoted and d.forced
+    tags = MlflowClient().get_model_version("leadlens-conversion", str(second)).tags
+    assert tags["promotion_forced_reason"] == "demo of a forced move"
+    assert tags["promoted_from"] == str(first)
+
+    # rollback to the first version: absolute gates only
+    d = promote(runtime, "conversion", version=first)
+    assert d.promoted and "rollback" in d.reasons[-1]
+    assert champion_version("leadlens-conversion") == first
+    listed = {v.version: v.aliases for v in model_versions("leadlens-conversion")}
+    assert listed[first] == ("champion",) and listed[second] == ()
+
+
+def test_promote_errors_name_the_problem(trained):
+    runtime, _ = trained
+    with pytest.raises(PromotionError, match="has no version 99"):
+        promote(runtime, "dropout", version=99)
+    with pytest.raises(PromotionError, match="unknown model"):
+        promote(runtime, "churn")

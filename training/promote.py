@@ -1,0 +1,147 @@
+"""`leadlens promote`: move `@champion` only to a model that passes the gates.
+
+The candidate and the current champion are scored on the same out-of-time test: the candidate's
+test leads (rebuilt from the warehouse with the split recorded on the candidate's version) with
+features as of each snapshot. The candidate must reach the configured AUC floor and calibration
+ceiling and must not fall behind the champion by more than the tolerance. `--version N` below the
+champion is a rollback (the absolute gates still apply); `--force` skips the gates and records
+the reason on the version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from features.model_store import CHAMPION, champion_version, load_version, model_versions
+from features.settings import Runtime
+from features.warehouse import Warehouse
+from training.dataset import build_dataset
+from training.evaluate import score_metrics
+from training.examples import TimeSplit
+from training.pipeline import examples_for
+from training.specs import SPECS
+from training.tracking import setup
+
+
+class PromotionError(ValueError):
+    """Promotion cannot even be judged (no such model or version, bad arguments)."""
+
+
+@dataclass
+class Decision:
+    name: str
+    candidate: int
+    champion: int | None
+    promoted: bool
+    reasons: list[str] = field(default_factory=list)
+    candidate_metrics: dict[str, float] = field(default_factory=dict)
+    champion_metrics: dict[str, float] = field(default_factory=dict)
+    forced: bool = False
+
+    def summary(self) -> str:
+        head = (f"{self.name}: v{self.candidate} is now @{CHAMPION}" if self.promoted else
+                f"{self.name}: v{self.candidate} NOT promoted")
+        if self.champion is not None:
+            head += f" (champion was v{self.champion})"
+        lines = [head]
+        if self.candidate_metrics:
+            c = self.candidate_metrics
+            lines.append(f"  candidate v{self.candidate}: AUC {c['roc_auc']:.4f}, "
+                         f"ECE {c['ece']:.4f} on {int(c['rows']):,} test examples")
+        if self.champion_metrics:
+            c = self.champion_metrics
+            lines.append(f"  champion  v{self.champion}: AUC {c['roc_auc']:.4f}, "
+                         f"ECE {c['ece']:.4f} on the same examples")
+        lines += [f"  - {r}" for r in self.reasons]
+        return "\n".join(lines)
+
+
+def test_set(runtime: Runtime, kind: str, tags: dict[str, str]) -> pd.DataFrame:
+    """The candidate's out-of-time test examples with their features, rebuilt from the
+    warehouse with the split recorded on its version."""
+    try:
+        split = TimeSplit(pd.Timestamp(tags["valid_from"]), pd.Timestamp(tags["test_from"]),
+                          pd.Timestamp(tags["until"]))
+    except KeyError as err:
+        raise PromotionError(f"the version lacks the tag {err}; was it trained by LeadLens?") \
+            from None
+    with Warehouse(runtime.warehouse_path, read_only=True) as wh:
+        ex = examples_for(kind, wh.con, runtime.settings, split.until)
+        test = ex.frame[ex.frame["created_at"] >= split.test_from]
+        ex = type(ex)(test.reset_index(drop=True), ex.excluded)
+        return build_dataset(wh.con, ex, split, runtime.settings.engagement,
+                             list(wh.attribute_types()))
+
+
+def promote(runtime: Runtime, kind: str, version: int | None = None, force: bool = False,
+            reason: str | None = None) -> Decision:
+    """Judge a candidate against the gates and the champion; move the alias if it passes."""
+    from mlflow import MlflowClient
+
+    if kind not in SPECS:
+        raise PromotionError(f"unknown model {kind!r}; choose from {', '.join(SPECS)}")
+    if force and not (reason and reason.strip()):
+        raise PromotionError("--force needs --reason TEXT (it is recorded on the version)")
+    setup(runtime)
+    name = SPECS[kind].registered_name
+    versions = {v.version: v for v in model_versions(name)}
+    if not versions:
+        raise PromotionError(f"no versions of {name} yet: run `leadlens train` first")
+    candidate = version if version is not None else max(versions)
+    if candidate not in versions:
+        raise PromotionError(f"{name} has no version {candidate} "
+                             f"(versions: {', '.join(map(str, sorted(versions)))})")
+    champ = champion_version(name)
+    decision = Decision(name, candidate, champ, promoted=False)
+    if champ == candidate:
+        decision.reasons.append(f"v{candidate} already holds @{CHAMPION}")
+        return decision
+
+    gates = runtime.settings.promote
+    data = test_set(runtime, kind, versions[candidate].tags)
+    y = data["label"].to_numpy()
+    if y.min() == y.max():
+        raise PromotionError("the candidate's test set has a single class; cannot judge it")
+    cand = load_version(name, candidate)
+    decision.candidate_metrics = score_metrics(y, cand.predict(data))
+    cm = decision.candidate_metrics
+    floor = getattr(gates.min_auc, kind)
+    if cm["roc_auc"] < floor:
+        decision.reasons.append(f"AUC {cm['roc_auc']:.4f} is below the floor {floor}")
+    if cm["ece"] > gates.max_ece:
+        decision.reasons.append(f"calibration error {cm['ece']:.4f} is above the ceiling "
+                                f"{gates.max_ece}")
+    rollback = champ is not None and version is not None and candidate < champ
+    if champ is not None:
+        try:
+            decision.champion_metrics = score_metrics(y, load_version(name, champ).predict(data))
+        except ValueError as err:
+            decision.reasons.append(f"note: the champion cannot score this test set ({err})")
+        hm = decision.champion_metrics
+        if hm and not rollback and cm["roc_auc"] < hm["roc_auc"] - gates.auc_tolerance:
+            decision.reasons.append(
+                f"AUC {cm['roc_auc']:.4f} is worse than the champion's {hm['roc_auc']:.4f} "
+                f"by more than the tolerance {gates.auc_tolerance}")
+    blocking = [r for r in decision.reasons if not r.startswith("note:")]
+    if blocking and not force:
+        return decision
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, str(candidate))
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    tags = {"promoted_at": now, "promoted_from": str(champ) if champ else "none",
+            "promotion_metrics": f"auc={cm['roc_auc']:.4f},ece={cm['ece']:.4f}"}
+    if rollback:
+        tags["promotion_kind"] = "rollback"
+    if force:
+        tags["promotion_forced_reason"] = reason.strip()  # type: ignore[union-attr]
+        decision.forced = True
+        decision.reasons.append(f"forced past the gates: {reason.strip()}")  # type: ignore[union-attr]
+    for k, v in tags.items():
+        client.set_model_version_tag(name, str(candidate), k, v)
+    decision.promoted = True
+    if not blocking:
+        decision.reasons.append("passed every gate" + (" (rollback)" if rollback else ""))
+    return decision
