@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(or $(LEADLENS_HOME),.leadlens)/demo-crm
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint bench clean
+.PHONY: help venv demo test lint bench mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -20,11 +20,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install LeadLens with dev extras
 
-demo: $(STAMP) ## Simulate a demo CRM, ingest it, summarise it, print rep metrics
+demo: $(STAMP) ## Simulate a demo CRM, ingest it, print rep metrics, train and promote the models
 	$(BIN)/leadlens simulate --out $(DEMO_DIR)
 	$(BIN)/leadlens ingest --leads $(DEMO_DIR)/leads.csv --activities $(DEMO_DIR)/activities.csv --reps $(DEMO_DIR)/reps.csv
 	$(BIN)/leadlens summary
 	$(BIN)/leadlens reps --metrics-only --top 5
+	$(BIN)/leadlens train
+	$(BIN)/leadlens promote
+	$(BIN)/leadlens models
 
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest -q
@@ -34,6 +37,9 @@ lint: $(STAMP) ## Static checks
 
 bench: $(STAMP) ## Run every benchmark in bench/ (figures appended to bench/results.jsonl)
 	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
+
+mlflow-ui: $(STAMP) ## Open the MLflow UI on the embedded store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(or $(LEADLENS_HOME),.leadlens))/mlflow.db --host 127.0.0.1 --port 5000
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) .leadlens

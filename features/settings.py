@@ -91,7 +91,10 @@ class TrainConfig(_Section):
     leakage_auc: float = Field(0.9, gt=0.5, le=1.0)
     """A feature that alone reaches this AUC is flagged as possible leakage."""
     leakage_shap_share: float = Field(0.5, gt=0, le=1.0)
-    """A feature holding more than this share of total |SHAP| is flagged as possible leakage."""
+    """A feature holding more than this share of total |SHAP| is flagged as possible leakage..."""
+    leakage_shap_min_features: int = Field(10, ge=1)
+    """... in a model with at least this many inputs (with four inputs, one holding half of the
+    attributions is normal, not a sign of leakage)."""
     shap_sample: int = Field(5000, ge=100)
     """Test rows explained for the SHAP summary and the leakage audit."""
     lightgbm: LightGBMConfig = LightGBMConfig()

@@ -43,14 +43,16 @@ def shap_shares(contributions: np.ndarray, features: list[str]) -> dict[str, flo
 
 
 def leakage_audit(aucs: dict[str, float], shares: dict[str, float], auc_limit: float,
-                  share_limit: float) -> pd.DataFrame:
-    """One row per feature with both figures and the reason it is flagged, if it is."""
+                  share_limit: float, share_min_features: int = 1) -> pd.DataFrame:
+    """One row per feature with both figures and the reason it is flagged, if it is. The share
+    rule applies only to models with at least `share_min_features` inputs."""
     rows = []
+    use_share = len(aucs) >= share_min_features
     for f in aucs:
         reasons = []
         if aucs[f] > auc_limit:
             reasons.append(f"alone reaches AUC {aucs[f]:.3f} (> {auc_limit:g})")
-        if shares.get(f, 0.0) > share_limit:
+        if use_share and shares.get(f, 0.0) > share_limit:
             reasons.append(f"holds {shares[f]:.0%} of total |SHAP| (> {share_limit:.0%})")
         rows.append({"feature": f, "single_feature_auc": aucs[f],
                      "shap_share": shares.get(f, 0.0), "flagged": bool(reasons),

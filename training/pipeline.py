@@ -149,7 +149,7 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Time
     contrib = bundle.contributions(x_sample)
     audit = leakage_audit(single_feature_auc(train, test, features, categorical),
                           shap_shares(contrib, features), cfg.leakage_auc,
-                          cfg.leakage_shap_share)
+                          cfg.leakage_shap_share, cfg.leakage_shap_min_features)
     for row in audit[audit["flagged"]].itertuples():
         say(f"[{spec.kind}] POSSIBLE LEAKAGE: {row.feature} {row.reason}")
 

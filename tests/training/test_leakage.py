@@ -42,3 +42,9 @@ def test_shap_share_rule():
     assert audit.loc["a", "flagged"] and "75% of total |SHAP|" in audit.loc["a", "reason"]
     assert audit.loc["b", "flagged"] and "AUC 0.950" in audit.loc["b", "reason"]
     assert not audit.loc["c", "flagged"]
+
+
+def test_share_rule_skips_small_models():
+    shares = {"a": 0.6, "b": 0.4}
+    audit = leakage_audit({"a": 0.6, "b": 0.55}, shares, 0.9, 0.5, share_min_features=10)
+    assert not audit["flagged"].any()
