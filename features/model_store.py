@@ -20,6 +20,7 @@ MODEL_NAMES = {
     "conversion": "leadlens-conversion",
     "dropout": "leadlens-dropout",
     "lead_quality": "leadlens-lead-quality",
+    "dropout_expected": "leadlens-dropout-expected",
 }
 
 
@@ -28,6 +29,7 @@ def configure(tracking_uri: str, quick_fail: bool = True) -> None:
     not after minutes of retries."""
     import mlflow
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if quick_fail:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")

@@ -46,6 +46,13 @@ class SimulateConfig(_Section):
     seed: int = 7
     start: str = "2025-01-01"
     """First day of the simulated CRM (ISO date)."""
+    rep_skill_sd: float = Field(1.0, ge=0.0)
+    """Spread of rep skill (log-odds effect on replies, meetings and wins)."""
+    weak_rep_share: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of reps made clearly weak (skill `weak_rep_skill`, little follow-up discipline)."""
+    weak_rep_skill: float = -1.5
+    lead_skill_skew: float = 0.0
+    """How lead quality follows rep skill: > 0 gives better reps better leads, < 0 worse."""
 
 
 class EngagementConfig(_Section):
@@ -119,6 +126,8 @@ class AucFloors(_Section):
     dropout: float = Field(0.60, ge=0.5, le=1.0)
     lead_quality: float = Field(0.58, ge=0.5, le=1.0)
     """Lower: judged before any activity, a lead's attributes alone predict less."""
+    dropout_expected: float = Field(0.55, ge=0.5, le=1.0)
+    """Lower: it may not know the rep, whose habits drive most dropouts."""
 
 
 class PromoteConfig(_Section):

@@ -115,9 +115,16 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None) -
 
     # --- reps: skill (log-odds effect), discipline in [0, 1], teams ---
     n_teams = max(1, r // 8)
-    skill = rng.normal(0.0, 1.0, r)
+    skill = rng.normal(0.0, 1.0, r) * config.rep_skill_sd
+    discipline_draw = rng.beta(1.6, 2.0, r)
+    if config.weak_rep_share > 0:
+        # a separate stream, so the default CRM stays the same
+        weak = np.random.default_rng(config.seed + 1).permutation(r)[
+            : int(round(config.weak_rep_share * r))]
+        skill[weak] = config.weak_rep_skill
+        discipline_draw[weak] = np.minimum(discipline_draw[weak], 0.25)
     # good reps tend to be disciplined too, which concentrates the sales in a few of them
-    discipline = np.clip(rng.beta(1.6, 2.0, r) + 0.12 * skill, 0.0, 1.0)
+    discipline = np.clip(discipline_draw + 0.12 * skill, 0.0, 1.0)
     stop_p = 0.55 - 0.50 * discipline  # chance of going quiet after an unanswered touch
     team = np.array([f"team-{i % n_teams + 1}" for i in range(r)])
     rep_ids = _ids("R", r, 3)
@@ -141,9 +148,19 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None) -
     mix = rng.gamma(1.5, 1.0, (len(SOURCES), r))
     mix /= mix.sum(axis=1, keepdims=True)
     owner = np.empty(n, dtype=np.int64)
-    for s in range(len(SOURCES)):
-        m = src == s
-        owner[m] = rng.choice(r, m.sum(), p=mix[s])
+    if config.lead_skill_skew == 0:
+        for s in range(len(SOURCES)):
+            m = src == s
+            owner[m] = rng.choice(r, m.sum(), p=mix[s])
+    else:
+        # lead quality follows rep skill: within each fit decile, reps are weighted by
+        # exp(skew * skill * z), where z is the decile's position (-1 worst to +1 best)
+        decile = np.minimum((np.argsort(np.argsort(fit)) * 10) // n, 9)
+        for d in range(10):
+            z = (d - 4.5) / 4.5
+            w = np.exp(config.lead_skill_skew * skill * z)
+            m = decile == d
+            owner[m] = rng.choice(r, m.sum(), p=w / w.sum())
     sk, dis, stop = skill[owner], discipline[owner], stop_p[owner]
 
     log = _Log()
@@ -300,6 +317,9 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None) -
             "skill": skill,
             "discipline": discipline,
             "quiet_probability": stop_p,
+            # "truly weak", as rep judgement is tested against: at least one standard
+            # deviation of the default skill spread below an average rep
+            "weak": skill <= -1.0,
         }
     )
     return SimulatedCRM(leads, activities, reps, lead_truth, rep_truth)

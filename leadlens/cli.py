@@ -243,7 +243,7 @@ def _timestamp(value: str | None, hint: str):
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
 
 
-MODEL_KINDS = ("conversion", "dropout", "lead_quality")
+MODEL_KINDS = ("conversion", "dropout", "lead_quality", "dropout_expected")
 
 
 @main.command()
@@ -251,7 +251,7 @@ MODEL_KINDS = ("conversion", "dropout", "lead_quality")
               help="Train as of this time (ISO-8601, UTC): later outcomes are unknown. "
               "Default: the latest timestamp in the warehouse.")
 @click.option("--model", "models", type=click.Choice(MODEL_KINDS), multiple=True,
-              help="Train only these models (repeatable; default: all three).")
+              help="Train only these models (repeatable; default: all four).")
 @click.pass_obj
 def train(obj: _Obj, until: str | None, models: tuple[str, ...]) -> None:
     """Train, evaluate and register the models; one MLflow run with a nested run per model."""
@@ -281,7 +281,7 @@ def train(obj: _Obj, until: str | None, models: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--model", "models", type=click.Choice(MODEL_KINDS), multiple=True,
-              help="Model to promote (repeatable; default: all three).")
+              help="Model to promote (repeatable; default: all four).")
 @click.option("--version", type=click.IntRange(min=1), default=None,
               help="Promote this version (a version below the champion is a rollback). "
               "Default: the latest.")

@@ -18,6 +18,8 @@ from leadlens.cli import main
 def run(tmp_path, monkeypatch):
     monkeypatch.setenv("LEADLENS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("LEADLENS_CONFIG", raising=False)
+    # MLflow exports the URI it was last pointed at; each test has its own store
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     runner = CliRunner()
 
     def invoke(*args: str):

@@ -114,7 +114,7 @@ def rule_score(kind: str, df: pd.DataFrame) -> np.ndarray:
         if "source_past_conversion_rate" in df else np.zeros(len(df))
     touches = df["outbound_touches"].astype("float64").fillna(0.0).to_numpy() \
         if "outbound_touches" in df else np.zeros(len(df))
-    if kind == "dropout":
+    if kind in ("dropout", "dropout_expected"):
         responded = df["has_responded"].astype("float64").fillna(0.0).to_numpy()
         return (1.0 - responded) * (1.0 + touches) - source_rate
     if kind == "lead_quality":

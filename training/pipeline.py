@@ -99,25 +99,43 @@ def check_enough(spec: ModelSpec, counts: pd.DataFrame, min_train: int, min_eval
 
 def examples_for(kind: str, con, settings: Settings, until: pd.Timestamp) -> Examples:
     """The labelled snapshots a model of this kind learns from."""
-    if kind == "dropout":
+    which = SPECS[kind].examples
+    if which == "touches":
         return dropout_examples(con, settings.train, until)
-    if kind == "lead_quality":
+    if which == "creation":
         return conversion_examples(con, settings.train, until, ages_days=(0,))
     return conversion_examples(con, settings.train, until)
 
 
-def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Timestamp,
-              work_dir: Path, say: Say) -> tuple[ModelResult, dict[str, Path], str]:
+@dataclass
+class Prepared:
+    """Examples with features and split, shared by the models that learn from them."""
+
+    examples: Examples
+    split: TimeSplit
+    data: pd.DataFrame
+
+
+def prepare(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Timestamp,
+            say: Say) -> Prepared:
+    examples = examples_for(spec.kind, wh.con, settings, until)
+    if examples.frame.empty:
+        raise NotEnoughData(f"no usable {spec.kind} examples before {until}")
+    split = time_split(examples.frame, settings.train.split_fractions, until)
+    say(f"[{spec.kind}] {len(examples.frame):,} examples; computing features")
+    data = build_dataset(wh.con, examples, split, settings.engagement,
+                         list(wh.attribute_types()))
+    return Prepared(examples, split, data)
+
+
+def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prepared,
+              work_dir: Path, say: Say) -> tuple[ModelResult, dict[str, Path], dict]:
     """Fit and evaluate one model (no MLflow); returns the result, its plots and its card."""
     cfg = settings.train
     attr_types = wh.attribute_types()
     attributes = list(attr_types)
-    examples = examples_for(spec.kind, wh.con, settings, until)
-    if examples.frame.empty:
-        raise NotEnoughData(f"no usable {spec.kind} examples before {until}")
-    split = time_split(examples.frame, cfg.split_fractions, until)
-    say(f"[{spec.kind}] {len(examples.frame):,} examples; computing features")
-    data = build_dataset(wh.con, examples, split, settings.engagement, attributes)
+    examples, split, data = prepared.examples, prepared.split, prepared.data
+    until = split.until
     counts = class_counts(data)
     check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
 
@@ -132,6 +150,8 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Time
         f"{len(features)} features")
     bundle = fit_lightgbm(spec.kind, train, valid, features, categorical, cfg.lightgbm,
                           meta={"until": str(until), **split.as_params()})
+    if spec.examples == "creation":
+        bundle.meta["conversion_day_cdf"] = conversion_day_cdf(wh, train, cfg.horizon_days)
     say(f"[{spec.kind}] baselines and evaluation")
     logistic = LogisticBaseline(features, categorical).fit(train, valid)
     rule = RuleBaseline(spec.kind).fit(valid)
@@ -177,7 +197,25 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Time
     (work_dir / "group_auc_source.csv").write_text(groups["source"].to_csv(index=False))
     (work_dir / "group_auc_team.csv").write_text(groups["team"].to_csv(index=False))
     (work_dir / "leakage_audit.csv").write_text(audit.to_csv(index=False))
-    return result, figs, card_args  # type: ignore[return-value]
+    return result, figs, card_args
+
+
+def conversion_day_cdf(wh: Warehouse, train: pd.DataFrame, horizon_days: int) -> list[float]:
+    """Among training leads that converted within the horizon, the share converted by each day
+    0..horizon after creation; lets a rep report compare leads whose horizon is still running."""
+    won = train.loc[train["label"] == 1, ["lead_id"]]
+    if won.empty:
+        return [1.0] * (horizon_days + 1)
+    wh.con.register("won_ids", won)
+    try:
+        days = wh.con.execute("""
+            SELECT (epoch(l.converted_at) - epoch(l.created_at)) / 86400.0 AS d
+            FROM leads l JOIN won_ids w USING (lead_id)
+        """).fetchnumpy()["d"]
+    finally:
+        wh.con.unregister("won_ids")
+    grid = np.arange(horizon_days + 1)
+    return [float(v) for v in np.searchsorted(np.sort(days), grid, side="right") / len(days)]
 
 
 def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
@@ -194,13 +232,17 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                 "train": settings.train.model_dump(), "engagement":
                 settings.engagement.model_dump()}))
             report = TrainReport(until, parent.info.run_id)
+            prepared: dict[str, Prepared] = {}
             for kind in kinds:
                 spec = SPECS[kind]
                 with tempfile.TemporaryDirectory(prefix=f"leadlens-{kind}-") as tmp, \
                         tracked_run(kind, experiment_id, nested=True,
                                     tags={"leadlens.model": kind}) as run:
                     work = Path(tmp)
-                    result, figs, card_args = train_one(spec, wh, settings, until, work, say)
+                    if spec.examples not in prepared:
+                        prepared[spec.examples] = prepare(spec, wh, settings, until, say)
+                    result, figs, card_args = train_one(spec, wh, settings,
+                                                        prepared[spec.examples], work, say)
                     _log(result, figs, card_args, work, runtime, say)
                     result.run_id = run.info.run_id
                     report.results[kind] = result

@@ -69,10 +69,16 @@ def test_dropout_quality(trained, mid_crm):
     assert m["lightgbm"]["ece"] <= 0.03
 
 
-def test_lead_quality_model_is_rep_and_activity_blind(trained):
+def test_judging_models_are_rep_blind(trained):
     _, report = trained
     bundle = report.results["lead_quality"].bundle
     assert set(bundle.features) == {"source", "industry", "company_size", "country"}
+    cdf = bundle.meta["conversion_day_cdf"]
+    assert len(cdf) == 91 and cdf[-1] == 1.0 and bool((np.diff(cdf) >= 0).all())
+    blind = set(report.results["dropout_expected"].bundle.features)
+    assert not blind & {"rep_past_conversion_rate", "rep_past_followup_depth",
+                        "rep_past_resolved_leads", "mean_gap_days", "days_since_last_touch"}
+    assert {"outbound_touches", "has_responded", "source"} <= blind
 
 
 def _runs(runtime):
@@ -91,7 +97,7 @@ def test_mlflow_parent_and_nested_runs(trained):
     assert parent.data.params["train.lightgbm.num_leaves"] == "31"
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.tags["leadlens.model"] for r in children) == [
-        "conversion", "dropout", "lead_quality"]
+        "conversion", "dropout", "dropout_expected", "lead_quality"]
     conv = next(r for r in children if r.data.tags["leadlens.model"] == "conversion")
     for key in ("test_lightgbm_roc_auc", "test_logistic_roc_auc", "test_rule_roc_auc",
                 "test_lightgbm_ece", "test_lightgbm_brier", "test_lightgbm_lift_top10",
