@@ -8,8 +8,9 @@ import duckdb
 import pandas as pd
 
 from features.engagement import batch_features, feature_columns
+from features.labels import Examples
 from features.settings import EngagementConfig
-from training.examples import Examples, TimeSplit
+from training.examples import TimeSplit
 
 CONTEXT = ("lead_id", "as_of", "detail", "label", "split", "owner_rep_id", "team")
 """Columns carried beside the features: never model inputs."""

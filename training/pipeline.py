@@ -16,21 +16,14 @@ import numpy as np
 import pandas as pd
 
 from features.engagement import feature_columns
+from features.labels import Examples, conversion_examples, data_end, dropout_examples
 from features.model_bundle import ModelBundle
 from features.settings import Runtime, Settings
 from features.warehouse import Warehouse
 from training import plots
 from training.dataset import build_dataset
 from training.evaluate import calibration_curve, group_auc, score_metrics
-from training.examples import (
-    SPLITS,
-    Examples,
-    TimeSplit,
-    conversion_examples,
-    data_end,
-    dropout_examples,
-    time_split,
-)
+from training.examples import SPLITS, TimeSplit, time_split
 from training.fit import LogisticBaseline, RuleBaseline, fit_lightgbm
 from training.leakage import leakage_audit, shap_shares, single_feature_auc
 from training.model_card import model_card
