@@ -3,10 +3,15 @@
 Input: one row per rep with what was observed and what rep-blind models expected. Output: the
 same rows with intervals, tests, shrunk rates, a status and flags with their reasons.
 
-- Conversions: observed O against expected E (the sum of each lead's rep-blind probability).
-  Under "this rep converts like an average rep would on these leads", O is about Poisson(E):
-  one-sided p = P(X <= O); the ratio O/E gets an exact (Garwood) 90% interval.
-- Dropouts: the same, one-sided the other way (more dropouts than expected).
+- Conversions: observed O against expected E (the sum of each lead's rep-blind probability);
+  the ratio O/E gets an exact (Garwood) 90% interval. A flag needs credible evidence of a
+  material gap: under "this rep converts at `conversion_margin` times the typical rep's O/E"
+  (the median over the reps compared), O is about Poisson(margin x typical x E), and the
+  one-sided p = P(X <= O) must survive the false discovery rate control. Testing against the
+  typical rep rather than 1 keeps a team with a few very weak reps from making everyone else
+  look strong, and the margin keeps "slightly below average" from becoming a flag.
+- Dropouts: the same, one-sided the other way (more dropouts than `dropout_margin` times the
+  typical rep's).
 - Follow-up depth: the share of new leads taken to the fifth follow-up against the team's share
   (the rep excluded), one-sided binomial, flagged only when also far below (a fraction of it).
 - Each family is tested across all reps compared with Benjamini-Hochberg at level q.
@@ -16,30 +21,16 @@ same rows with intervals, tests, shrunk rates, a status and flags with their rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from features.settings import RepsConfig
 
 COACHING_NOTE = (
     "Flags are for coaching: each shows its evidence and needs a manager's judgement. They are "
     "not a basis for employment decisions."
 )
-
-
-@dataclass(frozen=True)
-class JudgementConfig:
-    q: float = 0.10
-    """False discovery rate across the reps compared, per kind of flag."""
-    interval: float = 0.90
-    min_expected_conversions: float = 3.0
-    """Below this, conversions cannot show anything: no conversion flag."""
-    min_expected_dropouts: float = 5.0
-    min_new_leads_touched: int = 20
-    """Volume needed before the follow-up depth is compared with peers."""
-    depth_far_below: float = 0.5
-    """A depth flag also needs the rep's share below this fraction of the team's."""
 
 
 def garwood_interval(observed: np.ndarray, expected: np.ndarray,
@@ -114,11 +105,17 @@ def shrink_share(successes: np.ndarray, trials: np.ndarray, groups: np.ndarray,
     return out
 
 
+def _typical(ratios: np.ndarray, usable: np.ndarray) -> float:
+    """The median ratio over the reps with enough data (1.0 when there are none)."""
+    r = ratios[usable & np.isfinite(ratios)]
+    return float(np.median(r)) if r.size else 1.0
+
+
 def _fmt(x: float) -> str:
     return f"{x:.1f}" if abs(x) < 100 else f"{x:,.0f}"
 
 
-def judge(reps: pd.DataFrame, cfg: JudgementConfig = JudgementConfig()) -> pd.DataFrame:
+def judge(reps: pd.DataFrame, cfg: RepsConfig) -> pd.DataFrame:
     """Add intervals, tests, shrunk figures, `status` and `flags` to one row per rep.
 
     Expects columns: rep_id, team, leads, conversions, expected_conversions, touches_judged,
@@ -143,8 +140,14 @@ def judge(reps: pd.DataFrame, cfg: JudgementConfig = JudgementConfig()) -> pd.Da
     conv_ok = e >= cfg.min_expected_conversions
     drop_ok = ed >= cfg.min_expected_dropouts
     depth_ok = n5 >= cfg.min_new_leads_touched
-    out["p_conversions_below"] = np.where(conv_ok, stats.poisson.cdf(o, e), np.nan)
-    out["p_dropouts_above"] = np.where(drop_ok, stats.poisson.sf(d - 1, ed), np.nan)
+    typical_oe = _typical(out["oe_ratio"].to_numpy(), conv_ok)
+    typical_drop = _typical(out["dropout_ratio"].to_numpy(), drop_ok)
+    out["typical_oe_ratio"] = typical_oe
+    out["typical_dropout_ratio"] = typical_drop
+    null_conv = e * typical_oe * cfg.conversion_margin
+    null_drop = ed * typical_drop * cfg.dropout_margin
+    out["p_conversions_below"] = np.where(conv_ok, stats.poisson.cdf(o, null_conv), np.nan)
+    out["p_dropouts_above"] = np.where(drop_ok, stats.poisson.sf(d - 1, null_drop), np.nan)
     # the team's share without the rep, so a rep is not compared with itself
     team_k = pd.Series(k5).groupby(team).transform("sum").to_numpy() - k5
     team_n = pd.Series(n5).groupby(team).transform("sum").to_numpy() - n5
@@ -171,17 +174,19 @@ def judge(reps: pd.DataFrame, cfg: JudgementConfig = JudgementConfig()) -> pd.Da
                 "reason": (
                     f"converted {int(o[i])} of {int(row['leads'])} leads; leads like these "
                     f"convert {_fmt(e[i])} on average; ratio {row['oe_ratio']:.2f} "
-                    f"({cfg.interval:.0%} interval {row['oe_low']:.2f} to {row['oe_high']:.2f})"),
+                    f"({cfg.interval:.0%} interval {row['oe_low']:.2f} to {row['oe_high']:.2f}); "
+                    f"the typical rep: {typical_oe:.2f}"),
             })
         if drop_flag[i]:
             f.append({
                 "metric": "dropouts", "value": float(d[i]), "expected": float(ed[i]),
                 "reason": (
-                    f"dropped {int(d[i])} of {int(row['touches_judged'])} open leads after a "
-                    f"touch (no further touch in the window); leads in these states are "
-                    f"dropped {_fmt(ed[i])} times on average; ratio "
+                    f"went quiet after {int(d[i])} of {int(row['touches_judged'])} touches on "
+                    f"open leads (no further touch within the window); leads in these states "
+                    f"are dropped {_fmt(ed[i])} times on average; ratio "
                     f"{row['dropout_ratio']:.2f} ({cfg.interval:.0%} interval "
-                    f"{row['dropout_low']:.2f} to {row['dropout_high']:.2f})"),
+                    f"{row['dropout_low']:.2f} to {row['dropout_high']:.2f}); the typical rep: "
+                    f"{typical_drop:.2f}"),
             })
         if depth_flag[i]:
             f.append({

@@ -51,6 +51,8 @@ class SimulateConfig(_Section):
     weak_rep_share: float = Field(0.0, ge=0.0, le=1.0)
     """Share of reps made clearly weak (skill `weak_rep_skill`, little follow-up discipline)."""
     weak_rep_skill: float = -1.5
+    discipline_spread: float = Field(1.0, ge=0.0, le=1.0)
+    """Spread of follow-up discipline around its mean (1: the full natural spread)."""
     lead_skill_skew: float = 0.0
     """How lead quality follows rep skill: > 0 gives better reps better leads, < 0 worse."""
 
@@ -139,12 +141,36 @@ class PromoteConfig(_Section):
     """... nor one whose AUC is below the champion's by more than this."""
 
 
+class RepsConfig(_Section):
+    q: float = Field(0.10, gt=0, lt=1)
+    """False discovery rate across the reps compared, per kind of flag."""
+    interval: float = Field(0.90, gt=0, lt=1)
+    """Coverage of the intervals shown for observed/expected ratios."""
+    conversion_margin: float = Field(0.75, gt=0, le=1)
+    """A conversion flag needs O/E credibly below this fraction of the typical rep's O/E."""
+    dropout_margin: float = Field(1.25, ge=1)
+    """A dropout flag needs dropouts/expected credibly above this multiple of the typical
+    rep's."""
+    min_expected_conversions: float = Field(3.0, gt=0)
+    """Below this many expected conversions a rep's conversions are not judged."""
+    min_expected_dropouts: float = Field(5.0, gt=0)
+    """Below this many expected dropouts a rep's follow-up discipline is not judged."""
+    min_new_leads_touched: int = Field(20, ge=1)
+    """New leads first touched needed before follow-up depth is compared with peers."""
+    depth_far_below: float = Field(0.5, gt=0, le=1)
+    """A depth flag also needs the rep's fifth-follow-up share below this fraction of the
+    team's."""
+    leads_at_risk: int = Field(5, ge=0)
+    """Open leads with a high score and a high dropout risk listed per rep."""
+
+
 class Settings(_Section):
     ingest: IngestConfig = IngestConfig()
     simulate: SimulateConfig = SimulateConfig()
     engagement: EngagementConfig = EngagementConfig()
     train: TrainConfig = TrainConfig()
     promote: PromoteConfig = PromoteConfig()
+    reps: RepsConfig = RepsConfig()
 
 
 @dataclass(frozen=True)

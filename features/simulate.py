@@ -104,8 +104,13 @@ def _ids(prefix: str, n: int, width: int) -> np.ndarray:
     return np.char.add(prefix, np.char.zfill(np.arange(1, n + 1).astype(str), width))
 
 
-def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None) -> SimulatedCRM:
-    """Simulate a CRM: leads, activities and reps in the contract, plus the hidden truth."""
+def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None, *,
+                 uniform_owners: bool = False) -> SimulatedCRM:
+    """Simulate a CRM: leads, activities and reps in the contract, plus the hidden truth.
+
+    `uniform_owners` deals every lead to a rep at random, whatever its source and fit: the
+    counterfactual in which all reps work the same kind of leads (see `rep_true_performance`).
+    """
     rng = np.random.default_rng(config.seed)
     n, r = config.leads, config.reps
     start = np.datetime64(config.start, "s")
@@ -117,6 +122,7 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None) -
     n_teams = max(1, r // 8)
     skill = rng.normal(0.0, 1.0, r) * config.rep_skill_sd
     discipline_draw = rng.beta(1.6, 2.0, r)
+    discipline_draw = 1.6 / 3.6 + config.discipline_spread * (discipline_draw - 1.6 / 3.6)
     if config.weak_rep_share > 0:
         # a separate stream, so the default CRM stays the same
         weak = np.random.default_rng(config.seed + 1).permutation(r)[
@@ -148,7 +154,9 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None) -
     mix = rng.gamma(1.5, 1.0, (len(SOURCES), r))
     mix /= mix.sum(axis=1, keepdims=True)
     owner = np.empty(n, dtype=np.int64)
-    if config.lead_skill_skew == 0:
+    if uniform_owners:
+        owner[:] = rng.integers(0, r, n)
+    elif config.lead_skill_skew == 0:
         for s in range(len(SOURCES)):
             m = src == s
             owner[m] = rng.choice(r, m.sum(), p=mix[s])
@@ -317,12 +325,31 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None) -
             "skill": skill,
             "discipline": discipline,
             "quiet_probability": stop_p,
-            # "truly weak", as rep judgement is tested against: at least one standard
-            # deviation of the default skill spread below an average rep
-            "weak": skill <= -1.0,
+            "weak_seller": skill <= -1.0,
+            "undisciplined": discipline <= 0.15,
         }
     )
     return SimulatedCRM(leads, activities, reps, lead_truth, rep_truth)
+
+
+WEAK_RELATIVE_PERFORMANCE = 0.65
+"""A rep is truly weak when, on the same leads, they convert less than this fraction of what
+the median rep converts (skill and follow-up discipline together)."""
+
+
+def rep_true_performance(config: SimulateConfig, leads_per_rep: int = 4000) -> pd.DataFrame:
+    """Each rep's true conversion rate on a common pool of leads (the same reps, every lead
+    dealt at random), relative to the median rep; `weak` marks the truly weak reps."""
+    counterfactual = config.model_copy(update={"leads": leads_per_rep * config.reps,
+                                              "lead_skill_skew": 0.0})
+    crm = simulate_crm(counterfactual, uniform_owners=True)
+    won = crm.leads["converted_at"].notna()
+    rate = won.groupby(crm.leads["owner_rep_id"]).mean()
+    out = crm.rep_truth[["rep_id", "team", "skill", "discipline"]].copy()
+    out["true_conversion_rate"] = out["rep_id"].map(rate).fillna(0.0)
+    out["true_relative"] = out["true_conversion_rate"] / out["true_conversion_rate"].median()
+    out["weak"] = out["true_relative"] < WEAK_RELATIVE_PERFORMANCE
+    return out
 
 
 def write_crm(crm: SimulatedCRM, out_dir: Path) -> dict[str, Path]:
