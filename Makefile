@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install LeadLens with dev extras
 
-demo: $(STAMP) ## Simulate a demo CRM, ingest it, print rep metrics, train and promote the models
+demo: $(STAMP) ## Simulate a demo CRM, ingest it, print rep metrics, train and promote the models, flag reps
 	$(BIN)/leadlens simulate --out $(DEMO_DIR)
 	$(BIN)/leadlens ingest --leads $(DEMO_DIR)/leads.csv --activities $(DEMO_DIR)/activities.csv --reps $(DEMO_DIR)/reps.csv
 	$(BIN)/leadlens summary
@@ -28,6 +28,7 @@ demo: $(STAMP) ## Simulate a demo CRM, ingest it, print rep metrics, train and p
 	$(BIN)/leadlens train
 	$(BIN)/leadlens promote
 	$(BIN)/leadlens models
+	$(BIN)/leadlens reps --flagged-only
 
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest -q

@@ -332,9 +332,10 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None, *
     return SimulatedCRM(leads, activities, reps, lead_truth, rep_truth)
 
 
-WEAK_RELATIVE_PERFORMANCE = 0.65
+WEAK_RELATIVE_PERFORMANCE = 0.75
 """A rep is truly weak when, on the same leads, they convert less than this fraction of what
-the median rep converts (skill and follow-up discipline together)."""
+the median rep converts (skill and follow-up discipline together): the same materiality the
+rep flags use by default (`reps.conversion_margin`)."""
 
 
 def rep_true_performance(config: SimulateConfig, leads_per_rep: int = 4000) -> pd.DataFrame:

@@ -172,27 +172,29 @@ def features(obj: _Obj, list_only: bool, as_of: str | None, which: str, out: Pat
 
 @main.command()
 @click.option("--metrics-only", is_flag=True,
-              help="Only the five activity metrics (the full report with flags comes later).")
+              help="Only the five activity metrics and outcome figures (no models needed).")
 @click.option("--period", default=None, help="2025-03, 2025-Q1 or 2025 "
               "(default: the last full quarter in the data).")
 @click.option("--from", "date_from", default=None, help="Start date, YYYY-MM-DD (with --to).")
 @click.option("--to", "date_to", default=None, help="End date, inclusive, YYYY-MM-DD.")
 @click.option("--team", default=None, help="Only this team.")
 @click.option("--top", type=click.IntRange(min=1), default=None,
-              help="Only the N reps with the most and the N with the least won revenue.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
+              help="With --metrics-only: the N reps with the most and the N with the least "
+              "won revenue.")
+@click.option("--flagged-only", is_flag=True, help="Table format: only the flagged reps.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]),
+              default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file instead of the terminal.")
 @click.pass_obj
 def reps(obj: _Obj, metrics_only: bool, period: str | None, date_from: str | None,
-         date_to: str | None, team: str | None, top: int | None, fmt: str,
+         date_to: str | None, team: str | None, top: int | None, flagged_only: bool, fmt: str,
          out: Path | None) -> None:
-    """The five rep metrics per rep for a period."""
+    """The rep report: five metrics against peers, observed vs expected conversions and
+    dropouts (adjusted for lead quality), quota, leads at risk, and flags with evidence."""
     import pandas as pd
 
     from features.periods import date_range, last_full_quarter, parse_period
-    from features.rep_metrics import format_rep_metrics, rep_metrics
 
     with _open_warehouse(obj) as wh:
         try:
@@ -209,25 +211,61 @@ def reps(obj: _Obj, metrics_only: bool, period: str | None, date_from: str | Non
                 p = last_full_quarter(pd.Timestamp(latest))
         except ValueError as err:
             raise click.UsageError(str(err)) from None
-        frame = rep_metrics(wh.con, p, obj.runtime.settings.engagement, team=team)
+        if metrics_only:
+            text = _metrics_only(wh, obj, p, team, top, fmt)
+        else:
+            if fmt == "html" and out is None:
+                raise click.UsageError("--format html needs --out FILE")
+            text = _full_report(wh, obj, p, team, fmt, flagged_only)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"rep report ({fmt}) -> {out}")
+    else:
+        click.echo(text)
+
+
+def _metrics_only(wh, obj: _Obj, p, team: str | None, top: int | None, fmt: str) -> str:
+    import pandas as pd
+
+    from features.rep_metrics import format_rep_metrics, rep_metrics
+
+    if fmt == "html":
+        raise click.UsageError("--format html is for the full report (drop --metrics-only)")
+    frame = rep_metrics(wh.con, p, obj.runtime.settings.engagement, team=team)
     if top is not None:
         ranked = frame.sort_values("won_revenue", ascending=False)
         frame = pd.concat([ranked.head(top), ranked.tail(top)]).drop_duplicates("rep_id")
     if fmt == "csv":
-        text = frame.to_csv(index=False)
-    elif fmt == "json":
-        text = frame.to_json(orient="records", indent=2)
-    else:
-        title = f"Rep activity metrics, {p.label} ({p.start:%Y-%m-%d} to {p.end:%Y-%m-%d})"
-        if top is not None:
-            title += f": top and bottom {top} by won revenue"
-        text = title + "\n" + format_rep_metrics(frame)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        click.echo(f"{len(frame)} reps -> {out}")
-    else:
-        click.echo(text)
+        return frame.to_csv(index=False)
+    if fmt == "json":
+        return frame.to_json(orient="records", indent=2)
+    title = f"Rep activity metrics, {p.label} ({p.start:%Y-%m-%d} to {p.end:%Y-%m-%d})"
+    if top is not None:
+        title += f": top and bottom {top} by won revenue"
+    return title + "\n" + format_rep_metrics(frame)
+
+
+def _full_report(wh, obj: _Obj, p, team: str | None, fmt: str, flagged_only: bool) -> str:
+    from features import rep_report_format as formats
+    from features.model_store import configure
+    from features.rep_report import build_report, judging_models_from_registry
+
+    configure(obj.runtime.mlflow_uri)
+    try:
+        models, notes = judging_models_from_registry()
+    except LookupError as err:
+        raise click.ClickException(str(err)) from None
+    for note in notes:
+        _say(f"note: {note}")
+    report = build_report(wh.con, p, obj.runtime.settings, models, team=team)
+    if fmt == "json":
+        return formats.to_json(report)
+    if fmt == "csv":
+        return formats.to_csv(report)
+    if fmt == "html":
+        return formats.to_html(report)
+    return formats.to_table(report, flagged_only)
 
 
 def _timestamp(value: str | None, hint: str):

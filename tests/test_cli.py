@@ -20,6 +20,7 @@ def run(tmp_path, monkeypatch):
     monkeypatch.delenv("LEADLENS_CONFIG", raising=False)
     # MLflow exports the URI it was last pointed at; each test has its own store
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # nothing may land in the current folder
     runner = CliRunner()
 
     def invoke(*args: str):
@@ -129,3 +130,37 @@ def test_train_refuses_too_little_data(run, tmp_path):
     assert out.exit_code == 1
     assert "not enough data to train the conversion model" in out.output
     assert "need at least" in out.output and "positives and" in out.output
+
+
+def test_rep_report_formats(run, tmp_path):
+    crm = tmp_path / "crm"
+    run("simulate", "--out", str(crm), "--leads", "8000", "--reps", "16", "--months", "12")
+    run("ingest", "--leads", str(crm / "leads.csv"), "--activities",
+        str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    out = run("reps")
+    assert out.exit_code == 1 and "run `leadlens train`" in out.output
+    assert run("reps", "--metrics-only").exit_code == 0  # no models needed
+    run("train", "--model", "lead_quality", "--model", "dropout_expected")
+    out = run("reps", "--from", "2025-04-01", "--to", "2025-09-30", "--format", "json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output[out.output.index("{"):])
+    assert "not a basis for employment decisions" in data["note"]
+    assert len(data["reps"]) == 16
+    rep = data["reps"][0]
+    for key in ("rep_id", "team", "period", "metrics", "conversions", "expected_conversions",
+                "oe_ratio", "oe_interval", "status", "flags", "quota_attainment", "peers"):
+        assert key in rep, key
+    assert set(rep["metrics"]) == {"new_leads", "calls_to_new_leads", "calls_to_previous_leads",
+                                   "followups_to_engaged_leads", "proposals"}
+    assert rep["status"] in ("flagged", "ok", "insufficient_data")
+    assert rep["oe_interval"][0] <= rep["oe_ratio"] <= rep["oe_interval"][1]
+    page = tmp_path / "reps.html"
+    out = run("reps", "--from", "2025-04-01", "--to", "2025-09-30", "--format", "html",
+              "--out", str(page))
+    assert out.exit_code == 0, out.output
+    text = page.read_text()
+    assert "data:image/png;base64," in text and "employment decisions" in text
+    assert "http://" not in text and "https://" not in text  # self-contained
+    out = run("reps", "--from", "2025-04-01", "--to", "2025-09-30", "--flagged-only")
+    assert "Flagged reps:" in out.output
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()

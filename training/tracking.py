@@ -29,13 +29,16 @@ ENTRY = Path(features.__file__).with_name("pyfunc_entry.py")
 def setup(runtime: Runtime) -> str:
     """Point MLflow at the runtime's store and make sure the experiment exists; returns its id.
 
-    With the embedded store the artifacts sit beside it under LEADLENS_HOME.
+    With a local store (the embedded SQLite one, or any `sqlite:`/file URI) the artifacts sit
+    under LEADLENS_HOME, never in the current folder.
     """
     configure(runtime.mlflow_uri)
     exp = mlflow.get_experiment_by_name(EXPERIMENT)
     if exp is not None:
         return exp.experiment_id
-    location = None if runtime.tracking_uri else runtime.mlflow_artifacts.as_uri()
+    remote = runtime.mlflow_uri.split(":", 1)[0] in ("http", "https", "databricks")
+    # a tracking server keeps its own artifact store; a local store keeps them in the home
+    location = None if remote else runtime.mlflow_artifacts.as_uri()
     runtime.home.mkdir(parents=True, exist_ok=True)
     return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
 
