@@ -6,8 +6,10 @@ timestamp becomes epoch seconds, isolated in `Dialect`, so the same text can lat
 SQL for CRMs too large for one machine.
 
 Per-activity marks (gap to the previous activity, before the first response, after the first
-held meeting) depend only on earlier activities, so they are computed once per activity and not
-once per pair; each pair then aggregates its lead's activities before `as_of`.
+held meeting) are computed once per activity, in one window pass over the leads' activities,
+and not once per pair; each pair then aggregates its lead's activities before `as_of`. What
+makes it fast: lead columns are joined to the pairs once, activity type and direction become one
+small integer before the join, and only narrow columns travel through the window and the join.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from features.catalog import (
@@ -65,122 +68,148 @@ def resolved_leads_sql(d: Dialect = DUCKDB) -> str:
         SELECT l.lead_id, l.owner_rep_id, l.source,
                {d.epoch('coalesce(l.converted_at, l.closed_lost_at)')} AS resolved_s,
                CASE WHEN l.converted_at IS NOT NULL THEN 1 ELSE 0 END AS won,
-               (SELECT count(*) FROM activities a2
-                 WHERE a2.lead_id = l.lead_id AND a2.direction = 'outbound'
-                   AND a2.occurred_at < coalesce(l.converted_at, l.closed_lost_at)) AS depth
+               coalesce(t.depth, 0) AS depth
         FROM leads l
+        LEFT JOIN (
+            SELECT a.lead_id, count(*) AS depth
+            FROM activities a JOIN leads l2 ON l2.lead_id = a.lead_id
+            WHERE a.direction = 'outbound'
+              AND a.occurred_at < coalesce(l2.converted_at, l2.closed_lost_at)
+            GROUP BY a.lead_id
+        ) t ON t.lead_id = l.lead_id
         WHERE l.converted_at IS NOT NULL OR l.closed_lost_at IS NOT NULL
     """
 
 
-def _running_outcomes_sql(group: str, d: Dialect) -> str:
-    """Per pair: leads of the same `group` resolved strictly before as_of, won, and touch depth.
+def _running_outcomes_sql(group: str, depth: bool = False) -> str:
+    """Per pair: leads of the same `group` resolved strictly before as_of, won, and (if `depth`)
+    touch depth.
 
     Pairs and resolutions are merged into one time-ordered stream per group; at equal times the
     pair sorts first, so a resolution exactly at as_of is not counted.
     """
-    key = "'all'" if group == "*" else f"l.{group}"
-    rkey = "'all'" if group == "*" else f"r.{group}"
+    key = "'all'" if group == "*" else group
+    depth_sum = ", sum(depth) OVER w AS sum_depth" if depth else ""
     return f"""
-    SELECT pair_id, n_resolved, n_won, sum_depth FROM (
-        SELECT pair_id, kind,
-               sum(kind) OVER w AS n_resolved,
-               sum(won) OVER w AS n_won,
-               sum(depth) OVER w AS sum_depth
+    SELECT pair_id, n_resolved, n_won{', sum_depth' if depth else ''} FROM (
+        SELECT pair_id, kind, sum(kind) OVER w AS n_resolved, sum(won) OVER w AS n_won
+               {depth_sum}
         FROM (
-            SELECT {rkey} AS grp, r.resolved_s AS t, 1 AS kind, r.won, r.depth,
+            SELECT {key} AS grp, resolved_s AS t, 1 AS kind, won, depth,
                    CAST(NULL AS BIGINT) AS pair_id
-            FROM resolved r WHERE {rkey} IS NOT NULL
+            FROM resolved WHERE {key} IS NOT NULL
             UNION ALL
-            SELECT {key} AS grp, p.as_of_s AS t, 0 AS kind, 0 AS won, 0 AS depth, p.pair_id
-            FROM pairs p JOIN leads l ON l.lead_id = p.lead_id WHERE {key} IS NOT NULL
+            SELECT {key} AS grp, as_of_s AS t, 0 AS kind, 0 AS won, 0 AS depth, pair_id
+            FROM pairs WHERE {key} IS NOT NULL
         ) stream
         WINDOW w AS (PARTITION BY grp ORDER BY t, kind ROWS UNBOUNDED PRECEDING)
     ) running WHERE kind = 0
     """
 
 
+KINDS: list[tuple[str, str]] = [(t, d) for t in ACTIVITY_TYPE_PLURALS for d in DIRECTION_SHORT]
+"""(type, direction) of each activity as a small integer code, computed once per activity:
+the count filters then compare one integer instead of two strings per joined row."""
+
+
+def _kind_sql() -> str:
+    whens = " ".join(f"WHEN type = '{t}' AND direction = '{d}' THEN {i}"
+                     for i, (t, d) in enumerate(KINDS))
+    return f"CASE {whens} END"
+
+
 def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKDB) -> str:
-    """The whole feature query over tables `leads`, `activities` and `pairs(pair_id, lead_id,
-    as_of)`; returns one row per pair, columns in catalog order plus the attributes."""
+    """The whole feature query over tables `leads`, `activities` and `pair_input(pair_id, lead_id,
+    as_of)`; returns one row per pair whose lead is known: `pair_id`, then the features in catalog
+    order, then the attributes."""
     counts = []
-    for type_, plural in ACTIVITY_TYPE_PLURALS.items():
-        for direction, short in DIRECTION_SHORT.items():
-            for days in (*cfg.windows_days, None):
-                cond = f"a.type = '{type_}' AND a.direction = '{direction}'"
-                if days is not None:
-                    cond += f" AND a.ts >= p.as_of_s - {days * DAY}"
-                counts.append(
-                    f"count(a.ts) FILTER (WHERE {cond}) AS {plural}_{short}_{window_label(days)}"
-                )
+    for kind, (type_, direction) in enumerate(KINDS):
+        name = f"{ACTIVITY_TYPE_PLURALS[type_]}_{DIRECTION_SHORT[direction]}"
+        for days in (*cfg.windows_days, None):
+            cond = f"a.kind = {kind}"
+            if days is not None:
+                cond += f" AND a.ts >= p.as_of_s - {days * DAY}"
+            counts.append(f"count(*) FILTER (WHERE {cond}) AS {name}_{window_label(days)}")
+    proposal_out = KINDS.index(("proposal", "outbound"))
     half_life = cfg.decay_half_life_days * DAY
-    weight = f"""CASE WHEN a.direction = 'inbound' THEN {SCORE_WEIGHT_RESPONSE}
-                     WHEN a.held THEN {SCORE_WEIGHT_HELD_MEETING}
-                     WHEN a.type = 'proposal' THEN {SCORE_WEIGHT_PROPOSAL}
-                     ELSE {SCORE_WEIGHT_TOUCH} END"""
     dormant = cfg.dormant_days * DAY
     m = RATE_PRIOR_WEIGHT
-    attr_cols = "".join(f', l."{a}"' for a in attributes)
+    lead_attrs = "".join(f', l."{a}"' for a in attributes)
+    pair_attrs = "".join(f', p."{a}"' for a in attributes)
     return f"""
     WITH
-    pairs AS (SELECT pair_id, lead_id, as_of, {d.epoch('as_of')} AS as_of_s FROM pair_input),
-    marks AS (SELECT * FROM ({LEAD_MARKS_SQL}) m WHERE m.lead_id IN (SELECT lead_id FROM pairs)),
+    pairs AS (
+        SELECT pi.pair_id, pi.lead_id, pi.as_of, {d.epoch('pi.as_of')} AS as_of_s,
+               l.owner_rep_id, l.source,
+               ({d.epoch('pi.as_of')} - {d.epoch('l.created_at')}) / {DAY} AS lead_age_days
+               {lead_attrs}
+        FROM pair_input pi JOIN leads l ON l.lead_id = pi.lead_id
+    ),
     acts AS (
-        SELECT x.lead_id, x.type, x.direction, x.amount, x.ts, x.held,
-               x.ts - lag(x.ts) OVER w_all AS gap_any,
-               x.ts - max(CASE WHEN x.direction = 'outbound' THEN x.ts END) OVER w_prev
-                   AS gap_out,
-               (mk.first_response_at IS NULL OR x.occurred_at <= mk.first_response_at)
-                   AS before_response,
-               (mk.first_held_at IS NOT NULL AND mk.first_held_at < x.occurred_at)
-                   AS after_meeting
+        SELECT *,
+               (first_response_s IS NULL OR ts <= first_response_s) AS before_response,
+               (first_held_s IS NOT NULL AND first_held_s < ts) AS after_meeting
         FROM (
-            SELECT activity_id, lead_id, type, direction, amount, occurred_at,
-                   {d.epoch('occurred_at')} AS ts,
-                   (type = 'meeting' AND coalesce(lower(outcome), '') = 'held') AS held
-            FROM activities
-            WHERE lead_id IN (SELECT lead_id FROM pairs)
-        ) x
-        LEFT JOIN marks mk ON mk.lead_id = x.lead_id
-        WINDOW w_all AS (PARTITION BY x.lead_id ORDER BY x.ts, x.activity_id
-                         ROWS UNBOUNDED PRECEDING),
-               w_prev AS (PARTITION BY x.lead_id ORDER BY x.ts, x.activity_id
-                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+            SELECT lead_id, ts, kind, outbound, inbound, held, amount, weight,
+                   ts - lag(ts) OVER w_all AS gap_any,
+                   ts - max(CASE WHEN outbound THEN ts END) OVER w_prev AS gap_out,
+                   min(CASE WHEN inbound THEN ts END) OVER w_lead AS first_response_s,
+                   min(CASE WHEN held THEN ts END) OVER w_lead AS first_held_s
+            FROM (
+                SELECT activity_id, lead_id, amount, {d.epoch('occurred_at')} AS ts,
+                       {_kind_sql()} AS kind,
+                       direction = 'outbound' AS outbound,
+                       direction = 'inbound' AS inbound,
+                       held,
+                       CASE WHEN direction = 'inbound' THEN {SCORE_WEIGHT_RESPONSE}
+                            WHEN held THEN {SCORE_WEIGHT_HELD_MEETING}
+                            WHEN type = 'proposal' THEN {SCORE_WEIGHT_PROPOSAL}
+                            ELSE {SCORE_WEIGHT_TOUCH} END AS weight
+                FROM (
+                    SELECT *, (type = 'meeting' AND coalesce(lower(outcome), '') = 'held')
+                                  AS held
+                    FROM activities WHERE lead_id IN (SELECT lead_id FROM pairs)
+                ) typed
+            ) x
+            WINDOW w_all AS (PARTITION BY lead_id ORDER BY ts, activity_id
+                             ROWS UNBOUNDED PRECEDING),
+                   w_prev AS (PARTITION BY lead_id ORDER BY ts, activity_id
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                   w_lead AS (PARTITION BY lead_id ORDER BY ts, activity_id
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+        ) marked
     ),
     resolved AS ({resolved_leads_sql(d)}),
     agg AS (
         SELECT p.pair_id,
                {', '.join(counts)},
-               count(a.ts) FILTER (WHERE a.direction = 'outbound') AS outbound_touches,
-               count(a.ts) FILTER (WHERE a.direction = 'inbound') AS inbound_responses,
-               count(a.ts) FILTER (WHERE a.direction = 'outbound' AND a.before_response)
+               count(*) FILTER (WHERE a.outbound) AS outbound_touches,
+               count(*) FILTER (WHERE a.inbound) AS inbound_responses,
+               count(*) FILTER (WHERE a.outbound AND a.before_response)
                    AS touches_before_first_response,
-               min(a.ts) FILTER (WHERE a.direction = 'outbound') AS first_touch_s,
-               max(a.ts) FILTER (WHERE a.direction = 'outbound') AS last_touch_s,
-               max(a.ts) FILTER (WHERE a.direction = 'inbound') AS last_response_s,
-               max(a.gap_out) FILTER (WHERE a.direction = 'outbound') AS longest_gap_s,
-               count(a.ts) FILTER (WHERE a.held) AS held_meetings,
-               count(a.ts) FILTER (WHERE a.direction = 'outbound' AND a.after_meeting)
+               min(a.ts) FILTER (WHERE a.outbound) AS first_touch_s,
+               max(a.ts) FILTER (WHERE a.outbound) AS last_touch_s,
+               max(a.ts) FILTER (WHERE a.inbound) AS last_response_s,
+               max(a.gap_out) FILTER (WHERE a.outbound) AS longest_gap_s,
+               count(*) FILTER (WHERE a.held) AS held_meetings,
+               count(*) FILTER (WHERE a.outbound AND a.after_meeting)
                    AS followups_after_meeting,
-               count(a.ts) FILTER (WHERE a.direction = 'outbound' AND a.type = 'proposal')
-                   AS proposals_sent,
-               max(a.amount) FILTER (WHERE a.direction = 'outbound' AND a.type = 'proposal')
-                   AS proposal_amount_max,
-               coalesce(sum(a.amount) FILTER (WHERE a.direction = 'outbound'
-                                               AND a.type = 'proposal'), 0)
+               count(*) FILTER (WHERE a.kind = {proposal_out}) AS proposals_sent,
+               max(a.amount) FILTER (WHERE a.kind = {proposal_out}) AS proposal_amount_max,
+               coalesce(sum(a.amount) FILTER (WHERE a.kind = {proposal_out}), 0)
                    AS proposal_amount_total,
-               count(a.ts) FILTER (WHERE a.direction = 'outbound' AND a.gap_any >= {dormant})
+               count(*) FILTER (WHERE a.outbound AND a.gap_any >= {dormant})
                    AS reengagements,
-               coalesce(sum({weight} * exp(-ln(2) * (p.as_of_s - a.ts) / {half_life})), 0)
+               coalesce(sum(a.weight * exp(-ln(2) * (p.as_of_s - a.ts) / {half_life})), 0)
                    AS engagement_score
         FROM pairs p
         LEFT JOIN acts a ON a.lead_id = p.lead_id AND a.ts < p.as_of_s
         GROUP BY p.pair_id
     ),
-    rep_hist AS ({_running_outcomes_sql('owner_rep_id', d)}),
-    src_hist AS ({_running_outcomes_sql('source', d)}),
-    all_hist AS ({_running_outcomes_sql('*', d)})
-    SELECT p.pair_id, p.lead_id, p.as_of,
+    rep_hist AS ({_running_outcomes_sql('owner_rep_id', depth=True)}),
+    src_hist AS ({_running_outcomes_sql('source')}),
+    all_hist AS ({_running_outcomes_sql('*')})
+    SELECT p.pair_id,
            {', '.join(c.split(' AS ')[-1] for c in counts)},
            g.outbound_touches, g.inbound_responses,
            CASE WHEN g.inbound_responses > 0 THEN 1 ELSE 0 END AS has_responded,
@@ -195,20 +224,19 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
            CASE WHEN g.held_meetings > 0 THEN 1 ELSE 0 END AS meeting_held,
            g.followups_after_meeting, g.proposals_sent, g.proposal_amount_max,
            g.proposal_amount_total, g.reengagements, g.engagement_score,
-           (p.as_of_s - {d.epoch('l.created_at')}) / {DAY} AS lead_age_days,
+           p.lead_age_days,
            coalesce(rh.n_resolved, 0) AS rep_past_resolved_leads,
-           CASE WHEN l.owner_rep_id IS NOT NULL AND ah.n_resolved > 0
+           CASE WHEN p.owner_rep_id IS NOT NULL AND ah.n_resolved > 0
                 THEN (coalesce(rh.n_won, 0) + {m} * ah.n_won / ah.n_resolved)
                      / (coalesce(rh.n_resolved, 0) + {m}) END AS rep_past_conversion_rate,
            CASE WHEN rh.n_resolved > 0 THEN rh.sum_depth / rh.n_resolved END
                AS rep_past_followup_depth,
            coalesce(sh.n_resolved, 0) AS source_past_resolved_leads,
-           CASE WHEN l.source IS NOT NULL AND ah.n_resolved > 0
+           CASE WHEN p.source IS NOT NULL AND ah.n_resolved > 0
                 THEN (coalesce(sh.n_won, 0) + {m} * ah.n_won / ah.n_resolved)
                      / (coalesce(sh.n_resolved, 0) + {m}) END AS source_past_conversion_rate,
-           l.source{attr_cols}
+           p.source{pair_attrs}
     FROM pairs p
-    JOIN leads l ON l.lead_id = p.lead_id
     JOIN agg g ON g.pair_id = p.pair_id
     LEFT JOIN rep_hist rh ON rh.pair_id = p.pair_id
     LEFT JOIN src_hist sh ON sh.pair_id = p.pair_id
@@ -251,9 +279,12 @@ def batch_features(
     finally:
         con.unregister("pair_input")
     if len(out) != len(frame):
-        known = set(out["lead_id"])
-        unknown = next(lid for lid in frame["lead_id"] if lid not in known)
-        raise ValueError(f"lead_id {unknown!r} is not in the warehouse")
+        unknown = np.setdiff1d(frame["pair_id"], out["pair_id"])[0]
+        raise ValueError(f"lead_id {frame['lead_id'].iat[unknown]!r} is not in the warehouse")
+    # lead_id and as_of come from the input rather than the query: converting a million
+    # strings and timestamps back from the engine costs more than the join that finds them
+    out.insert(0, "lead_id", frame["lead_id"].to_numpy())
+    out.insert(1, "as_of", frame["as_of"].to_numpy())
     return _typed(out.drop(columns="pair_id"), cfg, attributes)
 
 
@@ -279,12 +310,8 @@ def feature_columns(cfg: EngagementConfig, attributes: list[str]) -> list[str]:
 
 def _typed(out: pd.DataFrame, cfg: EngagementConfig, attributes: list[str]) -> pd.DataFrame:
     """Numeric features as float64, categoricals as strings, in catalog order."""
-    cols = ["lead_id", "as_of", *feature_columns(cfg, attributes)]
-    out = out[cols].copy()
+    out = out[["lead_id", "as_of", *feature_columns(cfg, attributes)]]
     for f in engagement_features(cfg):
-        if f.kind == "numeric":
-            out[f.name] = out[f.name].astype("float64")
-        else:
-            out[f.name] = out[f.name].astype("string")
+        out[f.name] = out[f.name].astype("float64" if f.kind == "numeric" else "string")
     out["as_of"] = out["as_of"].astype("datetime64[us]")
     return out
