@@ -26,7 +26,19 @@ def timed() -> Iterator[dict[str, float]]:
 
 
 def peak_rss_gib() -> float:
-    """Peak resident memory of this process so far, in GiB."""
+    """Peak resident memory of this process so far, in GiB.
+
+    Reads VmHWM (this process's own high-water mark). `ru_maxrss` is not used where VmHWM
+    exists: Linux carries it over fork and exec, so a child started by a big parent would
+    report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
