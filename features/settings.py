@@ -164,6 +164,28 @@ class RepsConfig(_Section):
     """Open leads with a high score and a high dropout risk listed per rep."""
 
 
+class ServeConfig(_Section):
+    grade_cutoffs: tuple[float, float, float] = (0.30, 0.15, 0.05)
+    """Lowest calibrated score for grades A, B and C; below the last is D."""
+    max_batch: int = Field(1000, ge=1)
+    """Most leads in one scoring request."""
+    max_body_bytes: int = Field(2_000_000, ge=1024)
+    """Larger request bodies are refused with 413."""
+    max_concurrency: int = Field(64, ge=1)
+    """Requests in flight beyond this are refused at once with 429."""
+    poll_seconds: float = Field(30.0, gt=0)
+    """How often the service checks whether @champion moved."""
+    percentile_window: int = Field(10_000, ge=100)
+    """Recently scored leads a new score's percentile is measured against."""
+
+    @field_validator("grade_cutoffs")
+    @classmethod
+    def _descending(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not (1 >= v[0] > v[1] > v[2] > 0):
+            raise ValueError("three descending probabilities between 0 and 1 (A, B, C)")
+        return v
+
+
 class Settings(_Section):
     ingest: IngestConfig = IngestConfig()
     simulate: SimulateConfig = SimulateConfig()
@@ -171,6 +193,7 @@ class Settings(_Section):
     train: TrainConfig = TrainConfig()
     promote: PromoteConfig = PromoteConfig()
     reps: RepsConfig = RepsConfig()
+    serve: ServeConfig = ServeConfig()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,133 @@
+"""Scores, grades and reasons: the one implementation the service, the CLI and the reports use.
+
+Reasons come from LightGBM's exact TreeSHAP (log-odds). They are shown in probability points:
+each feature's log-odds contribution times the secant slope of the calibrated score between the
+base value and this lead's raw score, so the points add up exactly to `score - base_score`
+(what a waterfall chart needs).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.catalog import engagement_features
+from features.model_bundle import ModelBundle
+from features.settings import EngagementConfig, ServeConfig
+
+GRADES = ("A", "B", "C", "D")
+
+
+def feature_labels(cfg: EngagementConfig, attributes: list[str]) -> dict[str, str]:
+    """Readable label per feature: the data dictionary's description."""
+    labels = {f.name: f.description for f in engagement_features(cfg)}
+    labels.update({a: a.replace("_", " ") for a in attributes})
+    return labels
+
+
+def grade(scores: np.ndarray, cutoffs: tuple[float, float, float]) -> np.ndarray:
+    """A to D by the configured lowest score of A, B and C."""
+    idx = np.full(len(scores), 3)
+    for g in (2, 1, 0):
+        idx[scores >= cutoffs[g]] = g
+    return np.asarray(GRADES)[idx]
+
+
+class RecentScores:
+    """Percentile of a score among the most recently scored leads (thread-safe ring)."""
+
+    def __init__(self, window: int) -> None:
+        self._scores: deque[float] = deque(maxlen=window)
+        self._lock = threading.Lock()
+
+    def add_and_rank(self, scores: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._scores.extend(float(s) for s in scores)
+            ref = np.sort(np.fromiter(self._scores, dtype=float))
+        return 100.0 * np.searchsorted(ref, scores, side="right") / len(ref)
+
+
+@dataclass(frozen=True)
+class Explained:
+    base_score: float
+    score: float
+    points: np.ndarray  # per feature, probability points, sums to score - base_score
+    values: list[Any]
+
+
+class Scorer:
+    """A loaded model with what it takes to turn feature rows into answers."""
+
+    def __init__(self, bundle: ModelBundle, serve: ServeConfig, labels: dict[str, str]) -> None:
+        self.bundle = bundle
+        self.serve = serve
+        self.labels = labels
+        self.recent = RecentScores(serve.percentile_window)
+
+    @property
+    def version(self) -> int | None:
+        return self.bundle.meta.get("version")
+
+    def scores(self, feats: pd.DataFrame) -> np.ndarray:
+        return self.bundle.predict(feats, num_threads=1)
+
+    def explain(self, feats: pd.DataFrame) -> list[Explained]:
+        """Per row: base score, score, and each feature's contribution in probability points."""
+        x = self.bundle.matrix(feats)
+        contrib = self.bundle.contributions(x, num_threads=1)
+        raw = contrib.sum(axis=1)
+        base_raw = contrib[:, -1]
+        cal = self.bundle.calibrator
+        score, base = cal(raw), cal(base_raw)
+        gap = raw - base_raw
+        slope = np.where(np.abs(gap) > 1e-9, (score - base) / np.where(gap == 0, 1, gap), 0.0)
+        points = contrib[:, :-1] * slope[:, None]
+        out = []
+        for i in range(len(feats)):
+            values = [_plain(feats[f].iat[i]) for f in self.bundle.features]
+            out.append(Explained(float(base[i]), float(score[i]), points[i], values))
+        return out
+
+    def reasons(self, e: Explained, k: int) -> list[dict[str, Any]]:
+        """The k features that moved this lead's score most, largest first."""
+        order = np.argsort(-np.abs(e.points), kind="stable")[:k]
+        return [self._reason(e, j) for j in order]
+
+    def breakdown(self, e: Explained) -> list[dict[str, Any]]:
+        return [self._reason(e, j) for j in range(len(self.bundle.features))]
+
+    def _reason(self, e: Explained, j: int) -> dict[str, Any]:
+        name = self.bundle.features[j]
+        pts = float(e.points[j]) * 100.0
+        return {"feature": name, "label": self.labels.get(name, name), "value": e.values[j],
+                "points": round(pts, 3),
+                "direction": "raises" if pts > 0 else ("lowers" if pts < 0 else "neutral")}
+
+    def score_rows(self, feats: pd.DataFrame, explain: int = 0,
+                   ranked: bool = True) -> list[dict[str, Any]]:
+        """Score, grade, percentile among recent scores, model version, and top reasons."""
+        s = self.scores(feats)
+        grades = grade(s, self.serve.grade_cutoffs)
+        pct = self.recent.add_and_rank(s) if ranked else np.full(len(s), np.nan)
+        rows = [{"score": round(float(s[i]), 6), "grade": str(grades[i]),
+                 "percentile": None if np.isnan(pct[i]) else round(float(pct[i]), 1),
+                 "model_version": self.version} for i in range(len(s))]
+        if explain > 0:
+            for row, e in zip(rows, self.explain(feats), strict=True):
+                row["reasons"] = self.reasons(e, explain)
+        return rows
+
+
+def _plain(v: Any) -> Any:
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, (np.floating, float)):
+        return None if np.isnan(v) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v if isinstance(v, (str, int, bool)) else str(v)
