@@ -368,5 +368,106 @@ def models(obj: _Obj) -> None:
                           if t.get("leakage_flags", "none") != "none" else ""))
 
 
+def _as_of(value: str | None, wh_path: Path) -> pd.Timestamp:  # noqa: F821  (pandas is imported lazily)
+    """--as-of, or the latest timestamp in the warehouse (the data's "now")."""
+    import pandas as pd
+
+    from features.labels import data_end
+    from features.warehouse import Warehouse
+
+    ts = _timestamp(value, "--as-of")
+    if ts is not None:
+        return ts
+    with Warehouse(wh_path, read_only=True) as wh:
+        return data_end(wh.con) + pd.Timedelta(seconds=1)
+
+
+def _scoring(obj: _Obj, kind: str = "conversion"):
+    from serving.lead_features import FeatureSource
+    from serving.models import NoChampion, load_champion
+
+    rt: Runtime = obj.runtime
+    if not rt.warehouse_path.exists():
+        raise click.ClickException(f"no warehouse at {rt.warehouse_path}: run `leadlens ingest`")
+    source = FeatureSource(rt.warehouse_path, rt.settings.engagement)
+    try:
+        scorer = load_champion(rt, kind, source.attributes)
+    except NoChampion as err:
+        source.close()
+        raise click.ClickException(str(err)) from None
+    return source, scorer
+
+
+@main.command()
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Leads to score (.csv or .parquet, contract columns).")
+@click.option("--activities", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Their activities (optional).")
+@click.option("--open", "open_leads", is_flag=True,
+              help="Score every lead open at --as-of in the warehouse instead.")
+@click.option("--as-of", "as_of", default=None,
+              help="Score as of this time (default: just after the latest data).")
+@click.option("--explain", type=click.IntRange(0, 20), default=0,
+              help="Add the top N reasons per lead.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output .csv or .parquet.")
+@click.pass_obj
+def score(obj: _Obj, input_path: Path | None, activities: Path | None, open_leads: bool,
+          as_of: str | None, explain: int, out: Path) -> None:
+    """Score leads with the @champion conversion model (the same code as the service)."""
+    from features.readers import read_table_file as read_table
+    from serving.batch import score_leads, score_open
+
+    if open_leads == (input_path is not None):
+        raise click.UsageError("give either --input FILE or --open")
+    when = _as_of(as_of, obj.runtime.warehouse_path)
+    source, scorer = _scoring(obj)
+    try:
+        if open_leads:
+            frame = score_open(source, scorer, when, explain, say=_say)
+        else:
+            leads = read_table(input_path)
+            acts = read_table(activities) if activities is not None else None
+            frame = score_leads(source, scorer, leads, acts, when, explain)
+    except (ValueError, KeyError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        source.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+    click.echo(f"{len(frame):,} leads scored as of {when} with leadlens-conversion "
+               f"v{scorer.version} -> {out}")
+
+
+@main.command()
+@click.argument("lead_id")
+@click.option("--as-of", "as_of", default=None,
+              help="Explain as of this time (default: just after the latest data).")
+@click.option("--top", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.pass_obj
+def explain(obj: _Obj, lead_id: str, as_of: str | None, top: int) -> None:
+    """Why one lead scores as it does: its score and the features that moved it most."""
+    from serving.lead_features import UnknownLead
+
+    when = _as_of(as_of, obj.runtime.warehouse_path)
+    source, scorer = _scoring(obj)
+    try:
+        feats = source.for_ids([lead_id], when)
+    except UnknownLead:
+        raise click.ClickException(f"lead {lead_id!r} is not in the warehouse") from None
+    finally:
+        source.close()
+    e = scorer.explain(feats)[0]
+    click.echo(f"Lead {lead_id} as of {when}: score {e.score:.3f} "
+               f"(grade {scorer.score_rows(feats, ranked=False)[0]['grade']}), "
+               f"leadlens-conversion v{scorer.version}")
+    click.echo(f"  a typical lead scores {e.base_score:.3f}; what moved this one:")
+    for r in scorer.reasons(e, top):
+        click.echo(f"  {r['points']:+6.1f} pts  {r['label']} = {r['value']}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

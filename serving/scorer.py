@@ -87,11 +87,9 @@ class Scorer:
         gap = raw - base_raw
         slope = np.where(np.abs(gap) > 1e-9, (score - base) / np.where(gap == 0, 1, gap), 0.0)
         points = contrib[:, :-1] * slope[:, None]
-        out = []
-        for i in range(len(feats)):
-            values = [_plain(feats[f].iat[i]) for f in self.bundle.features]
-            out.append(Explained(float(base[i]), float(score[i]), points[i], values))
-        return out
+        table = feats[list(self.bundle.features)].astype(object).to_numpy()
+        return [Explained(float(base[i]), float(score[i]), points[i],
+                          [_plain(v) for v in table[i]]) for i in range(len(feats))]
 
     def reasons(self, e: Explained, k: int) -> list[dict[str, Any]]:
         """The k features that moved this lead's score most, largest first."""
@@ -127,7 +125,7 @@ def _plain(v: Any) -> Any:
     if v is None or v is pd.NA:
         return None
     if isinstance(v, (np.floating, float)):
-        return None if np.isnan(v) else float(v)
+        return None if np.isnan(v) else round(float(v), 4)
     if isinstance(v, np.integer):
         return int(v)
     return v if isinstance(v, (str, int, bool)) else str(v)

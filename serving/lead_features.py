@@ -1,0 +1,76 @@
+"""Feature rows for the leads a request or a batch names: by id (from the warehouse) or by their
+fields and activity list (computed online, no warehouse round trip per lead). Both paths are the
+same definitions (`features.engagement` and `features.online` agree, a parity test checks)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.engagement import batch_features, feature_columns, select_pairs
+from features.online import OutcomeHistory, online_features
+from features.settings import EngagementConfig
+from features.warehouse import Warehouse
+
+
+class UnknownLead(LookupError):
+    """A lead_id the warehouse does not hold; `position` is its index in the request."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(f"leads[{position}]: lead_id is not in the warehouse")
+        self.position = position
+
+
+class FeatureSource:
+    """Read-only access to the warehouse plus the outcome history the online path needs."""
+
+    def __init__(self, warehouse_path: Path, cfg: EngagementConfig) -> None:
+        self.cfg = cfg
+        self._wh = Warehouse(warehouse_path, read_only=True)
+        self._wh.open()
+        self.attributes = list(self._wh.attribute_types())
+        self.history = OutcomeHistory.from_warehouse(self._wh.con)
+        self._lock = threading.Lock()
+
+    @property
+    def columns(self) -> list[str]:
+        return feature_columns(self.cfg, self.attributes)
+
+    def close(self) -> None:
+        self._wh.close()
+
+    def for_ids(self, lead_ids: Sequence[str], as_of: pd.Timestamp) -> pd.DataFrame:
+        """Features of known leads at `as_of`; raises UnknownLead naming the first unknown."""
+        pairs = pd.DataFrame({"lead_id": list(lead_ids), "as_of": as_of})
+        with self._lock:  # one DuckDB connection, queries one at a time
+            known = set(self._wh.con.execute(
+                "SELECT lead_id FROM leads WHERE lead_id IN (SELECT unnest($ids))",
+                {"ids": list(lead_ids)}).fetchnumpy()["lead_id"].tolist())
+            for i, lid in enumerate(lead_ids):
+                if lid not in known:
+                    raise UnknownLead(i)
+            return batch_features(self._wh.con, pairs, self.cfg, self.attributes)
+
+    def open_lead_ids(self, as_of: pd.Timestamp) -> list[str]:
+        with self._lock:
+            return select_pairs(self._wh.con, as_of, "open")["lead_id"].tolist()
+
+    def activities_of(self, lead_id: str, as_of: pd.Timestamp) -> pd.DataFrame:
+        with self._lock:
+            return self._wh.con.execute(
+                "SELECT * FROM activities WHERE lead_id = $id AND occurred_at < $t "
+                "ORDER BY occurred_at, activity_id",
+                {"id": lead_id, "t": as_of.to_pydatetime()}).df()
+
+    def for_payload(self, leads: Sequence[Mapping[str, Any]],
+                    activities: Sequence[Sequence[Mapping[str, Any]]],
+                    as_of: pd.Timestamp) -> pd.DataFrame:
+        """Features computed online from each lead's fields and its activity list."""
+        rows = [online_features(lead, acts, as_of, self.history, self.cfg, self.attributes)
+                for lead, acts in zip(leads, activities, strict=True)]
+        frame = pd.DataFrame(rows, columns=self.columns)
+        return frame

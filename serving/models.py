@@ -1,0 +1,24 @@
+"""Loading the `@champion` models the answering side serves."""
+
+from __future__ import annotations
+
+from features.model_store import MODEL_NAMES, champion_version, configure, load_version
+from features.settings import Runtime
+from serving.scorer import Scorer, feature_labels
+
+
+class NoChampion(LookupError):
+    """No `@champion` version to serve (the message says what to run)."""
+
+
+def load_champion(runtime: Runtime, kind: str, attributes: list[str]) -> Scorer:
+    """The scorer for `kind`'s `@champion`, loaded through the shared bundle loader."""
+    configure(runtime.mlflow_uri)
+    name = MODEL_NAMES[kind]
+    version = champion_version(name)
+    if version is None:
+        raise NoChampion(f"{name} has no @champion: run `leadlens train` and "
+                         "`leadlens promote` first")
+    bundle = load_version(name, version, cache_dir=runtime.home / "model-cache")
+    labels = feature_labels(runtime.settings.engagement, attributes)
+    return Scorer(bundle, runtime.settings.serve, labels)
