@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from features.engagement import batch_features, feature_columns, select_pairs
+from features.labels import data_end
 from features.online import OutcomeHistory, online_features
 from features.settings import EngagementConfig
 from features.warehouse import Warehouse
@@ -54,6 +55,11 @@ class FeatureSource:
                 if lid not in known:
                     raise UnknownLead(i)
             return batch_features(self._wh.con, pairs, self.cfg, self.attributes)
+
+    def data_end(self) -> pd.Timestamp:
+        """The latest timestamp in the warehouse: the moment the CRM export was taken."""
+        with self._lock:
+            return data_end(self._wh.con)
 
     def open_lead_ids(self, as_of: pd.Timestamp) -> list[str]:
         with self._lock:

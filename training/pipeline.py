@@ -265,6 +265,8 @@ def _log(result: ModelResult, figs: dict[str, Path], card_args: dict, work: Path
         mlflow.log_artifact(str(path), artifact_path="plots")
     for name in ("leakage_audit.csv", "group_auc_source.csv", "group_auc_team.csv"):
         mlflow.log_artifact(str(work / name), artifact_path="evaluation")
+    result.bundle.meta["test_metrics"] = {
+        k: round(v, 4) for k, v in result.metrics["lightgbm"].items() if np.isfinite(v)}
     version = log_and_register(result.bundle, work, spec.registered_name)
     result.version = version
     card = model_card(spec, version=version, **card_args)

@@ -1,0 +1,123 @@
+"""ASGI guard in front of the service: API keys and the request size limit.
+
+BentoML has neither built in. Keys come from `LEADLENS_API_KEYS` (comma-separated) or the file
+named by `LEADLENS_API_KEYS_FILE` (one per line) and are sent as `Authorization: Bearer KEY`;
+they are compared in constant time. The probes (`/livez`, `/readyz`) and CORS preflight pass
+without a key. Bodies larger than the limit get 413, whether or not they announce their length.
+Error bodies never echo what was sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+KEYS_ENV = "LEADLENS_API_KEYS"
+KEYS_FILE_ENV = "LEADLENS_API_KEYS_FILE"
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class ApiKeyError(ValueError):
+    """No usable API key configuration (the message says how to set one)."""
+
+
+def load_keys(env: dict[str, str] | None = None) -> tuple[bytes, ...]:
+    """The accepted keys; raises if none are configured (the service never runs open)."""
+    env = dict(os.environ) if env is None else env
+    keys: list[str] = []
+    if env.get(KEYS_ENV):
+        keys += [k.strip() for k in env[KEYS_ENV].split(",")]
+    if env.get(KEYS_FILE_ENV):
+        path = Path(env[KEYS_FILE_ENV])
+        try:
+            keys += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        except OSError as err:
+            raise ApiKeyError(f"{KEYS_FILE_ENV}={path}: cannot read it ({err.strerror})") from None
+    keys = [k for k in keys if k and not k.startswith("#")]
+    if not keys:
+        raise ApiKeyError(f"no API keys: set {KEYS_ENV} (comma-separated) or {KEYS_FILE_ENV}")
+    short = [k for k in keys if len(k) < 16]
+    if short:
+        raise ApiKeyError(f"{len(short)} API key(s) shorter than 16 characters")
+    return tuple(k.encode() for k in keys)
+
+
+def key_matches(given: bytes, keys: Iterable[bytes]) -> bool:
+    """Constant-time comparison against every key (no early exit on the first match)."""
+    ok = False
+    for k in keys:
+        ok |= hmac.compare_digest(given, k)
+    return ok
+
+
+async def _reply(send: Send, status: int, message: str, extra: list | None = None) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Guard:
+    """ASGI middleware: 401 without a valid key, 413 above the body limit."""
+
+    def __init__(self, app: Any, keys: tuple[bytes, ...], max_body_bytes: int) -> None:
+        self.app = app
+        self.keys = keys
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if path in OPEN_PATHS or scope.get("method") == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        auth = headers.get(b"authorization", b"")
+        scheme, _, token = auth.partition(b" ")
+        if scheme.lower() != b"bearer" or not key_matches(token.strip(), self.keys):
+            await _reply(send, 401, "missing or invalid API key (Authorization: Bearer KEY)",
+                         [(b"www-authenticate", b'Bearer realm="leadlens"')])
+            return
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await _reply(send, 413, f"request body larger than {self.max_body} bytes")
+            return
+        received = 0
+
+        async def limited() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _TooLarge
+            return message
+
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _reply(send, 413, f"request body larger than {self.max_body} bytes")

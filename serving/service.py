@@ -1,0 +1,191 @@
+"""The LeadLens BentoML service: lead scores with reasons, SHAP breakdowns, dropout risk, the rep
+report and model information, behind API keys and limits.
+
+Configuration is read once when the service starts (LEADLENS_HOME, LEADLENS_CONFIG, the API key
+variables). Models load in a background thread; `/readyz` answers 503 until they are loaded and
+warmed. Scoring goes through `serving.scorer.Scorer`, the code the CLI uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import bentoml
+import pandas as pd
+from bentoml.exceptions import NotFound, ServiceUnavailable
+
+from features.settings import load_runtime
+from serving.guard import Guard, load_keys
+from serving.lead_features import UnknownLead
+from serving.schemas import DropoutIn, ExplainIn, LeadIn, RepsIn, ScoreIn
+from serving.state import Served, ServingState
+
+log = logging.getLogger("leadlens.serving")
+
+_RUNTIME = None
+
+
+def _runtime():
+    global _RUNTIME
+    if _RUNTIME is None:
+        _RUNTIME = load_runtime()
+    return _RUNTIME
+
+
+def _as_of(value: Any, served: Served) -> pd.Timestamp:
+    if value is None:
+        return served.as_of
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.DataFrame:
+    """Feature rows in request order: known leads from the warehouse, described leads online."""
+    by_id = [i for i, lead in enumerate(leads) if lead.by_id]
+    described = [i for i, lead in enumerate(leads) if not lead.by_id]
+    parts: dict[int, pd.DataFrame] = {}
+    if by_id:
+        try:
+            frame = served.source.for_ids([leads[i].lead_id for i in by_id], as_of)
+        except UnknownLead as err:
+            raise NotFound(f"leads[{by_id[err.position]}]: lead_id is not in the warehouse") \
+                from None
+        for j, i in enumerate(by_id):
+            parts[i] = frame.iloc[[j]]
+    if described:
+        records, acts = [], []
+        for i in described:
+            lead = leads[i]
+            records.append({"lead_id": lead.lead_id, "created_at": lead.created_at,
+                            "owner_rep_id": lead.owner_rep_id, "source": lead.source,
+                            **lead.attributes})
+            acts.append([a.model_dump() for a in (lead.activities or [])])
+        frame = served.source.for_payload(records, acts, as_of)
+        for j, i in enumerate(described):
+            parts[i] = frame.iloc[[j]]
+    cols = served.source.columns
+    return pd.concat([parts[i][cols] for i in range(len(leads))], ignore_index=True)
+
+
+@bentoml.service(
+    name="leadlens",
+    traffic={"timeout": 60, "max_concurrency": _runtime().settings.serve.max_concurrency},
+    http={"host": "127.0.0.1", "port": 3000},
+    workers=1,
+)
+class LeadLens:
+    """Scores and explanations for marketing and managers; the rep report; model info."""
+
+    def __init__(self) -> None:
+        rt = _runtime()
+        self.state = ServingState(rt)
+        self._thread = threading.Thread(target=self.state.run,
+                                        args=(rt.settings.serve.poll_seconds,),
+                                        name="leadlens-models", daemon=True)
+        self._thread.start()
+        self._judging = None
+        self._judging_lock = threading.Lock()
+        _LIVE["state"] = self.state
+
+    def __is_ready__(self) -> bool:
+        return self.state.ready
+
+    def _served(self) -> Served:
+        served = self.state.current
+        if served is None:
+            raise ServiceUnavailable("models are still loading; see /readyz")
+        return served
+
+    @bentoml.api(route="/score", input_spec=ScoreIn)
+    def score(self, leads: list[LeadIn], explain: int = 0, as_of: Any = None) -> dict:
+        """Calibrated conversion score, grade, percentile and top reasons per lead."""
+        served = self._served()
+        when = _as_of(as_of, served)
+        scorer = served.scorers["conversion"]
+        rows = scorer.score_rows(_features(served, leads, when), explain)
+        for lead, row in zip(leads, rows, strict=True):
+            row["lead_id"] = lead.lead_id
+        return {"as_of": str(when), "results": rows}
+
+    @bentoml.api(route="/explain", input_spec=ExplainIn)
+    def explain(self, lead: LeadIn, as_of: Any = None) -> dict:
+        """The full SHAP breakdown of one lead's score, for a waterfall chart."""
+        served = self._served()
+        when = _as_of(as_of, served)
+        scorer = served.scorers["conversion"]
+        e = scorer.explain(_features(served, [lead], when))[0]
+        return {"lead_id": lead.lead_id, "as_of": str(when), "model_version": scorer.version,
+                "base_score": round(e.base_score, 6), "score": round(e.score, 6),
+                "contributions": scorer.breakdown(e)}
+
+    @bentoml.api(route="/dropout_risk", input_spec=DropoutIn)
+    def dropout_risk(self, leads: list[LeadIn], explain: int = 3, as_of: Any = None) -> dict:
+        """Probability that the rep drops each lead before the next follow-up, with reasons."""
+        served = self._served()
+        when = _as_of(as_of, served)
+        scorer = served.scorers["dropout"]
+        rows = scorer.score_rows(_features(served, leads, when), explain, ranked=False)
+        out = [{"lead_id": lead.lead_id, "dropout_risk": r["score"],
+                "model_version": r["model_version"], "reasons": r.get("reasons", [])}
+               for lead, r in zip(leads, rows, strict=True)]
+        return {"as_of": str(when), "results": out}
+
+    @bentoml.api(route="/reps", input_spec=RepsIn)
+    def reps(self, period: str | None = None, date_from: Any = None, date_to: Any = None,
+             team: str | None = None) -> dict:
+        """The rep report for a period (the same report as `leadlens reps --format json`)."""
+        import json
+
+        from features import rep_report_format
+        from features.periods import date_range, last_full_quarter, parse_period
+        from features.rep_report import build_report, judging_models_from_registry
+        from features.warehouse import Warehouse
+
+        served = self._served()
+        try:
+            if date_from is not None or date_to is not None:
+                if date_from is None or date_to is None or period:
+                    raise ValueError("give from and to together, without period")
+                p = date_range(str(date_from), str(date_to))
+            elif period:
+                p = parse_period(period)
+            else:
+                p = last_full_quarter(served.as_of)
+        except ValueError as err:
+            raise bentoml.exceptions.InvalidArgument(str(err)) from None
+        with self._judging_lock:
+            if self._judging is None:
+                self._judging, _notes = judging_models_from_registry()
+        rt = _runtime()
+        with Warehouse(rt.warehouse_path, read_only=True) as wh:
+            report = build_report(wh.con, p, rt.settings, self._judging, team=team)
+        return json.loads(rep_report_format.to_json(report))
+
+
+
+_LIVE: dict[str, ServingState] = {}
+
+
+async def _model_info(request: Any) -> Any:
+    """GET /model: versions, training window and test metrics of the models being served."""
+    from starlette.responses import JSONResponse
+
+    state = _LIVE.get("state")
+    return JSONResponse(state.model_info() if state else {"ready": False})
+
+
+def _model_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    return Starlette(routes=[Route("/", _model_info, methods=["GET"])])
+
+
+def _guard_options() -> dict[str, Any]:
+    return {"keys": load_keys(), "max_body_bytes": _runtime().settings.serve.max_body_bytes}
+
+
+LeadLens.mount_asgi_app(_model_app(), path="/model")
+LeadLens.add_asgi_middleware(Guard, **_guard_options())

@@ -1,0 +1,206 @@
+"""What the service serves, and how it changes: load the `@champion` models, warm them, keep a
+copy in the BentoML model store (so a restart works without MLflow), and swap atomically when
+`@champion` moves, after validating the new version."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.model_bundle import ModelBundle, load_bundle
+from features.model_store import MODEL_NAMES, champion_version, configure, load_version
+from features.settings import Runtime
+from serving.lead_features import FeatureSource
+from serving.scorer import Scorer, feature_labels
+
+log = logging.getLogger("leadlens.serving")
+SERVED = ("conversion", "dropout")
+
+
+@dataclass(frozen=True)
+class Served:
+    """One immutable snapshot of what is served; replaced whole, never edited."""
+
+    scorers: dict[str, Scorer]
+    source: FeatureSource
+    as_of: pd.Timestamp
+    origin: str  # "mlflow" or "bentoml store"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _validate(bundle: ModelBundle, columns: list[str]) -> None:
+    """A version must load, score made-up rows to finite probabilities, and explain them."""
+    rows = pd.DataFrame({c: [1.0, 0.0] for c in columns})
+    for c in bundle.categories:
+        rows[c] = list(bundle.categories[c][:1]) * 2 or [None, None]
+    p = bundle.predict(rows)
+    if not (np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()):
+        raise ValueError("scores outside [0, 1]")
+    contrib = bundle.contributions(bundle.matrix(rows))
+    if not np.allclose(contrib.sum(axis=1), bundle.raw_score(bundle.matrix(rows)), atol=1e-6):
+        raise ValueError("SHAP values do not add up to the raw score")
+
+
+def _store_copy(bundle: ModelBundle, name: str, version: int, directory: Path) -> None:
+    """Keep the bundle in the BentoML model store (tag `name:vN`)."""
+    import bentoml
+
+    tag = f"{name}:v{version}"
+    try:
+        bentoml.models.get(tag)
+        return
+    except bentoml.exceptions.NotFound:
+        pass
+    with bentoml.models.create(name, labels={"mlflow_version": str(version)},
+                               metadata={"registered_name": name}) as model:
+        for f in directory.iterdir():
+            shutil.copy(f, Path(model.path) / f.name)
+    # bentoml picks its own version string; record ours as a label and find it by label
+    log.info("stored %s in the BentoML model store", tag)
+
+
+def _from_store(name: str) -> tuple[ModelBundle, int]:
+    """The newest copy of `name` in the BentoML model store."""
+    import bentoml
+
+    models = sorted(bentoml.models.list(name), key=lambda m: m.creation_time, reverse=True)
+    if not models:
+        raise LookupError(f"{name}: not in the BentoML model store either")
+    m = models[0]
+    bundle = load_bundle(Path(m.path))
+    version = int(m.info.labels.get("mlflow_version", 0))
+    bundle.meta["version"] = version
+    return bundle, version
+
+
+class ServingState:
+    """Holds the current `Served` snapshot; loading and swapping happen off the request path."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.current: Served | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+
+    @property
+    def ready(self) -> bool:
+        return self.current is not None
+
+    def _bundle_dir(self, name: str, version: int) -> Path:
+        return self.runtime.home / "model-cache" / f"{name}-v{version}" / "artifacts" / "bundle"
+
+    def _load(self, kind: str, version: int | None = None) -> tuple[ModelBundle, int, str]:
+        name = MODEL_NAMES[kind]
+        try:
+            v = version if version is not None else champion_version(name)
+            if v is None:
+                raise LookupError(f"{name} has no @champion: run `leadlens promote`")
+            bundle = load_version(name, v, cache_dir=self.runtime.home / "model-cache")
+            try:
+                _store_copy(bundle, name, v, self._bundle_dir(name, v))
+            except Exception as err:  # the store is a fallback; serving goes on without it
+                log.warning("could not keep %s v%s in the BentoML store: %s", name, v, err)
+            return bundle, v, "mlflow"
+        except LookupError:
+            raise
+        except Exception as err:
+            log.warning("MLflow unreachable for %s (%s); trying the BentoML store",
+                        name, type(err).__name__)
+            bundle, v = _from_store(name)
+            return bundle, v, "bentoml store"
+
+    def load(self) -> Served:
+        """Load and warm everything; the service is ready only after this returns."""
+        configure(self.runtime.mlflow_uri)
+        settings = self.runtime.settings
+        source = FeatureSource(self.runtime.warehouse_path, settings.engagement)
+        labels = feature_labels(settings.engagement, source.attributes)
+        scorers, origins = {}, set()
+        for kind in SERVED:
+            bundle, _v, origin = self._load(kind)
+            _validate(bundle, source.columns)
+            scorers[kind] = Scorer(bundle, settings.serve, labels)
+            origins.add(origin)
+        as_of = source.data_end() + pd.Timedelta(seconds=1)
+        served = Served(scorers, source, as_of, " and ".join(sorted(origins)))
+        # warm: the first real request should not pay for lazy initialisation
+        ids = source.open_lead_ids(as_of)[:5]
+        if ids:
+            probe = source.for_ids(ids, as_of)
+            for s in scorers.values():
+                s.score_rows(probe, explain=3, ranked=False)
+        self.current = served
+        if "bentoml store" in served.origin:
+            log.warning("started from the BentoML model store: MLflow was unreachable")
+        return served
+
+    def poll_once(self) -> list[str]:
+        """Swap in any model whose `@champion` moved; a version that fails validation is
+        refused and the old one keeps serving. Returns what happened."""
+        current = self.current
+        if current is None:
+            return []
+        events, scorers = [], dict(current.scorers)
+        for kind in SERVED:
+            name = MODEL_NAMES[kind]
+            try:
+                v = champion_version(name)
+            except Exception as err:
+                events.append(f"{name}: registry unreachable ({type(err).__name__})")
+                continue
+            if v is None or v == scorers[kind].version:
+                continue
+            try:
+                bundle = load_version(name, v, cache_dir=self.runtime.home / "model-cache")
+                _validate(bundle, current.source.columns)
+            except Exception as err:
+                events.append(f"{name}: refused v{v} ({type(err).__name__}: {err}); "
+                              f"still serving v{scorers[kind].version}")
+                continue
+            old = scorers[kind]
+            scorers[kind] = Scorer(bundle, old.serve, old.labels)
+            events.append(f"{name}: now serving v{v} (was v{old.version})")
+        if any("now serving" in e for e in events):
+            self.current = Served(scorers, current.source, current.as_of, current.origin)
+        for e in events:
+            log.info(e)
+        return events
+
+    def run(self, poll_seconds: float) -> None:
+        """Load (retrying), then poll until stopped. Runs in a background thread."""
+        while not self._stop.is_set() and self.current is None:
+            try:
+                self.load()
+                self.error = None
+            except Exception as err:
+                self.error = f"{type(err).__name__}: {err}"
+                log.error("models not loaded yet: %s", self.error)
+                self._stop.wait(min(poll_seconds, 5.0))
+        while not self._stop.wait(poll_seconds):
+            self.poll_once()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def model_info(self) -> dict[str, Any]:
+        served = self.current
+        if served is None:
+            return {"ready": False, "error": self.error}
+        out: dict[str, Any] = {"ready": True, "origin": served.origin,
+                               "as_of": str(served.as_of), "models": {}}
+        for kind, s in served.scorers.items():
+            meta = s.bundle.meta
+            out["models"][kind] = {
+                "registered_name": MODEL_NAMES[kind], "version": s.version,
+                "trained_until": meta.get("until"), "valid_from": meta.get("valid_from"),
+                "test_from": meta.get("test_from"), "best_iteration": meta.get("best_iteration"),
+                "test_metrics": meta.get("test_metrics", {}),
+            }
+        return out
