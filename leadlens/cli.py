@@ -469,5 +469,36 @@ def explain(obj: _Obj, lead_id: str, as_of: str | None, top: int) -> None:
         click.echo(f"  {r['points']:+6.1f} pts  {r['label']} = {r['value']}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind (0.0.0.0 exposes the service to the network).")
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True)
+@click.pass_obj
+def serve(obj: _Obj, host: str, port: int) -> None:
+    """Serve the @champion models over HTTP (BentoML), behind API keys."""
+    import os
+
+    from serving.guard import ApiKeyError, load_keys
+
+    rt = obj.runtime
+    try:
+        load_keys()
+    except ApiKeyError as err:
+        raise click.ClickException(f"{err}. `make demo` writes one to "
+                                   f"{rt.home / 'api-key'}") from None
+    if not rt.warehouse_path.exists():
+        raise click.ClickException(f"no warehouse at {rt.warehouse_path}: run `leadlens ingest`")
+    env = dict(os.environ)
+    env["LEADLENS_HOME"] = str(rt.home)
+    env.setdefault("BENTOML_HOME", str(rt.home / "bentoml"))
+    env.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    if rt.config_path is not None:
+        env["LEADLENS_CONFIG"] = str(rt.config_path)
+    _say(f"serving on http://{host}:{port} (models load in the background; /readyz says when)")
+    args = [sys.executable, "-m", "bentoml", "serve", "serving.service:LeadLens",
+            "--host", host, "--port", str(port)]
+    os.execvpe(args[0], args, env)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -66,17 +66,38 @@ async def _reply(send: Send, status: int, message: str, extra: list | None = Non
     await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+def sanitize_errors(body: bytes, known_fields: frozenset[str]) -> bytes:
+    """A 400 body with only what is safe to return: error types, messages, and field paths in
+    which any name the service does not define (a submitted key) is replaced by `<unknown>`."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return json.dumps({"error": "invalid request"}).encode()
+    details = data.get("detail") if isinstance(data, dict) else None
+    if not isinstance(details, list):
+        message = data.get("error") if isinstance(data, dict) else None
+        return json.dumps({"error": message if isinstance(message, str) else
+                           "invalid request"}).encode()
+    clean = []
+    for d in details:
+        if not isinstance(d, dict):
+            continue
+        loc = [p if isinstance(p, int) or p in known_fields else "<unknown>"
+               for p in d.get("loc", [])]
+        clean.append({"loc": loc, "type": d.get("type"), "msg": d.get("msg")})
+    return json.dumps({"error": "invalid request", "detail": clean}).encode()
 
 
 class Guard:
-    """ASGI middleware: 401 without a valid key, 413 above the body limit."""
+    """ASGI middleware: 401 without a valid key, 413 above the body limit, and 400 bodies
+    stripped of anything the client sent."""
 
-    def __init__(self, app: Any, keys: tuple[bytes, ...], max_body_bytes: int) -> None:
+    def __init__(self, app: Any, keys: tuple[bytes, ...], max_body_bytes: int,
+                 known_fields: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.keys = keys
         self.max_body = max_body_bytes
+        self.known_fields = known_fields
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,27 +118,53 @@ class Guard:
         if length is not None and length.isdigit() and int(length) > self.max_body:
             await _reply(send, 413, f"request body larger than {self.max_body} bytes")
             return
+        # read the whole body first (it is small by construction), so an oversized one is
+        # refused before the app sees a byte of it
+        parts: list[bytes] = []
         received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await _reply(send, 400, "request ended early")
+                return
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                await _reply(send, 413, f"request body larger than {self.max_body} bytes")
+                return
+            parts.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        replayed = False
 
         async def limited() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise _TooLarge
-            return message
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(parts), "more_body": False}
+            return await receive()
 
         started = False
+        held: dict[str, Any] | None = None
+        chunks: list[bytes] = []
 
         async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
+            nonlocal started, held
             if message["type"] == "http.response.start":
                 started = True
+                if message.get("status") == 400:
+                    held = message  # rewrite the body once it is complete
+                    return
+            if held is not None and message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = sanitize_errors(b"".join(chunks), self.known_fields)
+                headers = [(k, v) for k, v in held.get("headers", [])
+                           if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({**held, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
             await send(message)
 
-        try:
-            await self.app(scope, limited, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _reply(send, 413, f"request body larger than {self.max_body} bytes")
+        await self.app(scope, limited, tracking_send)

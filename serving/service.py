@@ -19,7 +19,7 @@ from bentoml.exceptions import NotFound, ServiceUnavailable
 from features.settings import load_runtime
 from serving.guard import Guard, load_keys
 from serving.lead_features import UnknownLead
-from serving.schemas import DropoutIn, ExplainIn, LeadIn, RepsIn, ScoreIn
+from serving.schemas import ActivityIn, DropoutIn, ExplainIn, LeadIn, RepsIn, ScoreIn
 from serving.state import Served, ServingState
 
 log = logging.getLogger("leadlens.serving")
@@ -157,7 +157,10 @@ class LeadLens:
             raise bentoml.exceptions.InvalidArgument(str(err)) from None
         with self._judging_lock:
             if self._judging is None:
-                self._judging, _notes = judging_models_from_registry()
+                try:
+                    self._judging, _notes = judging_models_from_registry()
+                except LookupError as err:
+                    raise ServiceUnavailable(str(err)) from None
         rt = _runtime()
         with Warehouse(rt.warehouse_path, read_only=True) as wh:
             report = build_report(wh.con, p, rt.settings, self._judging, team=team)
@@ -183,8 +186,35 @@ def _model_app() -> Any:
     return Starlette(routes=[Route("/", _model_info, methods=["GET"])])
 
 
+def _known_fields() -> frozenset[str]:
+    names: set[str] = set()
+    for model in (ScoreIn, ExplainIn, DropoutIn, RepsIn, LeadIn, ActivityIn):
+        for name, f in model.model_fields.items():
+            names.add(name)
+            if f.alias:
+                names.add(f.alias)
+    return frozenset(names)
+
+
+class _NoSubmittedValues(logging.Filter):
+    """BentoML logs request validation failures with their traceback, which names submitted
+    keys; keep the line, drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and type(record.exc_info[1]).__name__ == "ValidationError":
+            record.exc_info = None
+            record.exc_text = None
+            record.msg = "request failed validation (details withheld: they hold input)"
+            record.args = ()
+        return True
+
+
+logging.getLogger("bentoml._internal.server.http_app").addFilter(_NoSubmittedValues())
+
+
 def _guard_options() -> dict[str, Any]:
-    return {"keys": load_keys(), "max_body_bytes": _runtime().settings.serve.max_body_bytes}
+    return {"keys": load_keys(), "max_body_bytes": _runtime().settings.serve.max_body_bytes,
+            "known_fields": _known_fields()}
 
 
 LeadLens.mount_asgi_app(_model_app(), path="/model")

@@ -1,0 +1,234 @@
+"""The BentoML app in-process: answers, auth, limits, malformed requests, hot swap, and the same
+score from the service, the CLI and the training pipeline."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.engagement import batch_features
+from features.model_store import load_version
+from features.warehouse import Warehouse
+
+SECRET = "zq-SECRET-7731"  # planted in bad requests: must never come back
+
+
+def _open_lead(runtime, as_of) -> str:
+    from features.engagement import select_pairs
+
+    with Warehouse(runtime.warehouse_path, read_only=True) as wh:
+        return select_pairs(wh.con, as_of, "open")["lead_id"].iloc[7]
+
+
+def test_probes_are_open_and_everything_else_needs_a_key(client, auth):
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    body = {"leads": [{"lead_id": "L000001"}]}
+    assert client.post("/score", json=body).status_code == 401
+    assert client.post("/score", json=body,
+                       headers={"Authorization": "Bearer wrong-key-wrong-key-0"}).status_code == 401
+    assert client.post("/score", json=body,
+                       headers={"Authorization": auth["Authorization"].replace("Bearer", "Basic")}
+                       ).status_code == 401
+    assert client.get("/model").status_code == 401
+    assert client.get("/model", headers=auth).status_code == 200
+
+
+def test_score_explain_and_dropout(client, auth, served_home):
+    runtime, _, _ = served_home
+    info = client.get("/model", headers=auth).json()
+    as_of = pd.Timestamp(info["as_of"])
+    lead = _open_lead(runtime, as_of)
+    r = client.post("/score", json={"leads": [{"lead_id": lead}], "explain": 5}, headers=auth)
+    assert r.status_code == 200, r.text
+    row = r.json()["results"][0]
+    assert 0 <= row["score"] <= 1 and row["grade"] in "ABCD" and row["lead_id"] == lead
+    assert len(row["reasons"]) == 5 and row["model_version"] == info["models"]["conversion"]["version"]
+    assert all(set(x) == {"feature", "label", "value", "points", "direction"} for x in row["reasons"])
+
+    full = client.post("/explain", json={"lead": {"lead_id": lead}}, headers=auth).json()
+    points = sum(c["points"] for c in full["contributions"])
+    assert points / 100 == pytest.approx(full["score"] - full["base_score"], abs=1e-4)
+    assert full["score"] == pytest.approx(row["score"], abs=1e-6)
+    top = sorted(full["contributions"], key=lambda c: -abs(c["points"]))[:5]
+    assert [c["feature"] for c in top] == [c["feature"] for c in row["reasons"]]
+
+    d = client.post("/dropout_risk", json={"leads": [{"lead_id": lead}]}, headers=auth).json()
+    assert 0 <= d["results"][0]["dropout_risk"] <= 1 and len(d["results"][0]["reasons"]) == 3
+
+
+def test_described_lead_matches_the_same_lead_by_id(client, auth, served_home):
+    runtime, _, crm = served_home
+    info = client.get("/model", headers=auth).json()
+    as_of = pd.Timestamp(info["as_of"])
+    lead_id = _open_lead(runtime, as_of)
+    lead = crm.leads.set_index("lead_id").loc[lead_id]
+    acts = crm.activities[crm.activities.lead_id == lead_id]
+    body = {"leads": [{
+        "lead_id": lead_id, "created_at": lead.created_at.isoformat(),
+        "owner_rep_id": lead.owner_rep_id, "source": lead.source,
+        "attributes": {"industry": lead.industry, "company_size": float(lead.company_size),
+                       "country": lead.country},
+        "activities": [{"activity_id": a.activity_id, "occurred_at": a.occurred_at.isoformat(),
+                        "type": a.type, "direction": a.direction, "outcome": a.outcome,
+                        "amount": None if pd.isna(a.amount) else float(a.amount)}
+                       for a in acts.itertuples()],
+    }, {"lead_id": lead_id}]}
+    r = client.post("/score", json=body, headers=auth)
+    assert r.status_code == 200, r.text
+    described, by_id = r.json()["results"]
+    assert described["score"] == pytest.approx(by_id["score"], abs=1e-9)
+
+
+def test_no_train_serve_skew(client, auth, served_home, tmp_path):
+    """The same lead scored by HTTP, by `leadlens score` and by the training pipeline's model
+    on batch features: one score."""
+    from click.testing import CliRunner
+
+    from leadlens.cli import main
+
+    runtime, _, _ = served_home
+    as_of = pd.Timestamp(client.get("/model", headers=auth).json()["as_of"])
+    lead = _open_lead(runtime, as_of)
+    http = client.post("/score", json={"leads": [{"lead_id": lead}]}, headers=auth).json()
+    out = tmp_path / "scored.csv"
+    res = CliRunner().invoke(main, ["score", "--open", "--as-of", str(as_of), "--out", str(out)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    cli = pd.read_csv(out).set_index("lead_id").loc[lead, "score"]
+    version = http["results"][0]["model_version"]
+    bundle = load_version("leadlens-conversion", version)
+    with Warehouse(runtime.warehouse_path, read_only=True) as wh:
+        feats = batch_features(wh.con, pd.DataFrame({"lead_id": [lead], "as_of": [as_of]}),
+                               runtime.settings.engagement, list(wh.attribute_types()))
+    trained = float(bundle.predict(feats)[0])
+    assert http["results"][0]["score"] == pytest.approx(trained, abs=1e-6)
+    assert cli == pytest.approx(trained, abs=1e-6)
+
+
+MALFORMED = [
+    ("not json", b"{leads: " + SECRET.encode()),
+    ("empty body", b""),
+    ("json array", json.dumps([SECRET]).encode()),
+    ("json string", json.dumps(SECRET).encode()),
+    ("no leads", json.dumps({"explain": 1}).encode()),
+    ("empty leads", json.dumps({"leads": []}).encode()),
+    ("leads not a list", json.dumps({"leads": SECRET}).encode()),
+    ("lead not an object", json.dumps({"leads": [SECRET]}).encode()),
+    ("unknown top-level field", json.dumps({"leads": [{"lead_id": "L1"}], SECRET: 1}).encode()),
+    ("unknown lead field", json.dumps({"leads": [{"lead_id": "L1", "email": SECRET}]}).encode()),
+    ("lead_id too long", json.dumps({"leads": [{"lead_id": SECRET * 20}]}).encode()),
+    ("lead_id a number", json.dumps({"leads": [{"lead_id": 12345}]}).encode()),
+    ("empty lead", json.dumps({"leads": [{}]}).encode()),
+    ("fields without created_at", json.dumps({"leads": [{"source": SECRET}]}).encode()),
+    ("bad created_at", json.dumps({"leads": [{"created_at": SECRET}]}).encode()),
+    ("bad activity type", json.dumps({"leads": [{"created_at": "2025-01-01T00:00:00",
+                                                 "activities": [{"occurred_at": "2025-01-02",
+                                                                 "type": SECRET}]}]}).encode()),
+    ("bad direction", json.dumps({"leads": [{"created_at": "2025-01-01T00:00:00",
+                                             "activities": [{"occurred_at": "2025-01-02",
+                                                             "type": "call",
+                                                             "direction": SECRET}]}]}).encode()),
+    ("negative amount", json.dumps({"leads": [{"created_at": "2025-01-01T00:00:00",
+                                               "activities": [{"occurred_at": "2025-01-02",
+                                                               "type": "proposal",
+                                                               "amount": -5}]}]}).encode()),
+    ("activity without time", json.dumps({"leads": [{"created_at": "2025-01-01T00:00:00",
+                                                     "activities": [{"type": "call"}]}]}).encode()),
+    ("attribute a list", json.dumps({"leads": [{"created_at": "2025-01-01T00:00:00",
+                                                "attributes": {"industry": [SECRET]}}]}).encode()),
+    ("explain too high", json.dumps({"leads": [{"lead_id": "L1"}], "explain": 999}).encode()),
+    ("explain negative", json.dumps({"leads": [{"lead_id": "L1"}], "explain": -1}).encode()),
+    ("bad as_of", json.dumps({"leads": [{"lead_id": "L1"}], "as_of": SECRET}).encode()),
+    ("NaN amount", b'{"leads": [{"created_at": "2025-01-01T00:00:00", "activities": '
+                   b'[{"occurred_at": "2025-01-02", "type": "proposal", "amount": NaN}]}]}'),
+]
+
+
+@pytest.mark.parametrize("name,body", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_requests_get_4xx_without_echo(client, auth, name, body, caplog):
+    caplog.set_level("DEBUG")
+    r = client.post("/score", content=body,
+                    headers={**auth, "content-type": "application/json"})
+    assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
+    assert SECRET not in r.text
+    logged = "\n".join(logging.Formatter().format(rec) for rec in caplog.records)
+    assert SECRET not in logged
+
+
+def test_batch_limit_names_the_limit(client, auth):
+    body = {"leads": [{"lead_id": f"L{i}"} for i in range(1001)]}
+    r = client.post("/score", json=body, headers=auth)
+    assert r.status_code == 400 and "1000" in r.text
+
+
+def test_unknown_lead_is_404_naming_its_position(client, auth):
+    r = client.post("/score", json={"leads": [{"lead_id": "L000001"}, {"lead_id": SECRET}]},
+                    headers=auth)
+    assert r.status_code == 404 and "leads[1]" in r.text and SECRET not in r.text
+
+
+def test_body_size_limit(client, auth, service_module):
+    limit = service_module._runtime().settings.serve.max_body_bytes
+    big = b'{"leads": [' + b'{"lead_id": "L1"},' * (limit // 15) + b'{"lead_id": "L1"}]}'
+    r = client.post("/score", content=big, headers={**auth, "content-type": "application/json"})
+    assert r.status_code == 413
+
+    def chunks():  # no content-length: the guard counts what arrives
+        for _ in range(limit // 1000 + 2):
+            yield b" " * 1000
+
+    r = client.post("/score", content=chunks(), headers={**auth,
+                                                          "content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_reps_report(client, auth):
+    r = client.post("/reps", json={"from": "2025-04-01", "to": "2025-09-30"}, headers=auth)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert "employment decisions" in data["note"] and len(data["reps"]) == 16
+    assert {"rep_id", "oe_ratio", "oe_interval", "status", "flags"} <= set(data["reps"][0])
+    bad = client.post("/reps", json={"period": SECRET}, headers=auth)
+    assert bad.status_code == 400 and SECRET not in bad.text
+
+
+def test_hot_swap_and_refusal(client, auth, served_home, service_module, monkeypatch):
+    from mlflow import MlflowClient
+
+    from features.model_store import configure
+    from features.settings import LightGBMConfig, Settings, TrainConfig
+    from training.pipeline import train_models
+
+    runtime, _, _ = served_home
+    state = service_module._LIVE["state"]
+    before = client.get("/model", headers=auth).json()["models"]["conversion"]["version"]
+    other = type(runtime)(Settings(train=TrainConfig(lightgbm=LightGBMConfig(num_leaves=7))),
+                          runtime.home, None)
+    new = train_models(other, kinds=("conversion",), say=lambda _m: None)
+    version = new.results["conversion"].version
+    configure(runtime.mlflow_uri)
+    MlflowClient().set_registered_model_alias("leadlens-conversion", "champion", str(version))
+
+    # a version that fails to load is refused; the old one keeps serving
+    import serving.state as state_module
+
+    real = state_module.load_version
+    monkeypatch.setattr(state_module, "load_version",
+                        lambda *a, **k: (_ for _ in ()).throw(ValueError("corrupt bundle")))
+    events = state.poll_once()
+    assert any("refused" in e for e in events)
+    assert client.get("/model", headers=auth).json()["models"]["conversion"]["version"] == before
+    monkeypatch.setattr(state_module, "load_version", real)
+
+    events = state.poll_once()
+    assert any(f"now serving v{version}" in e for e in events), events
+    r = client.post("/score", json={"leads": [{"lead_id": "L000002"}]}, headers=auth).json()
+    assert r["results"][0]["model_version"] == version
+    MlflowClient().set_registered_model_alias("leadlens-conversion", "champion", str(before))
+    state.poll_once()
+    assert np.isfinite(r["results"][0]["score"])
