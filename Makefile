@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_DIR ?= $(or $(LEADLENS_HOME),.leadlens)/demo-crm
+HOME_DIR := $(or $(LEADLENS_HOME),.leadlens)
+DEMO_DIR ?= $(HOME_DIR)/demo-crm
+DEMO_KEY := $(HOME_DIR)/api-key
 
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test lint bench mlflow-ui clean
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install LeadLens with dev extras
 
-demo: $(STAMP) ## Simulate a demo CRM, ingest it, print rep metrics, train and promote the models, flag reps
+demo: $(STAMP) ## Simulate a demo CRM, ingest it, train and promote the models, flag reps, serve
 	$(BIN)/leadlens simulate --out $(DEMO_DIR)
 	$(BIN)/leadlens ingest --leads $(DEMO_DIR)/leads.csv --activities $(DEMO_DIR)/activities.csv --reps $(DEMO_DIR)/reps.csv
 	$(BIN)/leadlens summary
@@ -29,6 +31,13 @@ demo: $(STAMP) ## Simulate a demo CRM, ingest it, print rep metrics, train and p
 	$(BIN)/leadlens promote
 	$(BIN)/leadlens models
 	$(BIN)/leadlens reps --flagged-only
+	@test -f $(DEMO_KEY) || $(BIN)/python -c "import pathlib, secrets; p = pathlib.Path('$(DEMO_KEY)'); p.write_text(secrets.token_urlsafe(32) + '\n'); p.chmod(0o600)"
+	@echo ""
+	@echo "Demo API key (in $(DEMO_KEY)): $$(cat $(DEMO_KEY))"
+	@echo "Service: http://127.0.0.1:3000  (Ctrl-C stops it). Try, from another terminal:"
+	@echo "  curl -s -H \"Authorization: Bearer $$(cat $(DEMO_KEY))\" -H 'content-type: application/json' \\"
+	@echo "       -d '{\"leads\": [{\"lead_id\": \"L000002\"}], \"explain\": 3}' http://127.0.0.1:3000/score"
+	LEADLENS_API_KEYS_FILE=$(DEMO_KEY) $(BIN)/leadlens serve
 
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest -q
