@@ -17,6 +17,9 @@ from features.online import OutcomeHistory, online_features
 from features.settings import EngagementConfig
 from features.warehouse import Warehouse
 
+ONLINE_MAX = 50
+"""Up to this many leads by id are computed online; more go through the batch query."""
+
 
 class UnknownLead(LookupError):
     """A lead_id the warehouse does not hold; `position` is its index in the request."""
@@ -45,16 +48,32 @@ class FeatureSource:
         self._wh.close()
 
     def for_ids(self, lead_ids: Sequence[str], as_of: pd.Timestamp) -> pd.DataFrame:
-        """Features of known leads at `as_of`; raises UnknownLead naming the first unknown."""
-        pairs = pd.DataFrame({"lead_id": list(lead_ids), "as_of": as_of})
+        """Features of known leads at `as_of`; raises UnknownLead naming the first unknown.
+
+        A few leads take the online path (their row and activities, then the in-memory
+        outcome history): the batch query scans every resolved lead for the past rates, which
+        pays off only for many leads. Both paths give the same features (a parity test checks).
+        """
+        ids = list(lead_ids)
         with self._lock:  # one DuckDB connection, queries one at a time
-            known = set(self._wh.con.execute(
-                "SELECT lead_id FROM leads WHERE lead_id IN (SELECT unnest($ids))",
-                {"ids": list(lead_ids)}).fetchnumpy()["lead_id"].tolist())
-            for i, lid in enumerate(lead_ids):
+            leads = self._wh.con.execute(
+                "SELECT * FROM leads WHERE lead_id IN (SELECT unnest($ids))",
+                {"ids": ids}).df()
+            known = set(leads["lead_id"])
+            for i, lid in enumerate(ids):
                 if lid not in known:
                     raise UnknownLead(i)
-            return batch_features(self._wh.con, pairs, self.cfg, self.attributes)
+            if len(ids) > ONLINE_MAX:
+                pairs = pd.DataFrame({"lead_id": ids, "as_of": as_of})
+                return batch_features(self._wh.con, pairs, self.cfg, self.attributes)
+            acts = self._wh.con.execute(
+                "SELECT * FROM activities WHERE lead_id IN (SELECT unnest($ids)) "
+                "AND occurred_at < $t", {"ids": ids, "t": as_of.to_pydatetime()}).df()
+        rows = leads.set_index("lead_id", drop=False)
+        by_lead = dict(tuple(acts.groupby("lead_id", sort=False))) if len(acts) else {}
+        empty = acts.iloc[0:0]
+        records = [rows.loc[i].to_dict() for i in ids]
+        return self.for_payload(records, [by_lead.get(i, empty) for i in ids], as_of)
 
     def data_end(self) -> pd.Timestamp:
         """The latest timestamp in the warehouse: the moment the CRM export was taken."""
