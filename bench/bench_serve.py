@@ -1,0 +1,229 @@
+"""Serving speed against the live service over loopback, with peers in the same run.
+
+- ours: `leadlens serve` (BentoML), one lead by id with 5 reasons: sequential p50/p99, then
+  paced at --rps for --seconds (p50/p99/errors); a batch of 1,000 leads with 5 reasons;
+- peer 1: `mlflow models serve` on the same registered model, the same lead's feature row
+  (no features, no reasons: strictly less work);
+- peer 2: the bare LightGBM booster in-process (one row, num_threads=1);
+- in-process batch scoring of precomputed features on one core: our Scorer vs the bare booster.
+Targets (issue 5): p50 <= 5 ms, p99 <= 20 ms at 100 rps for 60 s with zero errors; batch of 1,000
+with reasons < 300 ms; faster than the MLflow server; >= 200k leads/s in-process.
+
+Usage: python bench/bench_serve.py [--leads 20000] [--rps 100] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from _common import record  # noqa: E402
+
+from features.ingest import ingest_frames  # noqa: E402
+from features.settings import IngestConfig, Runtime, Settings, SimulateConfig  # noqa: E402
+from features.simulate import simulate_crm  # noqa: E402
+from features.warehouse import Warehouse  # noqa: E402
+
+KEY = "bench-key-" + "b" * 24
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode}")
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} never answered")
+
+
+def _pcts(lat: list[float]) -> tuple[float, float]:
+    a = np.asarray(lat)
+    return round(float(np.percentile(a, 50)), 2), round(float(np.percentile(a, 99)), 2)
+
+
+def _sequential(client: httpx.Client, url: str, body: dict, n: int,
+                headers: dict) -> tuple[float, float]:
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter()
+        r = client.post(url, json=body, headers=headers)
+        lat.append((time.perf_counter() - t) * 1000)
+        r.raise_for_status()
+    return _pcts(lat)
+
+
+def _paced(url: str, body: dict, headers: dict, rps: float, seconds: float) -> dict:
+    """Open-loop load: a request every 1/rps seconds, each on its own thread."""
+    lat: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=64))
+
+    def one() -> None:
+        nonlocal errors
+        t = time.perf_counter()
+        try:
+            ok = client.post(url, json=body, headers=headers).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        with lock:
+            if ok:
+                lat.append((time.perf_counter() - t) * 1000)
+            else:
+                errors += 1
+
+    threads = []
+    start = time.perf_counter()
+    n = int(rps * seconds)
+    for i in range(n):
+        delay = start + i / rps - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        th = threading.Thread(target=one)
+        th.start()
+        threads.append(th)
+    for th in threads:
+        th.join()
+    p50, p99 = _pcts(lat) if lat else (float("nan"), float("nan"))
+    return {"requests": n, "errors": errors, "p50_ms": p50, "p99_ms": p99}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--leads", type=int, default=20_000)
+    ap.add_argument("--rps", type=float, default=100)
+    ap.add_argument("--seconds", type=float, default=60)
+    args = ap.parse_args()
+
+    from features.model_store import load_version
+    from serving.lead_features import FeatureSource
+    from serving.scorer import Scorer, feature_labels
+    from training.pipeline import train_models
+    from training.promote import promote
+
+    home = Path(tempfile.mkdtemp(prefix="leadlens-bench-serve-"))
+    crm = simulate_crm(SimulateConfig(leads=args.leads, reps=40, months=18, seed=7))
+    with Warehouse(home / "warehouse.duckdb") as wh:
+        ingest_frames(wh, IngestConfig(), home / "q",
+                      {"reps": crm.reps, "leads": crm.leads, "activities": crm.activities})
+    runtime = Runtime(Settings(), home, None)
+    print("training the models to serve", file=sys.stderr)
+    train_models(runtime, kinds=("conversion", "dropout"), say=lambda _m: None)
+    for kind in ("conversion", "dropout"):
+        promote(runtime, kind)
+    lead = "L000002"
+    figures: dict[str, object] = {"leads_in_crm": args.leads}
+
+    env = {**os.environ, "LEADLENS_HOME": str(home), "LEADLENS_API_KEYS": KEY}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    port = _port()
+    # logs go to files: an undrained pipe would stall the servers once it fills
+    ours_log = (home / "serve.log").open("w")
+    ours = subprocess.Popen([sys.executable, "-m", "leadlens", "serve", "--port", str(port)],
+                            env=env, stdout=ours_log, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {KEY}"}
+    try:
+        _wait(f"{base}/readyz", ours)
+        one = {"leads": [{"lead_id": lead}], "explain": 5}
+        with httpx.Client(timeout=30) as c:
+            for _ in range(20):
+                c.post(f"{base}/score", json=one, headers=auth)
+            figures["ours_single_sequential_p50_p99_ms"] = _sequential(
+                c, f"{base}/score", one, 500, auth)
+            batch = {"leads": [{"lead_id": f"L{i:06d}"} for i in range(1, 1001)],
+                     "explain": 5}
+            lat = []
+            for _ in range(5):
+                t = time.perf_counter()
+                c.post(f"{base}/score", json=batch, headers=auth).raise_for_status()
+                lat.append((time.perf_counter() - t) * 1000)
+            figures["ours_batch_1000_with_reasons_median_ms"] = round(statistics.median(lat), 1)
+        print(f"paced load: {args.rps:g} rps for {args.seconds:g} s", file=sys.stderr)
+        figures["ours_paced"] = _paced(f"{base}/score", one, auth, args.rps, args.seconds)
+    finally:
+        ours.terminate()
+        ours.wait(30)
+
+    # the feature row the peers score (same lead, same time)
+    source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
+    as_of = source.data_end() + pd.Timedelta(seconds=1)
+    row = source.for_ids([lead], as_of)
+    from features.model_store import configure
+
+    configure(runtime.mlflow_uri)
+    bundle = load_version("leadlens-conversion", 1)
+    feats = row[list(bundle.features)]
+
+    mport = _port()
+    menv = {**env, "MLFLOW_TRACKING_URI": runtime.mlflow_uri,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+    peer = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
+                             "models:/leadlens-conversion/1", "--env-manager", "local",
+                             "-p", str(mport), "-h", "127.0.0.1"], env=menv,
+                            stdout=(home / "mlflow-serve.log").open("w"),
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait(f"http://127.0.0.1:{mport}/ping", peer)
+        payload = {"dataframe_split": json.loads(feats.to_json(orient="split", index=False))}
+        with httpx.Client(timeout=30) as c:
+            for _ in range(20):
+                c.post(f"http://127.0.0.1:{mport}/invocations", json=payload)
+            figures["peer_mlflow_serve_single_p50_p99_ms"] = _sequential(
+                c, f"http://127.0.0.1:{mport}/invocations", payload, 500, {})
+    except RuntimeError as err:
+        figures["peer_mlflow_serve_single_p50_p99_ms"] = f"failed: {str(err)[:200]}"
+    finally:
+        peer.terminate()
+        peer.wait(30)
+
+    x1 = bundle.matrix(feats)
+    lat = []
+    for _ in range(2000):
+        t = time.perf_counter()
+        bundle.booster.predict(x1, num_threads=1)
+        lat.append((time.perf_counter() - t) * 1000)
+    figures["peer_bare_booster_single_p50_p99_ms"] = _pcts(lat)
+
+    big = pd.concat([source.for_ids([f"L{i:06d}" for i in range(1, 20_001, 40)], as_of)] * 400,
+                    ignore_index=True)
+    scorer = Scorer(bundle, runtime.settings.serve,
+                    feature_labels(runtime.settings.engagement, source.attributes))
+    t = time.perf_counter()
+    scorer.scores(big)
+    figures["ours_inprocess_leads_per_s_one_core"] = int(len(big) / (time.perf_counter() - t))
+    xb = bundle.matrix(big)
+    t = time.perf_counter()
+    bundle.booster.predict(xb, num_threads=1)
+    figures["peer_bare_booster_leads_per_s_one_core"] = int(len(big) / (time.perf_counter() - t))
+    source.close()
+    record("serve", figures)
+
+
+if __name__ == "__main__":
+    main()
