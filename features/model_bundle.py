@@ -8,6 +8,7 @@ code from it. Training writes bundles; the scorer, promotion and reports read th
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,15 +46,29 @@ def encode(frame: pd.DataFrame, features: tuple[str, ...] | list[str],
     if missing:
         raise ValueError(f"{what} input lacks columns: {', '.join(missing)}")
     out = np.empty((len(frame), len(features)), dtype=np.float64)
+    small = len(frame) <= 64  # one lead per request: plain Python beats pandas machinery
     for j, name in enumerate(features):
         col = frame[name]
         if name in categories:
-            codes = pd.Index(categories[name]).get_indexer(col.astype("string").fillna("\0"))
-            out[:, j] = np.where(codes < 0, np.nan, codes)
+            if small:
+                lookup = _vocabulary_index(categories[name])
+                out[:, j] = [lookup.get(v, np.nan) if isinstance(v, str) else np.nan
+                             for v in col.to_numpy(dtype=object)]
+            else:
+                codes = pd.Index(categories[name]).get_indexer(
+                    col.astype("string").fillna("\0"))
+                out[:, j] = np.where(codes < 0, np.nan, codes)
+        elif col.dtype.kind in "fiub":
+            out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             out[:, j] = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy(
                 na_value=np.nan)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _vocabulary_index(vocab: tuple[str, ...]) -> dict[str, float]:
+    return {v: float(i) for i, v in enumerate(vocab)}
 
 
 @dataclass

@@ -56,24 +56,23 @@ class FeatureSource:
         """
         ids = list(lead_ids)
         with self._lock:  # one DuckDB connection, queries one at a time
-            leads = self._wh.con.execute(
-                "SELECT * FROM leads WHERE lead_id IN (SELECT unnest($ids))",
-                {"ids": ids}).df()
-            known = set(leads["lead_id"])
+            cur = self._wh.con.execute(
+                "SELECT * FROM leads WHERE lead_id IN (SELECT unnest($ids))", {"ids": ids})
+            names = [d[0] for d in cur.description]
+            found = {row[0]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
             for i, lid in enumerate(ids):
-                if lid not in known:
+                if lid not in found:
                     raise UnknownLead(i)
             if len(ids) > ONLINE_MAX:
                 pairs = pd.DataFrame({"lead_id": ids, "as_of": as_of})
                 return batch_features(self._wh.con, pairs, self.cfg, self.attributes)
-            acts = self._wh.con.execute(
+            acts = pd.DataFrame(self._wh.con.execute(
                 "SELECT * FROM activities WHERE lead_id IN (SELECT unnest($ids)) "
-                "AND occurred_at < $t", {"ids": ids, "t": as_of.to_pydatetime()}).df()
-        rows = leads.set_index("lead_id", drop=False)
+                "AND occurred_at < $t", {"ids": ids, "t": as_of.to_pydatetime()}).fetchnumpy())
         by_lead = dict(tuple(acts.groupby("lead_id", sort=False))) if len(acts) else {}
         empty = acts.iloc[0:0]
-        records = [rows.loc[i].to_dict() for i in ids]
-        return self.for_payload(records, [by_lead.get(i, empty) for i in ids], as_of)
+        return self.for_payload([found[i] for i in ids],
+                                [by_lead.get(i, empty) for i in ids], as_of)
 
     def data_end(self) -> pd.Timestamp:
         """The latest timestamp in the warehouse: the moment the CRM export was taken."""

@@ -76,9 +76,9 @@ class Scorer:
     def scores(self, feats: pd.DataFrame) -> np.ndarray:
         return self.bundle.predict(feats, num_threads=1)
 
-    def explain(self, feats: pd.DataFrame) -> list[Explained]:
+    def explain(self, feats: pd.DataFrame, x: np.ndarray | None = None) -> list[Explained]:
         """Per row: base score, score, and each feature's contribution in probability points."""
-        x = self.bundle.matrix(feats)
+        x = self.bundle.matrix(feats) if x is None else x
         contrib = self.bundle.contributions(x, num_threads=1)
         raw = contrib.sum(axis=1)
         base_raw = contrib[:, -1]
@@ -109,14 +109,17 @@ class Scorer:
     def score_rows(self, feats: pd.DataFrame, explain: int = 0,
                    ranked: bool = True) -> list[dict[str, Any]]:
         """Score, grade, percentile among recent scores, model version, and top reasons."""
-        s = self.scores(feats)
+        x = self.bundle.matrix(feats)
+        explained = self.explain(feats, x) if explain > 0 else None
+        s = (np.array([e.score for e in explained]) if explained is not None
+             else self.bundle.calibrator(self.bundle.raw_score(x, num_threads=1)))
         grades = grade(s, self.serve.grade_cutoffs)
         pct = self.recent.add_and_rank(s) if ranked else np.full(len(s), np.nan)
         rows = [{"score": round(float(s[i]), 6), "grade": str(grades[i]),
                  "percentile": None if np.isnan(pct[i]) else round(float(pct[i]), 1),
                  "model_version": self.version} for i in range(len(s))]
-        if explain > 0:
-            for row, e in zip(rows, self.explain(feats), strict=True):
+        if explained is not None:
+            for row, e in zip(rows, explained, strict=True):
                 row["reasons"] = self.reasons(e, explain)
         return rows
 
