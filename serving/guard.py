@@ -93,11 +93,13 @@ class Guard:
     stripped of anything the client sent."""
 
     def __init__(self, app: Any, keys: tuple[bytes, ...], max_body_bytes: int,
-                 known_fields: frozenset[str] = frozenset()) -> None:
+                 known_fields: frozenset[str] = frozenset(),
+                 routes: dict[str, Any] | None = None) -> None:
         self.app = app
         self.keys = keys
         self.max_body = max_body_bytes
         self.known_fields = known_fields
+        self.routes = routes or {}  # small extra endpoints (GET /model), behind the key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,6 +115,9 @@ class Guard:
         if scheme.lower() != b"bearer" or not key_matches(token.strip(), self.keys):
             await _reply(send, 401, "missing or invalid API key (Authorization: Bearer KEY)",
                          [(b"www-authenticate", b'Bearer realm="leadlens"')])
+            return
+        if path in self.routes:
+            await self.routes[path](scope, receive, send)
             return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:

@@ -171,19 +171,24 @@ class LeadLens:
 _LIVE: dict[str, ServingState] = {}
 
 
-async def _model_info(request: Any) -> Any:
-    """GET /model: versions, training window and test metrics of the models being served."""
-    from starlette.responses import JSONResponse
+async def _model_app(scope: dict, receive: Any, send: Any) -> None:
+    """GET /model: versions, training window and test metrics of the models being served
+    (served by the guard, after the key check: BentoML's router would redirect `/model` to
+    `/model/`)."""
+    import json
 
-    state = _LIVE.get("state")
-    return JSONResponse(state.model_info() if state else {"ready": False})
-
-
-def _model_app() -> Any:
-    from starlette.applications import Starlette
-    from starlette.routing import Route
-
-    return Starlette(routes=[Route("/", _model_info, methods=["GET"])])
+    if scope["type"] != "http":
+        return
+    if scope.get("method") not in ("GET", "HEAD"):
+        status, payload = 405, {"error": "use GET"}
+    else:
+        state = _LIVE.get("state")
+        status, payload = 200, (state.model_info() if state else {"ready": False})
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _known_fields() -> frozenset[str]:
@@ -214,8 +219,7 @@ logging.getLogger("bentoml._internal.server.http_app").addFilter(_NoSubmittedVal
 
 def _guard_options() -> dict[str, Any]:
     return {"keys": load_keys(), "max_body_bytes": _runtime().settings.serve.max_body_bytes,
-            "known_fields": _known_fields()}
+            "known_fields": _known_fields(), "routes": {"/model": _model_app}}
 
 
-LeadLens.mount_asgi_app(_model_app(), path="/model")
 LeadLens.add_asgi_middleware(Guard, **_guard_options())

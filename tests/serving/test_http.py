@@ -27,8 +27,11 @@ def _start(home: Path, extra_env: dict[str, str] | None = None):
     env = {**os.environ, "LEADLENS_HOME": str(home), "LEADLENS_API_KEYS": KEY,
            **(extra_env or {})}
     env.pop("MLFLOW_TRACKING_URI", None)
+    # the log goes to a file: an undrained pipe would stall the server once it fills
+    log = home / f"serve-{port}.log"
     proc = subprocess.Popen([sys.executable, "-m", "leadlens", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+    proc.log_path = log  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -36,7 +39,7 @@ def _start(home: Path, extra_env: dict[str, str] | None = None):
             httpx.get(f"{base}/livez", timeout=1)
             return proc, base
         except httpx.HTTPError:
-            assert proc.poll() is None, proc.communicate()[0][-3000:]
+            assert proc.poll() is None, log.read_text()[-3000:]
             time.sleep(0.3)
     proc.kill()
     pytest.fail("the service did not start")
@@ -45,10 +48,11 @@ def _start(home: Path, extra_env: dict[str, str] | None = None):
 def _stop(proc) -> str:
     proc.terminate()
     try:
-        return proc.communicate(timeout=30)[0]
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
-        return proc.communicate()[0]
+        proc.wait()
+    return proc.log_path.read_text()
 
 
 def _wait_ready(base: str) -> None:
@@ -102,4 +106,59 @@ def test_not_ready_until_models_load(tmp_path, served_home):
                        headers={"Authorization": f"Bearer {KEY}"})
         assert r.status_code == 503
     finally:
+        _stop(proc)
+
+
+def test_hot_swap_under_load_fails_no_request(served_home, tmp_path):
+    from mlflow import MlflowClient
+
+    from features.model_store import champion_version, configure
+    from features.settings import LightGBMConfig, Settings, TrainConfig
+    from training.pipeline import train_models
+
+    runtime, _, _ = served_home
+    config = tmp_path / "serve.yaml"
+    config.write_text("serve:\n  poll_seconds: 0.5\n")
+    proc, base = _start(runtime.home, {"LEADLENS_CONFIG": str(config)})
+    auth = {"Authorization": f"Bearer {KEY}"}
+    codes: list[int] = []
+    versions: set[int] = set()
+    stop = False
+
+    def load() -> None:
+        with httpx.Client(timeout=30) as c:
+            while not stop:
+                r = c.post(f"{base}/score", json={"leads": [{"lead_id": "L000003"}],
+                                                  "explain": 2}, headers=auth)
+                codes.append(r.status_code)
+                if r.status_code == 200:
+                    versions.add(r.json()["results"][0]["model_version"])
+
+    try:
+        _wait_ready(base)
+        configure(runtime.mlflow_uri)
+        before = champion_version("leadlens-conversion")
+        worker = cf.ThreadPoolExecutor(2)
+        futures = [worker.submit(load) for _ in range(2)]
+        other = type(runtime)(Settings(train=TrainConfig(lightgbm=LightGBMConfig(
+            num_leaves=15))), runtime.home, None)
+        new = train_models(other, kinds=("conversion",), say=lambda _m: None)
+        version = new.results["conversion"].version
+        MlflowClient().set_registered_model_alias("leadlens-conversion", "champion",
+                                                  str(version))
+        deadline = time.time() + 60
+        while version not in versions and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        stop = True
+        for f in futures:
+            f.result()
+        served = httpx.get(f"{base}/model", headers=auth).json()
+        assert served["models"]["conversion"]["version"] == version
+        assert versions == {before, version}
+        assert codes and set(codes) == {200}, sorted(set(codes))
+    finally:
+        stop = True
+        MlflowClient().set_registered_model_alias("leadlens-conversion", "champion",
+                                                  str(before))
         _stop(proc)
