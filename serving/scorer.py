@@ -57,7 +57,10 @@ class Explained:
     base_score: float
     score: float
     points: np.ndarray  # per feature, probability points, sums to score - base_score
-    values: list[Any]
+    row: np.ndarray  # the lead's feature values (objects), read only for the reasons shown
+
+    def value(self, j: int) -> Any:
+        return _plain(self.row[j])
 
 
 class Scorer:
@@ -79,7 +82,8 @@ class Scorer:
     def explain(self, feats: pd.DataFrame, x: np.ndarray | None = None) -> list[Explained]:
         """Per row: base score, score, and each feature's contribution in probability points."""
         x = self.bundle.matrix(feats) if x is None else x
-        contrib = self.bundle.contributions(x, num_threads=1)
+        # one lead: one thread (no pool start-up); a batch: every core
+        contrib = self.bundle.contributions(x, num_threads=1 if len(x) <= 64 else 0)
         raw = contrib.sum(axis=1)
         base_raw = contrib[:, -1]
         cal = self.bundle.calibrator
@@ -88,8 +92,8 @@ class Scorer:
         slope = np.where(np.abs(gap) > 1e-9, (score - base) / np.where(gap == 0, 1, gap), 0.0)
         points = contrib[:, :-1] * slope[:, None]
         table = feats[list(self.bundle.features)].astype(object).to_numpy()
-        return [Explained(float(base[i]), float(score[i]), points[i],
-                          [_plain(v) for v in table[i]]) for i in range(len(feats))]
+        return [Explained(float(base[i]), float(score[i]), points[i], table[i])
+                for i in range(len(feats))]
 
     def reasons(self, e: Explained, k: int) -> list[dict[str, Any]]:
         """The k features that moved this lead's score most, largest first."""
@@ -102,7 +106,7 @@ class Scorer:
     def _reason(self, e: Explained, j: int) -> dict[str, Any]:
         name = self.bundle.features[j]
         pts = float(e.points[j]) * 100.0
-        return {"feature": name, "label": self.labels.get(name, name), "value": e.values[j],
+        return {"feature": name, "label": self.labels.get(name, name), "value": e.value(j),
                 "points": round(pts, 3),
                 "direction": "raises" if pts > 0 else ("lowers" if pts < 0 else "neutral")}
 

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 import bentoml
+import numpy as np
 import pandas as pd
 from bentoml.exceptions import NotFound, ServiceUnavailable
 
@@ -45,15 +46,14 @@ def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.Da
     """Feature rows in request order: known leads from the warehouse, described leads online."""
     by_id = [i for i, lead in enumerate(leads) if lead.by_id]
     described = [i for i, lead in enumerate(leads) if not lead.by_id]
-    parts: dict[int, pd.DataFrame] = {}
+    cols = served.source.columns
+    frames: list[pd.DataFrame] = []
     if by_id:
         try:
-            frame = served.source.for_ids([leads[i].lead_id for i in by_id], as_of)
+            frames.append(served.source.for_ids([leads[i].lead_id for i in by_id], as_of)[cols])
         except UnknownLead as err:
             raise NotFound(f"leads[{by_id[err.position]}]: lead_id is not in the warehouse") \
                 from None
-        for j, i in enumerate(by_id):
-            parts[i] = frame.iloc[[j]]
     if described:
         records, acts = [], []
         for i in described:
@@ -62,11 +62,12 @@ def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.Da
                             "owner_rep_id": lead.owner_rep_id, "source": lead.source,
                             **lead.attributes})
             acts.append([a.model_dump() for a in (lead.activities or [])])
-        frame = served.source.for_payload(records, acts, as_of)
-        for j, i in enumerate(described):
-            parts[i] = frame.iloc[[j]]
-    cols = served.source.columns
-    return pd.concat([parts[i][cols] for i in range(len(leads))], ignore_index=True)
+        frames.append(served.source.for_payload(records, acts, as_of)[cols])
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    # back into request order: rows arrive as [by_id..., described...]
+    position = np.argsort(np.array(by_id + described), kind="stable")
+    return pd.concat(frames, ignore_index=True).take(position).reset_index(drop=True)
 
 
 @bentoml.service(

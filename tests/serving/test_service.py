@@ -77,11 +77,14 @@ def test_described_lead_matches_the_same_lead_by_id(client, auth, served_home):
                         "type": a.type, "direction": a.direction, "outcome": a.outcome,
                         "amount": None if pd.isna(a.amount) else float(a.amount)}
                        for a in acts.itertuples()],
-    }, {"lead_id": lead_id}]}
+    }, {"lead_id": "L000002"}, {"lead_id": lead_id}]}
     r = client.post("/score", json=body, headers=auth)
     assert r.status_code == 200, r.text
-    described, by_id = r.json()["results"]
+    described, other, by_id = r.json()["results"]  # answers come back in request order
     assert described["score"] == pytest.approx(by_id["score"], abs=1e-9)
+    alone = client.post("/score", json={"leads": [{"lead_id": "L000002"}]}, headers=auth)
+    assert other["score"] == alone.json()["results"][0]["score"]
+    assert [x["lead_id"] for x in r.json()["results"]] == [lead_id, "L000002", lead_id]
 
 
 def test_no_train_serve_skew(client, auth, served_home, tmp_path):
