@@ -173,6 +173,8 @@ class ServeConfig(_Section):
     """Larger request bodies are refused with 413."""
     max_concurrency: int = Field(64, ge=1)
     """Requests in flight beyond this are refused at once with 429."""
+    workers: int = Field(2, ge=1, le=64)
+    """Service worker processes (each loads the models; use about one per core)."""
     poll_seconds: float = Field(30.0, gt=0)
     """How often the service checks whether @champion moved."""
     percentile_window: int = Field(10_000, ge=100)

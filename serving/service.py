@@ -74,7 +74,7 @@ def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.Da
     name="leadlens",
     traffic={"timeout": 60, "max_concurrency": _runtime().settings.serve.max_concurrency},
     http={"host": "127.0.0.1", "port": 3000},
-    workers=1,
+    workers=_runtime().settings.serve.workers,
 )
 class LeadLens:
     """Scores and explanations for marketing and managers; the rep report; model info."""
