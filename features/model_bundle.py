@@ -46,24 +46,41 @@ def encode(frame: pd.DataFrame, features: tuple[str, ...] | list[str],
     if missing:
         raise ValueError(f"{what} input lacks columns: {', '.join(missing)}")
     out = np.empty((len(frame), len(features)), dtype=np.float64)
-    small = len(frame) <= 64  # one lead per request: plain Python beats pandas machinery
+    if len(frame) <= 64:  # a lead or a few per request: plain Python beats pandas machinery
+        table = frame[list(features)].to_numpy(dtype=object)
+        for j, name in enumerate(features):
+            if name in categories:
+                lookup = _vocabulary_index(categories[name])
+                out[:, j] = [np.nan if _to_float_missing(v) else lookup.get(str(v), np.nan)
+                             for v in table[:, j]]
+            else:
+                out[:, j] = [_to_float(v) for v in table[:, j]]
+        return out
     for j, name in enumerate(features):
         col = frame[name]
         if name in categories:
-            if small:
-                lookup = _vocabulary_index(categories[name])
-                out[:, j] = [lookup.get(v, np.nan) if isinstance(v, str) else np.nan
-                             for v in col.to_numpy(dtype=object)]
-            else:
-                codes = pd.Index(categories[name]).get_indexer(
-                    col.astype("string").fillna("\0"))
-                out[:, j] = np.where(codes < 0, np.nan, codes)
+            codes = pd.Index(categories[name]).get_indexer(col.astype("string").fillna("\0"))
+            out[:, j] = np.where(codes < 0, np.nan, codes)
         elif col.dtype.kind in "fiub":
             out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             out[:, j] = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy(
                 na_value=np.nan)
     return out
+
+
+def _to_float_missing(v: object) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
+
+
+def _to_float(v: object) -> float:
+    """A cell as float64, missing or unreadable as NaN (like `pd.to_numeric(errors="coerce")`)."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return np.nan
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return np.nan
 
 
 @functools.lru_cache(maxsize=256)

@@ -69,6 +69,8 @@ class FeatureSource:
             acts = pd.DataFrame(self._wh.con.execute(
                 "SELECT * FROM activities WHERE lead_id IN (SELECT unnest($ids)) "
                 "AND occurred_at < $t", {"ids": ids, "t": as_of.to_pydatetime()}).fetchnumpy())
+        if len(ids) == 1:
+            return self.for_payload([found[ids[0]]], [acts], as_of)
         by_lead = dict(tuple(acts.groupby("lead_id", sort=False))) if len(acts) else {}
         empty = acts.iloc[0:0]
         return self.for_payload([found[i] for i in ids],
