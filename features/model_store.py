@@ -73,13 +73,16 @@ def model_versions(name: str) -> list[VersionInfo]:
 
 
 def champion_version(name: str) -> int | None:
-    """The version holding `@champion`, or None."""
+    """The version holding `@champion`, or None when there is none. An unreachable registry
+    raises (MlflowException), so callers can tell "no champion" from "cannot ask"."""
     from mlflow.exceptions import MlflowException
 
     try:
         return int(_client().get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        return None
+    except MlflowException as err:
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
 
 
 def load_version(name: str, version: int, cache_dir: Path | None = None) -> ModelBundle:

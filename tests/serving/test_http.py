@@ -25,8 +25,9 @@ def _free_port() -> int:
 def _start(home: Path, extra_env: dict[str, str] | None = None):
     port = _free_port()
     env = {**os.environ, "LEADLENS_HOME": str(home), "LEADLENS_API_KEYS": KEY,
-           **(extra_env or {})}
-    env.pop("MLFLOW_TRACKING_URI", None)
+           "BENTOML_HOME": str(home / "bentoml"), **(extra_env or {})}
+    if "MLFLOW_TRACKING_URI" not in (extra_env or {}):
+        env.pop("MLFLOW_TRACKING_URI", None)
     # the log goes to a file: an undrained pipe would stall the server once it fills
     log = home / f"serve-{port}.log"
     proc = subprocess.Popen([sys.executable, "-m", "leadlens", "serve", "--port", str(port)],
@@ -88,6 +89,23 @@ def test_served_over_http_same_answers_and_limits(served_home, client, tmp_path)
     finally:
         log = _stop(proc)
     assert "zq-SECRET" not in log
+
+
+def test_starts_from_the_bentoml_store_when_mlflow_is_down(served_home, client):
+    runtime, _, _ = served_home
+    assert client.get("/readyz").status_code == 200  # the in-process service stored its models
+    proc, base = _start(runtime.home, {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9",
+                                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"})
+    try:
+        _wait_ready(base)
+        auth = {"Authorization": f"Bearer {KEY}"}
+        info = httpx.get(f"{base}/model", headers=auth).json()
+        assert info["origin"] == "bentoml store"
+        r = httpx.post(f"{base}/score", json={"leads": [{"lead_id": "L000002"}]}, headers=auth)
+        assert r.status_code == 200
+    finally:
+        log = _stop(proc)
+    assert "MLflow was unreachable" in log
 
 
 def test_not_ready_until_models_load(tmp_path, served_home):
