@@ -35,6 +35,10 @@ class UpsertCounts:
     updated: int
 
 
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse file (DuckDB allows one writer, or readers only)."""
+
+
 class Warehouse:
     """A DuckDB database file holding the CRM tables. Use as a context manager."""
 
@@ -63,7 +67,16 @@ class Warehouse:
                 f"{self.path}: no warehouse yet; run `leadlens ingest` (or `make demo`) first"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(str(self.path), read_only=self.read_only)
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=self.read_only)
+        except duckdb.IOException as err:
+            if "lock" not in str(err).lower():
+                raise
+            raise WarehouseBusy(
+                f"{self.path}: in use by another process"
+                + (" (a running `leadlens serve` holds it while it serves); stop it to "
+                   "ingest, then start it again" if not self.read_only else
+                   " that is writing to it; try again when it has finished")) from None
         if not self.read_only:
             self.ensure_schema()
 

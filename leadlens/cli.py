@@ -88,7 +88,7 @@ def simulate(obj: _Obj, out_dir: Path, leads: int | None, reps: int | None,
 def ingest(obj: _Obj, leads: Path | None, activities: Path | None, reps: Path | None) -> None:
     """Validate a CRM export and load the valid rows; quarantine the rest with reasons."""
     from features.ingest import IngestError, format_summary, ingest_files
-    from features.warehouse import Warehouse
+    from features.warehouse import Warehouse, WarehouseBusy
 
     rt = obj.runtime
     try:
@@ -97,7 +97,7 @@ def ingest(obj: _Obj, leads: Path | None, activities: Path | None, reps: Path | 
                 wh, rt.settings.ingest, rt.quarantine_dir,
                 leads=leads, activities=activities, reps=reps, progress=_say,
             )
-    except IngestError as err:
+    except (IngestError, WarehouseBusy) as err:
         raise click.ClickException(str(err)) from None
     click.echo(format_summary(summary))
     click.echo(f"Warehouse: {rt.warehouse_path}")

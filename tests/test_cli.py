@@ -164,3 +164,24 @@ def test_rep_report_formats(run, tmp_path):
     out = run("reps", "--from", "2025-04-01", "--to", "2025-09-30", "--flagged-only")
     assert "Flagged reps:" in out.output
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_ingest_while_the_warehouse_is_held_says_why(run, tmp_path):
+
+    crm = tmp_path / "crm"
+    run("simulate", "--out", str(crm), "--leads", "300", "--reps", "4", "--months", "3")
+    args = ("ingest", "--leads", str(crm / "leads.csv"), "--activities",
+            str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    assert run(*args).exit_code == 0
+    home = tmp_path / "home"
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], "
+                               "read_only=True); print('held', flush=True); time.sleep(30)",
+                               str(home / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        out = run(*args)
+        assert out.exit_code == 1 and "in use by another process" in out.output
+        assert "leadlens serve" in out.output
+    finally:
+        holder.kill()
