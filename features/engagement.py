@@ -122,14 +122,24 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
     """The whole feature query over tables `leads`, `activities` and `pair_input(pair_id, lead_id,
     as_of)`; returns one row per pair whose lead is known: `pair_id`, then the features in catalog
     order, then the attributes."""
+    # Each joined activity falls in one slot: its kind times its age bucket (within the
+    # shortest window, the next, ..., older than the longest). One integer equality per slot
+    # counts it; a window's count is the sum of its buckets. The bucket edges use the same
+    # `ts >= as_of - N days` comparisons as the online path, so the two agree exactly.
+    windows = sorted(set(cfg.windows_days))
+    n_buckets = len(windows) + 1
+    bucket = " ".join(f"WHEN a.ts >= p.as_of_s - {w * DAY} THEN {i}"
+                      for i, w in enumerate(windows))
+    slot_sql = f"a.kind * {n_buckets} + CASE {bucket} ELSE {len(windows)} END"
+    slot_counts = [f"count(*) FILTER (WHERE a.slot = {s}) AS s{s}"
+                   for s in range(len(KINDS) * n_buckets)]
     counts = []
     for kind, (type_, direction) in enumerate(KINDS):
         name = f"{ACTIVITY_TYPE_PLURALS[type_]}_{DIRECTION_SHORT[direction]}"
         for days in (*cfg.windows_days, None):
-            cond = f"a.kind = {kind}"
-            if days is not None:
-                cond += f" AND a.ts >= p.as_of_s - {days * DAY}"
-            counts.append(f"count(*) FILTER (WHERE {cond}) AS {name}_{window_label(days)}")
+            last = windows.index(days) if days is not None else len(windows)
+            total = " + ".join(f"g.s{kind * n_buckets + b}" for b in range(last + 1))
+            counts.append(f"{total} AS {name}_{window_label(days)}")
     proposal_out = KINDS.index(("proposal", "outbound"))
     half_life = cfg.decay_half_life_days * DAY
     dormant = cfg.dormant_days * DAY
@@ -180,9 +190,16 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
         ) marked
     ),
     resolved AS ({resolved_leads_sql(d)}),
+    joined AS (
+        SELECT p.pair_id, p.as_of_s, a.ts, a.kind, a.outbound, a.inbound, a.before_response,
+               a.after_meeting, a.gap_out, a.gap_any, a.held, a.amount, a.weight,
+               {slot_sql} AS slot
+        FROM pairs p
+        LEFT JOIN acts a ON a.lead_id = p.lead_id AND a.ts < p.as_of_s
+    ),
     agg AS (
-        SELECT p.pair_id,
-               {', '.join(counts)},
+        SELECT a.pair_id,
+               {', '.join(slot_counts)},
                count(*) FILTER (WHERE a.outbound) AS outbound_touches,
                count(*) FILTER (WHERE a.inbound) AS inbound_responses,
                count(*) FILTER (WHERE a.outbound AND a.before_response)
@@ -200,17 +217,16 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
                    AS proposal_amount_total,
                count(*) FILTER (WHERE a.outbound AND a.gap_any >= {dormant})
                    AS reengagements,
-               coalesce(sum(a.weight * exp(-ln(2) * (p.as_of_s - a.ts) / {half_life})), 0)
+               coalesce(sum(a.weight * exp(-ln(2) * (a.as_of_s - a.ts) / {half_life})), 0)
                    AS engagement_score
-        FROM pairs p
-        LEFT JOIN acts a ON a.lead_id = p.lead_id AND a.ts < p.as_of_s
-        GROUP BY p.pair_id
+        FROM joined a
+        GROUP BY a.pair_id
     ),
     rep_hist AS ({_running_outcomes_sql('owner_rep_id', depth=True)}),
     src_hist AS ({_running_outcomes_sql('source')}),
     all_hist AS ({_running_outcomes_sql('*')})
     SELECT p.pair_id,
-           {', '.join(c.split(' AS ')[-1] for c in counts)},
+           {', '.join(counts)},
            g.outbound_touches, g.inbound_responses,
            CASE WHEN g.inbound_responses > 0 THEN 1 ELSE 0 END AS has_responded,
            g.touches_before_first_response,
