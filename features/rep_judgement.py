@@ -76,33 +76,33 @@ def _moments_strength(num: np.ndarray, den: np.ndarray, fallback: float) -> floa
     return float(np.clip(mean / between, 1.0, 1e4))
 
 
+def _shrink(num: np.ndarray, den: np.ndarray, groups: np.ndarray, fallback: float,
+            empty: float) -> np.ndarray:
+    """num/den shrunk toward its group's pooled rate: (num + s x pooled) / (den + s), with the
+    prior strength s (in units of `den`) from `_moments_strength`; `empty` is the pooled rate
+    of a group with no `den` at all."""
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(len(num), np.nan)
+    for g in pd.unique(groups):
+        m = groups == g
+        pooled = num[m].sum() / den[m].sum() if den[m].sum() > 0 else empty
+        strength = _moments_strength(num[m], den[m], fallback)
+        with np.errstate(invalid="ignore"):
+            out[m] = (num[m] + strength * pooled) / (den[m] + strength)
+    return out
+
+
 def shrink_ratio(observed: np.ndarray, expected: np.ndarray, groups: np.ndarray,
                  fallback: float = 10.0) -> np.ndarray:
     """O/E shrunk toward its group's pooled O/E (gamma-Poisson posterior mean)."""
-    o = np.asarray(observed, dtype=float)
-    e = np.asarray(expected, dtype=float)
-    out = np.full(len(o), np.nan)
-    for g in pd.unique(groups):
-        m = groups == g
-        pooled = o[m].sum() / e[m].sum() if e[m].sum() > 0 else 1.0
-        strength = _moments_strength(o[m], e[m], fallback)  # in units of E
-        out[m] = (o[m] + strength * pooled) / (e[m] + strength)
-    return out
+    return _shrink(observed, expected, groups, fallback, empty=1.0)
 
 
 def shrink_share(successes: np.ndarray, trials: np.ndarray, groups: np.ndarray,
                  fallback: float = 20.0) -> np.ndarray:
     """A success share shrunk toward its group's pooled share (beta-binomial posterior mean)."""
-    k = np.asarray(successes, dtype=float)
-    n = np.asarray(trials, dtype=float)
-    out = np.full(len(k), np.nan)
-    for g in pd.unique(groups):
-        m = groups == g
-        pooled = k[m].sum() / n[m].sum() if n[m].sum() > 0 else np.nan
-        strength = _moments_strength(k[m], n[m], fallback)
-        with np.errstate(invalid="ignore"):
-            out[m] = (k[m] + strength * pooled) / (n[m] + strength)
-    return out
+    return _shrink(successes, trials, groups, fallback, empty=np.nan)
 
 
 def _typical(ratios: np.ndarray, usable: np.ndarray) -> float:
