@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -56,3 +57,19 @@ def last_full_quarter(latest: pd.Timestamp) -> Period:
     else:
         start = q_start - pd.DateOffset(months=3)
     return parse_period(f"{start.year}-Q{(start.month - 1) // 3 + 1}")
+
+
+def resolve_period(period: str | None, date_from: object, date_to: object,
+                   latest: Callable[[], pd.Timestamp],
+                   names: tuple[str, str, str] = ("period", "from", "to")) -> Period:
+    """The period a report asks for: a date range, a named period, or else the last full
+    quarter before `latest()` (called only then). `names` are how the caller spells the three
+    options in its error messages."""
+    p_name, f_name, t_name = names
+    if date_from or date_to:
+        if not (date_from and date_to) or period:
+            raise ValueError(f"give {f_name} and {t_name} together, without {p_name}")
+        return date_range(str(date_from), str(date_to))
+    if period:
+        return parse_period(period)
+    return last_full_quarter(latest())

@@ -136,7 +136,6 @@ def _open_warehouse(obj: _Obj):
 @click.pass_obj
 def features(obj: _Obj, list_only: bool, as_of: str | None, which: str, out: Path | None) -> None:
     """Engagement features for every lead at one point in time."""
-    import pandas as pd
 
     from features.catalog import format_data_dictionary
     from features.engagement import batch_features, select_pairs
@@ -151,13 +150,7 @@ def features(obj: _Obj, list_only: bool, as_of: str | None, which: str, out: Pat
         return
     if as_of is None or out is None:
         raise click.UsageError("give --as-of and --out (or --list)")
-    try:
-        ts = pd.Timestamp(as_of)
-    except ValueError:
-        raise click.BadParameter(f"{as_of!r} is not an ISO-8601 timestamp",
-                                 param_hint="--as-of") from None
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
+    ts = _timestamp(as_of, "--as-of")
     with _open_warehouse(obj) as wh:
         pairs = select_pairs(wh.con, ts, which)
         _say(f"computing features for {len(pairs):,} {which} leads as of {ts}")
@@ -194,21 +187,19 @@ def reps(obj: _Obj, metrics_only: bool, period: str | None, date_from: str | Non
     dropouts (adjusted for lead quality), quota, leads at risk, and flags with evidence."""
     import pandas as pd
 
-    from features.periods import date_range, last_full_quarter, parse_period
+    from features.periods import resolve_period
 
     with _open_warehouse(obj) as wh:
+
+        def latest() -> pd.Timestamp:
+            ts = wh.con.execute("SELECT max(occurred_at) FROM activities").fetchone()[0]
+            if ts is None:
+                raise ValueError("the warehouse has no activities yet")
+            return pd.Timestamp(ts)
+
         try:
-            if date_from or date_to:
-                if not (date_from and date_to) or period:
-                    raise ValueError("give --from and --to together, without --period")
-                p = date_range(date_from, date_to)
-            elif period:
-                p = parse_period(period)
-            else:
-                latest = wh.con.execute("SELECT max(occurred_at) FROM activities").fetchone()[0]
-                if latest is None:
-                    raise ValueError("the warehouse has no activities yet")
-                p = last_full_quarter(pd.Timestamp(latest))
+            p = resolve_period(period, date_from, date_to, latest,
+                               ("--period", "--from", "--to"))
         except ValueError as err:
             raise click.UsageError(str(err)) from None
         if metrics_only:

@@ -140,20 +140,13 @@ class LeadLens:
         import json
 
         from features import rep_report_format
-        from features.periods import date_range, last_full_quarter, parse_period
+        from features.periods import resolve_period
         from features.rep_report import build_report, judging_models_from_registry
         from features.warehouse import Warehouse
 
         served = self._served()
         try:
-            if date_from is not None or date_to is not None:
-                if date_from is None or date_to is None or period:
-                    raise ValueError("give from and to together, without period")
-                p = date_range(str(date_from), str(date_to))
-            elif period:
-                p = parse_period(period)
-            else:
-                p = last_full_quarter(served.as_of)
+            p = resolve_period(period, date_from, date_to, lambda: served.as_of)
         except ValueError as err:
             raise bentoml.exceptions.InvalidArgument(str(err)) from None
         with self._judging_lock:
