@@ -23,6 +23,7 @@ from features.periods import Period
 from features.rep_judgement import COACHING_NOTE, judge
 from features.rep_metrics import rep_metrics
 from features.settings import Settings
+from features.warehouse import attribute_types
 
 FIVE_METRICS = {
     "new_leads": "new leads identified",
@@ -61,14 +62,6 @@ class RepReport:
         return [_record(row, self) for _, row in self.reps.iterrows()]
 
 
-def _attributes(con: duckdb.DuckDBPyConnection) -> list[str]:
-    cols = con.execute("SELECT column_name FROM information_schema.columns "
-                       "WHERE table_name = 'leads'").fetchall()
-    contract = {"lead_id", "created_at", "owner_rep_id", "source", "converted_at",
-                "closed_lost_at", "deal_amount"}
-    return [c for (c,) in cols if c not in contract]
-
-
 def period_leads(con: duckdb.DuckDBPyConnection, period: Period, as_of: pd.Timestamp,
                  model: ModelBundle, horizon_days: int) -> pd.DataFrame:
     """Leads created in the period, each with its rep-blind probability of converting within
@@ -94,32 +87,31 @@ def period_leads(con: duckdb.DuckDBPyConnection, period: Period, as_of: pd.Times
 
 
 def judged_touches(con: duckdb.DuckDBPyConnection, period: Period, as_of: pd.Timestamp,
-                   settings: Settings, model: ModelBundle) -> pd.DataFrame:
+                   settings: Settings, model: ModelBundle, owners: pd.DataFrame,
+                   attributes: list[str]) -> pd.DataFrame:
     """Touches 1..N in the period whose window is over, with the dropout label and the
-    rep-blind probability of a dropout for a lead in that state."""
+    rep-blind probability of a dropout for a lead in that state. `owners`: lead_id, rep_id."""
     ex = dropout_examples(con, settings.train, as_of).frame
     touch_at = ex["as_of"] - pd.Timedelta(seconds=1)
     ex = ex[(touch_at >= period.start) & (touch_at < period.end)].reset_index(drop=True)
-    owners = con.execute("SELECT lead_id, owner_rep_id AS rep_id FROM leads").df()
     ex = ex.merge(owners, on="lead_id", how="left")
     ex = ex[ex["rep_id"].notna()].reset_index(drop=True)
     if ex.empty:
         return ex.assign(p_dropout=pd.Series(dtype=float))
-    feats = batch_features(con, ex[["lead_id", "as_of"]], settings.engagement,
-                           _attributes(con))
+    feats = batch_features(con, ex[["lead_id", "as_of"]], settings.engagement, attributes)
     ex["p_dropout"] = model.predict(feats)
     return ex[["lead_id", "rep_id", "as_of", "detail", "label", "p_dropout"]]
 
 
 def leads_at_risk(con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp, settings: Settings,
-                  conversion: ModelBundle, dropout: ModelBundle, top: int) -> pd.DataFrame:
+                  conversion: ModelBundle, dropout: ModelBundle, top: int,
+                  owners: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
     """Open, already-touched leads ranked by conversion score x dropout risk, top N per rep."""
     pairs = select_pairs(con, as_of, "open")
     if pairs.empty:
         return pd.DataFrame(columns=["rep_id", "lead_id", "conversion_score", "dropout_risk"])
-    feats = batch_features(con, pairs, settings.engagement, _attributes(con))
+    feats = batch_features(con, pairs, settings.engagement, attributes)
     feats = feats[feats["outbound_touches"] > 0].reset_index(drop=True)
-    owners = con.execute("SELECT lead_id, owner_rep_id AS rep_id FROM leads").df()
     out = feats[["lead_id"]].merge(owners, on="lead_id", how="left")
     out["conversion_score"] = conversion.predict(feats)
     out["dropout_risk"] = dropout.predict(feats)
@@ -145,7 +137,10 @@ def build_report(con: duckdb.DuckDBPyConnection, period: Period, settings: Setti
     as_of = data_end(con)
     metrics = rep_metrics(con, period, settings.engagement, team=team)
     leads = period_leads(con, period, as_of, models.lead_quality, settings.train.horizon_days)
-    touches = judged_touches(con, period, as_of, settings, models.dropout_expected)
+    owners = con.execute("SELECT lead_id, owner_rep_id AS rep_id FROM leads").df()
+    attributes = list(attribute_types(con))
+    touches = judged_touches(con, period, as_of, settings, models.dropout_expected, owners,
+                             attributes)
     conv = leads.groupby("rep_id").agg(leads=("lead_id", "size"),
                                        period_conversions=("converted", "sum"),
                                        expected_conversions=("expected", "sum"))
@@ -163,7 +158,7 @@ def build_report(con: duckdb.DuckDBPyConnection, period: Period, settings: Setti
                                          "period_conversions": "conversions"}), settings.reps)
     judged = judged.merge(peer_context(metrics), on="rep_id", how="left")
     at_risk = (leads_at_risk(con, as_of, settings, models.conversion, models.dropout,
-                             settings.reps.leads_at_risk)
+                             settings.reps.leads_at_risk, owners, attributes)
                if models.conversion is not None and models.dropout is not None
                else pd.DataFrame(columns=["rep_id", "lead_id", "conversion_score",
                                           "dropout_risk"]))

@@ -35,6 +35,23 @@ class UpsertCounts:
     updated: int
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type, in table order."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return {name: dtype for name, dtype in rows}
+
+
+def attribute_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Lead attribute columns (every leads column outside the contract), `numeric` or `text`."""
+    contract = set(LEADS.column_names)
+    return {name: ("numeric" if dtype == "DOUBLE" else "text")
+            for name, dtype in table_columns(con, LEADS.name).items() if name not in contract}
+
+
 class WarehouseBusy(RuntimeError):
     """Another process holds the warehouse file (DuckDB allows one writer, or readers only)."""
 
@@ -107,21 +124,11 @@ class Warehouse:
         self.con.execute("COMMIT")
 
     def columns(self, table: str) -> dict[str, str]:
-        rows = self.con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-        return {name: dtype for name, dtype in rows}
+        return table_columns(self.con, table)
 
     def attribute_types(self) -> dict[str, str]:
         """Lead attribute columns already stored, as `numeric` or `text`."""
-        contract = set(LEADS.column_names)
-        return {
-            name: ("numeric" if dtype == "DOUBLE" else "text")
-            for name, dtype in self.columns(LEADS.name).items()
-            if name not in contract
-        }
+        return attribute_types(self.con)
 
     def lead_ids(self) -> pd.Index:
         ids = self.con.execute("SELECT lead_id FROM leads").fetchnumpy()["lead_id"]
