@@ -31,8 +31,8 @@ def _frame(lead_ids: list[str], rows: list[dict], explain: int) -> pd.DataFrame:
 
 
 def score_leads(source: FeatureSource, scorer: Scorer, leads: pd.DataFrame,
-                activities: pd.DataFrame | None, as_of: pd.Timestamp, explain: int = 0,
-                say: Say | None = None) -> pd.DataFrame:
+                activities: pd.DataFrame | None, as_of: pd.Timestamp,
+                explain: int = 0) -> pd.DataFrame:
     """Score leads given by their fields (and activities, if any) as of `as_of`."""
     if "lead_id" not in leads.columns:
         raise ValueError("the leads file needs a lead_id column")

@@ -148,17 +148,14 @@ class Guard:
                 return {"type": "http.request", "body": b"".join(parts), "more_body": False}
             return await receive()
 
-        started = False
         held: dict[str, Any] | None = None
         chunks: list[bytes] = []
 
         async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started, held
-            if message["type"] == "http.response.start":
-                started = True
-                if message.get("status") == 400:
-                    held = message  # rewrite the body once it is complete
-                    return
+            nonlocal held
+            if message["type"] == "http.response.start" and message.get("status") == 400:
+                held = message  # rewrite the body once it is complete
+                return
             if held is not None and message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if message.get("more_body"):

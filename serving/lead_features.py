@@ -85,13 +85,6 @@ class FeatureSource:
         with self._lock:
             return select_pairs(self._wh.con, as_of, "open")["lead_id"].tolist()
 
-    def activities_of(self, lead_id: str, as_of: pd.Timestamp) -> pd.DataFrame:
-        with self._lock:
-            return self._wh.con.execute(
-                "SELECT * FROM activities WHERE lead_id = $id AND occurred_at < $t "
-                "ORDER BY occurred_at, activity_id",
-                {"id": lead_id, "t": as_of.to_pydatetime()}).df()
-
     def for_payload(self, leads: Sequence[Mapping[str, Any]],
                     activities: Sequence[Sequence[Mapping[str, Any]]],
                     as_of: pd.Timestamp) -> pd.DataFrame:

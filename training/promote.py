@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from features.labels import Examples
 from features.model_store import CHAMPION, champion_version, load_version, model_versions
 from features.settings import Runtime
 from features.warehouse import Warehouse
@@ -71,7 +72,7 @@ def test_set(runtime: Runtime, kind: str, tags: dict[str, str]) -> pd.DataFrame:
     with Warehouse(runtime.warehouse_path, read_only=True) as wh:
         ex = examples_for(kind, wh.con, runtime.settings, split.until)
         test = ex.frame[ex.frame["created_at"] >= split.test_from]
-        ex = type(ex)(test.reset_index(drop=True), ex.excluded)
+        ex = Examples(test.reset_index(drop=True), ex.excluded)
         return build_dataset(wh.con, ex, split, runtime.settings.engagement,
                              list(wh.attribute_types()))
 
