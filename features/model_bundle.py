@@ -18,6 +18,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.values import is_missing
+
 BUNDLE_FORMAT = 1
 MODEL_FILE = "model.txt"
 META_FILE = "bundle.json"
@@ -51,7 +53,7 @@ def encode(frame: pd.DataFrame, features: tuple[str, ...] | list[str],
         for j, name in enumerate(features):
             if name in categories:
                 lookup = _vocabulary_index(categories[name])
-                out[:, j] = [np.nan if _to_float_missing(v) else lookup.get(str(v), np.nan)
+                out[:, j] = [np.nan if is_missing(v) else lookup.get(str(v), np.nan)
                              for v in table[:, j]]
             else:
                 out[:, j] = [_to_float(v) for v in table[:, j]]
@@ -69,13 +71,9 @@ def encode(frame: pd.DataFrame, features: tuple[str, ...] | list[str],
     return out
 
 
-def _to_float_missing(v: object) -> bool:
-    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
-
-
 def _to_float(v: object) -> float:
     """A cell as float64, missing or unreadable as NaN (like `pd.to_numeric(errors="coerce")`)."""
-    if v is None or v is pd.NA or v is pd.NaT:
+    if is_missing(v):
         return np.nan
     try:
         return float(v)  # type: ignore[arg-type]

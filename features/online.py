@@ -29,6 +29,7 @@ from features.catalog import (
 )
 from features.engagement import DAY, resolved_leads_sql
 from features.settings import EngagementConfig
+from features.values import is_missing
 
 
 def epoch_seconds(value: Any) -> float:
@@ -81,11 +82,6 @@ class OutcomeHistory:
             return 0, 0.0, 0.0
         track = self._tracks.get((group, str(key)))
         return (0, 0.0, 0.0) if track is None else track.before(t)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA \
-        or value is pd.NaT
 
 
 def online_features(
@@ -173,8 +169,8 @@ def online_features(
         (weight * np.exp(-np.log(2) * (t0 - ts) / half_life)).sum())
     feats["lead_age_days"] = (t0 - epoch_seconds(lead["created_at"])) / DAY
 
-    rep = None if _missing(lead.get("owner_rep_id")) else str(lead["owner_rep_id"])
-    source = None if _missing(lead.get("source")) else str(lead["source"])
+    rep = None if is_missing(lead.get("owner_rep_id")) else str(lead["owner_rep_id"])
+    source = None if is_missing(lead.get("source")) else str(lead["source"])
     g_n, g_won, _ = history.before("all", "all", t0)
     prior = g_won / g_n if g_n else None
     r_n, r_won, r_depth = history.before("owner_rep_id", rep, t0)
@@ -190,6 +186,6 @@ def online_features(
     feats["source"] = source
     for name in attributes:
         value = lead.get(name)
-        feats[name] = None if _missing(value) else value
+        feats[name] = None if is_missing(value) else value
     expected = [f.name for f in engagement_features(cfg)] + list(attributes)
     return {name: feats[name] for name in expected}
