@@ -5,7 +5,6 @@ copy in the BentoML model store (so a restart works without MLflow), and swap at
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,29 +47,32 @@ def _validate(bundle: ModelBundle, columns: list[str]) -> None:
         raise ValueError("SHAP values do not add up to the raw score")
 
 
-def _store_copy(bundle: ModelBundle, name: str, version: int, directory: Path) -> None:
-    """Keep the bundle in the BentoML model store (tag `name:vN`)."""
+def _stored(name: str) -> list[Any]:
+    """The copies of `name` in the BentoML model store (BentoML raises when there are none)."""
     import bentoml
 
-    tag = f"{name}:v{version}"
     try:
-        bentoml.models.get(tag)
-        return
+        return list(bentoml.models.list(name))
     except bentoml.exceptions.NotFound:
-        pass
+        return []
+
+
+def _store_copy(bundle: ModelBundle, name: str, version: int) -> None:
+    """Keep the bundle in the BentoML model store, labelled with its registry version (BentoML
+    picks its own version strings); a version already there is not stored again."""
+    import bentoml
+
+    if any(m.info.labels.get("mlflow_version") == str(version) for m in _stored(name)):
+        return
     with bentoml.models.create(name, labels={"mlflow_version": str(version)},
                                metadata={"registered_name": name}) as model:
-        for f in directory.iterdir():
-            shutil.copy(f, Path(model.path) / f.name)
-    # bentoml picks its own version string; record ours as a label and find it by label
-    log.info("stored %s in the BentoML model store", tag)
+        bundle.save(Path(model.path))
+    log.info("stored %s v%s in the BentoML model store", name, version)
 
 
 def _from_store(name: str) -> tuple[ModelBundle, int]:
     """The newest copy of `name` in the BentoML model store."""
-    import bentoml
-
-    models = sorted(bentoml.models.list(name), key=lambda m: m.creation_time, reverse=True)
+    models = sorted(_stored(name), key=lambda m: m.creation_time, reverse=True)
     if not models:
         raise LookupError(f"{name}: not in the BentoML model store either")
     m = models[0]
@@ -93,9 +95,6 @@ class ServingState:
     def ready(self) -> bool:
         return self.current is not None
 
-    def _bundle_dir(self, name: str, version: int) -> Path:
-        return self.runtime.home / "model-cache" / f"{name}-v{version}" / "artifacts" / "bundle"
-
     def _load(self, kind: str, version: int | None = None) -> tuple[ModelBundle, int, str]:
         name = MODEL_NAMES[kind]
         try:
@@ -104,7 +103,7 @@ class ServingState:
                 raise LookupError(f"{name} has no @champion: run `leadlens promote`")
             bundle = load_version(name, v, cache_dir=self.runtime.home / "model-cache")
             try:
-                _store_copy(bundle, name, v, self._bundle_dir(name, v))
+                _store_copy(bundle, name, v)
             except Exception as err:  # the store is a fallback; serving goes on without it
                 log.warning("could not keep %s v%s in the BentoML store: %s", name, v, err)
             return bundle, v, "mlflow"
