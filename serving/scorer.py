@@ -8,6 +8,7 @@ base value and this lead's raw score, so the points add up exactly to `score - b
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -39,17 +40,29 @@ def grade(scores: np.ndarray, cutoffs: tuple[float, float, float]) -> np.ndarray
 
 
 class RecentScores:
-    """Percentile of a score among the most recently scored leads (thread-safe ring)."""
+    """Percentile of a score among the most recently scored leads (thread-safe ring).
+
+    The window is kept twice: in arrival order (to drop the oldest) and sorted (to rank), so
+    a request costs a few bisections instead of sorting the whole window.
+    """
 
     def __init__(self, window: int) -> None:
-        self._scores: deque[float] = deque(maxlen=window)
+        self._window = window
+        self._order: deque[float] = deque()
+        self._sorted: list[float] = []
         self._lock = threading.Lock()
 
     def add_and_rank(self, scores: np.ndarray) -> np.ndarray:
         with self._lock:
-            self._scores.extend(float(s) for s in scores)
-            ref = np.sort(np.fromiter(self._scores, dtype=float))
-        return 100.0 * np.searchsorted(ref, scores, side="right") / len(ref)
+            for s in scores:
+                s = float(s)
+                self._order.append(s)
+                bisect.insort(self._sorted, s)
+                if len(self._order) > self._window:
+                    del self._sorted[bisect.bisect_left(self._sorted, self._order.popleft())]
+            n = len(self._sorted)
+            ranks = [bisect.bisect_right(self._sorted, float(s)) for s in scores]
+        return 100.0 * np.asarray(ranks, dtype=float) / n
 
 
 @dataclass(frozen=True)
