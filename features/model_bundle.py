@@ -134,6 +134,18 @@ class ModelBundle:
         return directory
 
 
+def synthetic_rows(bundle: ModelBundle, n: int = 3) -> pd.DataFrame:
+    """Made-up input rows (signature, input example, validation): never real lead rows."""
+    data: dict[str, Any] = {}
+    for j, f in enumerate(bundle.features):
+        if f in bundle.categories:
+            vocab = bundle.categories[f] or ("unknown",)
+            data[f] = pd.array([vocab[i % len(vocab)] for i in range(n)], dtype=object)
+        else:
+            data[f] = np.arange(n, dtype=np.float64) + float(j % 3)
+    return pd.DataFrame(data)
+
+
 def load_bundle(directory: Path) -> ModelBundle:
     """Read a bundle folder written by `ModelBundle.save`; raises ValueError if it is unusable."""
     directory = Path(directory)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.model_bundle import ModelBundle, load_bundle
+from features.model_bundle import ModelBundle, load_bundle, synthetic_rows
 from features.model_store import MODEL_NAMES, champion_version, configure, load_version
 from features.settings import Runtime
 from serving.lead_features import FeatureSource
@@ -35,10 +35,12 @@ class Served:
 
 
 def _validate(bundle: ModelBundle, columns: list[str]) -> None:
-    """A version must load, score made-up rows to finite probabilities, and explain them."""
-    rows = pd.DataFrame({c: [1.0, 0.0] for c in columns})
-    for c in bundle.categories:
-        rows[c] = list(bundle.categories[c][:1]) * 2 or [None, None]
+    """A version must take only features we compute, score made-up rows to finite
+    probabilities, and explain them."""
+    missing = [f for f in bundle.features if f not in columns]
+    if missing:
+        raise ValueError(f"needs features this warehouse lacks: {', '.join(missing)}")
+    rows = synthetic_rows(bundle)
     p = bundle.predict(rows)
     if not (np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()):
         raise ValueError("scores outside [0, 1]")

@@ -18,7 +18,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 import features
-from features.model_bundle import ModelBundle
+from features.model_bundle import ModelBundle, synthetic_rows
 from features.model_store import BUNDLE_ARTIFACT, configure
 from features.settings import Runtime
 
@@ -119,18 +119,6 @@ def log_examples(frame: pd.DataFrame, name: str, context: str, source: str) -> s
                          targets="label")
     mlflow.log_input(ds, context=context, tags={"rows": str(len(frame))})
     return digest
-
-
-def synthetic_rows(bundle: ModelBundle, n: int = 3) -> pd.DataFrame:
-    """Made-up input rows for the signature and input example: never real lead rows."""
-    data: dict[str, Any] = {}
-    for j, f in enumerate(bundle.features):
-        if f in bundle.categories:
-            vocab = bundle.categories[f] or ("unknown",)
-            data[f] = pd.array([vocab[i % len(vocab)] for i in range(n)], dtype=object)
-        else:
-            data[f] = np.arange(n, dtype=np.float64) + float(j % 3)
-    return pd.DataFrame(data)
 
 
 def log_and_register(bundle: ModelBundle, work_dir: Path, registered_name: str) -> int:
