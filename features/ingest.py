@@ -15,9 +15,17 @@ from pathlib import Path
 import pandas as pd
 
 from features.contract import ACTIVITIES, LEADS, REPS
+from features.flat_export import MappedLeads, apply_mapping, read_export
 from features.readers import read_table_file
 from features.settings import IngestConfig
-from features.validation import ContractError, TableResult, describe_row_error, validate_table
+from features.source_mapping import SourceMapping
+from features.validation import (
+    ContractError,
+    MappingFailure,
+    TableResult,
+    describe_row_error,
+    validate_table,
+)
 from features.warehouse import UpsertCounts, Warehouse
 
 ProgressFn = Callable[[str], None]
@@ -32,6 +40,8 @@ class IngestSummary:
     results: dict[str, TableResult]
     loaded: dict[str, UpsertCounts] = field(default_factory=dict)
     quarantine_files: dict[str, Path] = field(default_factory=dict)
+    mapping: MappedLeads | None = None
+    """What a source mapping left out and noted (flat exports only)."""
 
 
 def _write_quarantine(result: TableResult, directory: Path, stamp: str) -> Path | None:
@@ -57,7 +67,11 @@ def ingest_files(
     files = {"reps": reps, "leads": leads, "activities": activities}
     if all(p is None for p in files.values()):
         raise IngestError("nothing to ingest: give at least one of --leads, --activities, --reps")
+    return ingest_frames(warehouse, config, quarantine_dir, _read_files(files, say),
+                         {k: str(v) for k, v in files.items() if v is not None}, say)
 
+
+def _read_files(files: dict[str, Path | None], say: ProgressFn) -> dict[str, pd.DataFrame]:
     raws: dict[str, pd.DataFrame] = {}
     for name, path in files.items():
         if path is not None:
@@ -66,8 +80,34 @@ def ingest_files(
                 raws[name] = read_table_file(path)
             except ContractError as err:
                 raise IngestError(str(err)) from None
-    return ingest_frames(warehouse, config, quarantine_dir, raws,
-                         {k: str(v) for k, v in files.items() if v is not None}, say)
+    return raws
+
+
+def ingest_flat(
+    warehouse: Warehouse,
+    config: IngestConfig,
+    quarantine_dir: Path,
+    leads: Path,
+    mapping: SourceMapping,
+    activities: Path | None = None,
+    reps: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> IngestSummary:
+    """Ingest a flat leads export through a source mapping (activities and reps optional, in
+    contract form); raise `IngestError` (nothing loaded) when refused."""
+    say = progress or (lambda _msg: None)
+    say(f"reading leads from {leads} (through the source mapping)")
+    try:
+        mapped = apply_mapping(read_export(leads, mapping), mapping, str(leads))
+    except ContractError as err:
+        raise IngestError(str(err)) from None
+    others = {"reps": reps, "activities": activities}
+    raws = {"leads": mapped.frame, **_read_files(others, say)}
+    sources = {"leads": str(leads), **{k: str(v) for k, v in others.items() if v is not None}}
+    summary = ingest_frames(warehouse, config, quarantine_dir, raws, sources, say,
+                            lead_failures=mapped.failures)
+    summary.mapping = mapped
+    return summary
 
 
 def ingest_frames(
@@ -77,8 +117,11 @@ def ingest_frames(
     raws: dict[str, pd.DataFrame],
     sources: dict[str, str] | None = None,
     progress: ProgressFn | None = None,
+    lead_failures: list[MappingFailure] | None = None,
 ) -> IngestSummary:
-    """Like `ingest_files`, for frames already in memory (keyed `reps`, `leads`, `activities`)."""
+    """Like `ingest_files`, for frames already in memory (keyed `reps`, `leads`, `activities`).
+
+    `lead_failures` are lead rows a source mapping could not use; they are quarantined."""
     say = progress or (lambda _msg: None)
     sources = sources or {name: f"<{name}>" for name in raws}
     personal = config.personal_data_columns
@@ -92,6 +135,7 @@ def ingest_frames(
             results["leads"] = validate_table(
                 LEADS, raws["leads"], sources["leads"], personal,
                 stored_attribute_types=warehouse.attribute_types(),
+                prior_failures=lead_failures or (),
             )
         if "activities" in raws:
             say("validating activities")
@@ -137,6 +181,10 @@ def ingest_frames(
 def format_summary(summary: IngestSummary) -> str:
     """The ingest summary printed by the CLI: per table, read, loaded, quarantined per rule."""
     lines = []
+    if summary.mapping is not None:
+        for why, cols in summary.mapping.excluded.items():
+            lines.append(f"source mapping: left out as {why}: {', '.join(cols)}")
+        lines += [f"source mapping: {n}" for n in summary.mapping.notes]
     for name, r in summary.results.items():
         loaded = summary.loaded.get(name, UpsertCounts(0, 0))
         lines.append(

@@ -24,10 +24,11 @@ def sniff_separator(header_line: str) -> str:
     return ";" if counts[";"] > counts[","] else ","
 
 
-def read_table_file(path: Path | str) -> pd.DataFrame:
+def read_table_file(path: Path | str, separator: str | None = None) -> pd.DataFrame:
     """Read a CSV (every value as text) or Parquet file; unreadable files raise `ContractError`.
 
-    CSV: UTF-8 (a byte-order mark is fine), `,` or `;` separated, quoted fields, any line ends.
+    CSV: UTF-8 (a byte-order mark is fine), `,` or `;` separated (or `separator`), quoted
+    fields, any line ends.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -43,7 +44,7 @@ def read_table_file(path: Path | str) -> pd.DataFrame:
                 raise ContractError(f"{path}: the file is empty (no header row)")
             return pd.read_csv(
                 path,
-                sep=sniff_separator(header),
+                sep=separator or sniff_separator(header),
                 dtype=str,
                 keep_default_na=False,
                 na_values=[""],

@@ -23,6 +23,7 @@ class ContractError(ValueError):
 
 # Rules in the order they are checked; a row is quarantined for the first one it breaks.
 RULES: dict[str, str] = {
+    "unmapped_value": "a value the source mapping does not recognise",
     "missing_value": "a required value is empty",
     "duplicate_id": "the id appears earlier in the same file (the first row is kept)",
     "bad_timestamp": "not an ISO-8601 timestamp",
@@ -35,6 +36,16 @@ RULES: dict[str, str] = {
 }
 
 QUARANTINE_COLUMNS = ("row", "column", "rule", "message")
+
+
+@dataclass(frozen=True)
+class MappingFailure:
+    """Rows a source mapping could not use (`features.flat_export`), failed before any rule."""
+
+    rows: np.ndarray  # bool, one per row of the export
+    rule: str
+    column: str
+    message: str
 
 
 @dataclass
@@ -158,12 +169,14 @@ def validate_table(
     personal_columns: Iterable[str] = (),
     known_lead_ids: pd.Index | None = None,
     stored_attribute_types: dict[str, str] | None = None,
+    prior_failures: Iterable[MappingFailure] = (),
 ) -> TableResult:
     """Validate `raw` (one file's rows, in file order) against `table`.
 
     `known_lead_ids` (activities only) are the lead ids an activity may refer to.
     `stored_attribute_types` (leads only) maps attribute columns already in the warehouse to
     `numeric` or `text`, so a numeric attribute keeps rejecting text.
+    `prior_failures` are rows a source mapping already could not use.
     """
     personal = tuple(personal_columns)
     frame = _normalise_headers(raw, source)
@@ -186,6 +199,8 @@ def validate_table(
 
     n = len(frame)
     check = _RowChecker(n)
+    for f in prior_failures:
+        check.fail(f.rows, f.rule, f.column, f.message)
     typed: dict[str, pd.Series] = {}
 
     for col in table.columns:

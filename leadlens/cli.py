@@ -84,19 +84,36 @@ def simulate(obj: _Obj, out_dir: Path, leads: int | None, reps: int | None,
               help="Activities file (.csv or .parquet).")
 @click.option("--reps", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Reps file (.csv or .parquet).")
+@click.option("--source", "mapping_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Source mapping (configs/sources/NAME.yaml) for a flat leads "
+              "export that is not in contract form.")
 @click.pass_obj
-def ingest(obj: _Obj, leads: Path | None, activities: Path | None, reps: Path | None) -> None:
+def ingest(obj: _Obj, leads: Path | None, activities: Path | None, reps: Path | None,
+           mapping_path: Path | None) -> None:
     """Validate a CRM export and load the valid rows; quarantine the rest with reasons."""
-    from features.ingest import IngestError, format_summary, ingest_files
+    from features.ingest import IngestError, format_summary, ingest_files, ingest_flat
+    from features.source_mapping import load_source_mapping
     from features.warehouse import Warehouse, WarehouseBusy
 
     rt = obj.runtime
+    mapping = None
+    if mapping_path is not None:
+        if leads is None:
+            raise click.UsageError("--source maps a flat leads export: give --leads too")
+        try:
+            mapping = load_source_mapping(mapping_path)
+        except ConfigError as err:
+            raise click.ClickException(str(err)) from None
     try:
         with Warehouse(rt.warehouse_path) as wh:
-            summary = ingest_files(
-                wh, rt.settings.ingest, rt.quarantine_dir,
-                leads=leads, activities=activities, reps=reps, progress=_say,
-            )
+            if mapping is not None:
+                summary = ingest_flat(wh, rt.settings.ingest, rt.quarantine_dir, leads, mapping,
+                                      activities=activities, reps=reps, progress=_say)
+            else:
+                summary = ingest_files(
+                    wh, rt.settings.ingest, rt.quarantine_dir,
+                    leads=leads, activities=activities, reps=reps, progress=_say,
+                )
     except (IngestError, WarehouseBusy) as err:
         raise click.ClickException(str(err)) from None
     click.echo(format_summary(summary))
@@ -305,6 +322,8 @@ def train(obj: _Obj, until: str | None, models: tuple[str, ...]) -> None:
                    f"{m['lightgbm']['roc_auc']:.3f} (logistic {m['logistic']['roc_auc']:.3f}, "
                    f"rule {m['rule']['roc_auc']:.3f}), ECE {m['lightgbm']['ece']:.3f}"
                    + (f"; possible leakage: {', '.join(flags)}" if flags else ""))
+    for kind, why in report.skipped.items():
+        click.echo(f"  {kind}: not trained ({why})")
     click.echo("Promote with `leadlens promote` (each model must pass the gates).")
 
 
@@ -327,6 +346,9 @@ def promote(obj: _Obj, models: tuple[str, ...], version: int | None, force: bool
         raise click.UsageError("--version needs exactly one --model")
     failed = False
     for kind in models or MODEL_KINDS:
+        if not models and not _has_versions(obj, kind):
+            click.echo(f"{kind}: no versions trained (e.g. no activity log); skipped")
+            continue
         try:
             decision = run_promote(obj.runtime, kind, version, force, reason)
         except PromotionError as err:
@@ -335,6 +357,41 @@ def promote(obj: _Obj, models: tuple[str, ...], version: int | None, force: bool
         failed |= not decision.promoted and decision.champion != decision.candidate
     if failed:
         sys.exit(2)
+
+
+@main.command()
+@click.option("--model", "kind", type=click.Choice(["conversion", "lead_quality"]),
+              default="conversion", show_default=True, help="Which model's examples and inputs.")
+@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True,
+              help="Folds of the random cross-validation.")
+@click.option("--test-share", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True,
+              help="The latest leads held out as the time-ordered test.")
+@click.option("--until", default=None, help="Outcomes after this time are unknown "
+              "(default: the latest timestamp in the warehouse).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every fold's figures to this CSV.")
+@click.pass_obj
+def evaluate(obj: _Obj, kind: str, folds: int, test_share: float, until: str | None,
+             out: Path | None) -> None:
+    """LightGBM against logistic regression: time-ordered split and random cross-validation."""
+    from features.labels import data_end
+    from training.compare import compare_models, format_table, summarise
+
+    with _open_warehouse(obj) as wh:
+        when = _timestamp(until, "--until") or data_end(wh.con)
+        results = compare_models(wh, obj.runtime.settings, when, kind, folds, test_share,
+                                 say=_say)
+    if out is not None:
+        results.to_csv(out, index=False)
+    click.echo(format_table(summarise(results)))
+
+
+def _has_versions(obj: _Obj, kind: str) -> bool:
+    from features.model_store import MODEL_NAMES, model_versions
+    from training.tracking import setup
+
+    setup(obj.runtime)
+    return bool(model_versions(MODEL_NAMES[kind]))
 
 
 @main.command()
@@ -402,22 +459,28 @@ def _scoring(obj: _Obj, kind: str = "conversion"):
               help="Add the top N reasons per lead.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .csv or .parquet.")
+@click.option("--source", "mapping_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Source mapping for an --input in a flat export's own "
+              "format (its outcome column may be absent).")
 @click.pass_obj
 def score(obj: _Obj, input_path: Path | None, activities: Path | None, open_leads: bool,
-          as_of: str | None, explain: int, out: Path) -> None:
+          as_of: str | None, explain: int, out: Path, mapping_path: Path | None) -> None:
     """Score leads with the @champion conversion model (the same code as the service)."""
     from features.readers import read_table_file as read_table
     from serving.batch import score_leads, score_open
 
     if open_leads == (input_path is not None):
         raise click.UsageError("give either --input FILE or --open")
+    if mapping_path is not None and input_path is None:
+        raise click.UsageError("--source maps an --input file")
     when = _as_of(as_of, obj.runtime.warehouse_path)
     source, scorer = _scoring(obj)
     try:
         if open_leads:
             frame = score_open(source, scorer, when, explain, say=_say)
         else:
-            leads = read_table(input_path)
+            leads = (_mapped_leads(input_path, mapping_path) if mapping_path is not None
+                     else read_table(input_path))
             acts = read_table(activities) if activities is not None else None
             frame = score_leads(source, scorer, leads, acts, when, explain)
     except (ValueError, KeyError) as err:
@@ -431,6 +494,27 @@ def score(obj: _Obj, input_path: Path | None, activities: Path | None, open_lead
         frame.to_csv(out, index=False)
     click.echo(f"{len(frame):,} leads scored as of {when} with leadlens-conversion "
                f"v{scorer.version} -> {out}")
+
+
+def _mapped_leads(path: Path, mapping_path: Path):  # -> pd.DataFrame
+    """A flat export mapped onto contract leads for scoring; refuses rows the mapping cannot
+    use, naming the first."""
+    from features.contract import normalise_column_name
+    from features.flat_export import apply_mapping, read_export
+    from features.source_mapping import load_source_mapping
+
+    try:
+        mapping = load_source_mapping(mapping_path)
+        mapped = apply_mapping(read_export(path, mapping), mapping, str(path), with_outcome=False)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+    for f in mapped.failures:
+        row = int(f.rows.argmax()) + 1
+        raise click.ClickException(f"{path}: row {row}, column '{f.column}': {f.rule} "
+                                   f"({f.message}); {int(f.rows.sum())} such rows")
+    frame = mapped.frame
+    frame.columns = [normalise_column_name(str(c)) for c in frame.columns]
+    return frame
 
 
 @main.command()

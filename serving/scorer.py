@@ -71,6 +71,7 @@ class Explained:
     score: float
     points: np.ndarray  # per feature, probability points, sums to score - base_score
     row: np.ndarray  # the lead's feature values (objects), read only for the reasons shown
+    raw: np.ndarray  # per feature, log-odds contributions (orders reasons where points tie)
 
     def value(self, j: int) -> Any:
         return _plain(self.row[j])
@@ -105,13 +106,15 @@ class Scorer:
         slope = np.where(np.abs(gap) > 1e-9, (score - base) / np.where(gap == 0, 1, gap), 0.0)
         points = contrib[:, :-1] * slope[:, None]
         table = feats[list(self.bundle.features)].astype(object).to_numpy()
-        return [Explained(float(base[i]), float(score[i]), points[i], table[i])
-                for i in range(len(feats))]
+        return [Explained(float(base[i]), float(score[i]), points[i], table[i],
+                          contrib[i, :-1]) for i in range(len(feats))]
 
     def reasons(self, e: Explained, k: int) -> list[dict[str, Any]]:
-        """The k features that moved this lead's score most, largest first."""
-        order = np.argsort(-np.abs(e.points), kind="stable")[:k]
-        return [self._reason(e, j) for j in order]
+        """The k features that moved this lead's score most, largest first; features that did
+        not move it at all are never reasons. Where calibration is flat around a lead (its
+        points are all zero), the log-odds contributions order the reasons."""
+        order = np.lexsort((-np.abs(e.raw), -np.abs(e.points)))
+        return [self._reason(e, j) for j in order[:k] if e.raw[j] != 0.0]
 
     def breakdown(self, e: Explained) -> list[dict[str, Any]]:
         return [self._reason(e, j) for j in range(len(self.bundle.features))]

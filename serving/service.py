@@ -126,7 +126,11 @@ class LeadLens:
         """Probability that the rep drops each lead before the next follow-up, with reasons."""
         served = self._served()
         when = _as_of(as_of, served)
-        scorer = served.scorers["dropout"]
+        scorer = served.scorers.get("dropout")
+        if scorer is None:
+            # 404, not 503: it will not appear by waiting, and BentoML hides 5xx messages
+            raise NotFound("no dropout model is being served (none is promoted; a CRM export "
+                           "without an activity log has none)")
         rows = scorer.score_rows(_features(served, leads, when), explain, ranked=False)
         out = [{"lead_id": lead.lead_id, "dropout_risk": r["score"],
                 "model_version": r["model_version"], "reasons": r.get("reasons", [])}

@@ -21,6 +21,9 @@ from serving.scorer import Scorer, feature_labels
 
 log = logging.getLogger("leadlens.serving")
 SERVED = ("conversion", "dropout")
+OPTIONAL = ("dropout",)
+"""Served when promoted: a CRM export without an activity log has no dropout model; the service
+answers everything else and picks the model up when it is promoted."""
 
 
 @dataclass(frozen=True)
@@ -123,14 +126,21 @@ class ServingState:
         settings = self.runtime.settings
         source = FeatureSource(self.runtime.warehouse_path, settings.engagement)
         labels = feature_labels(settings.engagement, source.attributes)
-        scorers, origins = {}, set()
+        scorers, origins, notes = {}, set(), []
         for kind in SERVED:
-            bundle, _v, origin = self._load(kind)
+            try:
+                bundle, _v, origin = self._load(kind)
+            except LookupError as err:
+                if kind not in OPTIONAL:
+                    raise
+                notes.append(f"not serving {kind}: {err}")
+                log.warning("%s", notes[-1])
+                continue
             _validate(bundle, source.columns)
             scorers[kind] = Scorer(bundle, settings.serve, labels)
             origins.add(origin)
         as_of = source.data_end() + pd.Timedelta(seconds=1)
-        served = Served(scorers, source, as_of, " and ".join(sorted(origins)))
+        served = Served(scorers, source, as_of, " and ".join(sorted(origins)), tuple(notes))
         # warm: the first real request should not pay for lazy initialisation
         ids = source.open_lead_ids(as_of)[:5]
         if ids:
@@ -156,7 +166,8 @@ class ServingState:
             except Exception as err:
                 events.append(f"{name}: registry unreachable ({type(err).__name__})")
                 continue
-            if v is None or v == scorers[kind].version:
+            serving = scorers[kind].version if kind in scorers else None
+            if v is None or v == serving:
                 continue
             try:
                 bundle = load_version(name, v, cache_dir=self.runtime.home / "model-cache")
@@ -165,11 +176,20 @@ class ServingState:
                 events.append(f"{name}: refused v{v} ({type(err).__name__}: {err}); "
                               f"still serving v{scorers[kind].version}")
                 continue
-            old = scorers[kind]
+            old = scorers.get(kind)
+            if old is None:
+                settings = self.runtime.settings
+                scorers[kind] = Scorer(bundle, settings.serve, feature_labels(
+                    settings.engagement, current.source.attributes))
+                events.append(f"{name}: now serving v{v} (was not served)")
+                continue
             scorers[kind] = Scorer(bundle, old.serve, old.labels)
             events.append(f"{name}: now serving v{v} (was v{old.version})")
         if any("now serving" in e for e in events):
-            self.current = Served(scorers, current.source, current.as_of, current.origin)
+            notes = tuple(n for n in current.notes if not any(
+                n.startswith(f"not serving {k}:") for k in scorers))
+            self.current = Served(scorers, current.source, current.as_of, current.origin,
+                                  notes)
         for e in events:
             log.info(e)
         return events
@@ -195,7 +215,8 @@ class ServingState:
         if served is None:
             return {"ready": False, "error": self.error}
         out: dict[str, Any] = {"ready": True, "origin": served.origin,
-                               "as_of": str(served.as_of), "models": {}}
+                               "as_of": str(served.as_of), "models": {},
+                               "notes": list(served.notes)}
         for kind, s in served.scorers.items():
             meta = s.bundle.meta
             out["models"][kind] = {

@@ -31,16 +31,11 @@ def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> Calibrator:
                       tuple(float(v) for v in iso.y_thresholds_))
 
 
-def fit_lightgbm(kind: str, train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
-                 categorical: list[str], cfg: LightGBMConfig,
-                 meta: dict | None = None) -> ModelBundle:
-    """Boost on train with early stopping on validation, then calibrate on validation."""
-    cats = vocabularies(train, categorical)
-    x_tr, x_va = encode(train, features, cats), encode(valid, features, cats)
-    y_tr, y_va = train["label"].to_numpy(), valid["label"].to_numpy()
-    params = {
+def lightgbm_params(cfg: LightGBMConfig) -> dict:
+    """The LightGBM parameters every LeadLens model is fitted with."""
+    return {
         "objective": "binary",
-        "metric": "binary_logloss",
+        "metric": cfg.early_stopping_metric,
         "learning_rate": cfg.learning_rate,
         "num_leaves": cfg.num_leaves,
         "min_data_in_leaf": cfg.min_data_in_leaf,
@@ -52,6 +47,16 @@ def fit_lightgbm(kind: str, train: pd.DataFrame, valid: pd.DataFrame, features: 
         "verbosity": -1,
         "max_cat_to_onehot": 8,
     }
+
+
+def fit_lightgbm(kind: str, train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
+                 categorical: list[str], cfg: LightGBMConfig,
+                 meta: dict | None = None) -> ModelBundle:
+    """Boost on train with early stopping on validation, then calibrate on validation."""
+    cats = vocabularies(train, categorical)
+    x_tr, x_va = encode(train, features, cats), encode(valid, features, cats)
+    y_tr, y_va = train["label"].to_numpy(), valid["label"].to_numpy()
+    params = lightgbm_params(cfg)
     dtrain = lgb.Dataset(x_tr, y_tr, feature_name=list(features),
                          categorical_feature=list(categorical), free_raw_data=True)
     dvalid = lgb.Dataset(x_va, y_va, reference=dtrain)
@@ -66,6 +71,16 @@ def fit_lightgbm(kind: str, train: pd.DataFrame, valid: pd.DataFrame, features: 
     info = dict(meta or {})
     info["best_iteration"] = int(booster.current_iteration())
     return ModelBundle(kind, booster, tuple(features), cats, calibrator, info)
+
+
+def refit_lightgbm(train: pd.DataFrame, features: list[str], categorical: list[str],
+                   cfg: LightGBMConfig, rounds: int) -> tuple[lgb.Booster, dict]:
+    """Boost a fixed number of rounds on all of `train` (no holdout); returns the booster and
+    the category vocabularies to encode new rows with. Uncalibrated: for ranking comparisons."""
+    cats = vocabularies(train, categorical)
+    data = lgb.Dataset(encode(train, features, cats), train["label"].to_numpy(),
+                       feature_name=list(features), categorical_feature=list(categorical))
+    return lgb.train(lightgbm_params(cfg), data, num_boost_round=max(1, rounds)), cats
 
 
 class LogisticBaseline:
@@ -106,6 +121,10 @@ class LogisticBaseline:
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         return self.calibrator_(self._raw(df))
+
+    def predict_uncalibrated(self, df: pd.DataFrame) -> np.ndarray:
+        """The regression's own probabilities (for ranking comparisons)."""
+        return self.pipeline_.predict_proba(self._frame(df))[:, 1]
 
 
 def rule_score(kind: str, df: pd.DataFrame) -> np.ndarray:

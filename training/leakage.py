@@ -10,28 +10,42 @@ from sklearn.metrics import roc_auc_score
 
 def single_feature_auc(train: pd.DataFrame, test: pd.DataFrame, features: list[str],
                        categorical: list[str]) -> dict[str, float]:
-    """Per feature: the test ROC AUC of that feature alone, direction-free (max(auc, 1 - auc)).
+    """Per feature: the ROC AUC of that feature alone, direction-free (max(auc, 1 - auc)).
 
-    Numeric features are used as scores (missing ranks lowest); a categorical one scores each
-    category by its positive rate on the training rows.
+    A numeric feature is used as the score itself (missing ranks lowest), so nothing is fitted
+    and it is measured on the training rows and on the test rows, keeping the higher: when the
+    outcome rate drifts, a leak can look ordinary in one period and near-perfect in the other
+    (a call's duration on the bank marketing data: 0.78 on the test rows, 0.905 on the
+    training rows). A categorical feature scores each category by its positive rate on the
+    training rows and is measured on the test rows only (on the training rows it would be
+    in-sample).
     """
-    y = test["label"].to_numpy()
     out: dict[str, float] = {}
-    if y.min() == y.max():
-        return {f: float("nan") for f in features}
     for f in features:
         if f in categorical:
             rates = train.groupby(train[f].astype("string").fillna("(none)"))["label"].mean()
             keys = test[f].astype("string").fillna("(none)")
             score = keys.map(rates).astype("float64").fillna(train["label"].mean()).to_numpy()
+            out[f] = _auc(test["label"].to_numpy(), score)
         else:
-            score = test[f].astype("float64").to_numpy()
-            finite = np.isfinite(score)
-            low = np.nanmin(score) - 1.0 if finite.any() else 0.0
-            score = np.where(finite, score, low)
-        auc = float(roc_auc_score(y, score))
-        out[f] = max(auc, 1.0 - auc)
+            aucs = [_auc(part["label"].to_numpy(), _numeric_score(part[f]))
+                    for part in (train, test)]
+            out[f] = float(np.nanmax(aucs)) if not np.isnan(aucs).all() else float("nan")
     return out
+
+
+def _numeric_score(values: pd.Series) -> np.ndarray:
+    score = values.astype("float64").to_numpy()
+    finite = np.isfinite(score)
+    low = np.nanmin(score) - 1.0 if finite.any() else 0.0
+    return np.where(finite, score, low)
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    if len(y) == 0 or y.min() == y.max():
+        return float("nan")
+    auc = float(roc_auc_score(y, score))
+    return max(auc, 1.0 - auc)
 
 
 def shap_shares(contributions: np.ndarray, features: list[str]) -> dict[str, float]:

@@ -64,6 +64,7 @@ class TrainReport:
     until: pd.Timestamp
     parent_run_id: str
     results: dict[str, ModelResult] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # kind -> why
 
 
 def class_counts(data: pd.DataFrame) -> pd.DataFrame:
@@ -226,8 +227,15 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                 settings.engagement.model_dump()}))
             report = TrainReport(until, parent.info.run_id)
             prepared: dict[str, Prepared] = {}
+            has_activities = wh.con.execute(
+                "SELECT count(*) > 0 FROM activities").fetchone()[0]
             for kind in kinds:
                 spec = SPECS[kind]
+                if spec.examples == "touches" and not has_activities:
+                    report.skipped[kind] = ("the warehouse holds no activity log; this model "
+                                            "learns from outbound touches")
+                    say(f"[{kind}] skipped: {report.skipped[kind]}")
+                    continue
                 with tempfile.TemporaryDirectory(prefix=f"leadlens-{kind}-") as tmp, \
                         tracked_run(kind, experiment_id, nested=True,
                                     tags={"leadlens.model": kind}) as run:
@@ -239,6 +247,8 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                     _log(result, figs, card_args, work, runtime, say)
                     result.run_id = run.info.run_id
                     report.results[kind] = result
+            if report.skipped:
+                mlflow.set_tag("leadlens.skipped", ",".join(report.skipped))
     return report
 
 
