@@ -8,7 +8,7 @@ DEMO_DIR ?= $(HOME_DIR)/demo-crm
 DEMO_KEY := $(HOME_DIR)/api-key
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint bench mlflow-ui clean
+.PHONY: help venv demo test browser lint bench mlflow-ui clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -34,13 +34,21 @@ demo: $(STAMP) ## Simulate a demo CRM, ingest it, train and promote the models, 
 	@test -f $(DEMO_KEY) || $(BIN)/python -c "import pathlib, secrets; p = pathlib.Path('$(DEMO_KEY)'); p.write_text(secrets.token_urlsafe(32) + '\n'); p.chmod(0o600)"
 	@echo ""
 	@echo "Demo API key (in $(DEMO_KEY)): $$(cat $(DEMO_KEY))"
-	@echo "Service: http://127.0.0.1:3000  (Ctrl-C stops it). Try, from another terminal:"
+	@echo "Dashboard: http://127.0.0.1:3000/ (paste the key once).  Ctrl-C stops the service."
+	@echo "API, from another terminal:"
 	@echo "  curl -s -H \"Authorization: Bearer $$(cat $(DEMO_KEY))\" -H 'content-type: application/json' \\"
 	@echo "       -d '{\"leads\": [{\"lead_id\": \"L000002\"}], \"explain\": 3}' http://127.0.0.1:3000/score"
 	LEADLENS_API_KEYS_FILE=$(DEMO_KEY) $(BIN)/leadlens serve
 
-test: $(STAMP) ## Run the test suite
+test: $(STAMP) browser ## Run the test suite (installs headless Chromium for the browser tests)
 	$(BIN)/python -m pytest -q
+
+browser: ## Install Debian's chromium and chromium-driver when missing (browser tests)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	else SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing chromium and chromium-driver (Debian packages) for the browser tests"; \
+	  $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }; fi
 
 lint: $(STAMP) ## Static checks
 	$(BIN)/ruff check .

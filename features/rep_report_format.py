@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from typing import Any
 
@@ -83,41 +81,26 @@ def to_table(report: RepReport, flagged_only: bool = False) -> str:
     return "\n".join(lines)
 
 
-def oe_chart_png(report: RepReport) -> bytes:
-    """Observed / expected conversions per rep with 90% intervals; flagged reps in red."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def oe_chart_svg(report: RepReport) -> str:
+    """Observed / expected conversions per rep with intervals, shrunk estimate as a tick;
+    flagged reps red, reps with too little data grey (the dashboard shows the same chart)."""
+    from features.svg_charts import Interval, intervals
 
     r = report.reps.sort_values("oe_ratio", na_position="first")
-    y = np.arange(len(r))
-    fig, ax = plt.subplots(figsize=(7.5, 0.24 * len(r) + 1.6))
-    colors = np.where(r["status"] == "flagged", "#c0392b",
-                      np.where(r["status"] == "insufficient_data", "#aaaaaa", "#2c6fbb"))
-    ratio = r["oe_ratio"].to_numpy(float)
-    err = np.vstack([np.nan_to_num(ratio - r["oe_low"].to_numpy(float)),
-                     np.nan_to_num(r["oe_high"].to_numpy(float) - ratio)])
-    ax.errorbar(ratio, y, xerr=err, fmt="none", ecolor="#999999", elinewidth=1)
-    ax.scatter(ratio, y, c=colors, zorder=3, s=18, label="observed / expected")
-    ax.scatter(r["oe_ratio_shrunk"], y, marker="|", c="black", zorder=4, s=40,
-               label="shrunk toward the team")
-    ax.axvline(1.0, ls=":", c="grey")
-    ax.set_yticks(y, r["rep_id"])
-    ax.set_xlabel("conversions: observed / expected from lead quality (90% interval)")
-    ax.set_title(f"Reps, {report.period.label}: red = flagged, grey = too little data")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    rows = [Interval(str(x.rep_id), _finite(x.oe_ratio), _finite(x.oe_low), _finite(x.oe_high),
+                     _finite(x.oe_ratio_shrunk), str(x.status)) for x in r.itertuples()]
+    return intervals(rows, 1.0, f"Reps, {report.period.label}: conversions observed / expected "
+                     "from lead quality (red = flagged, grey = too little data, tick = shrunk)",
+                     "observed / expected (90% interval)")
+
+
+def _finite(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
 
 
 def to_html(report: RepReport) -> str:
     """One self-contained page (no external files): chart, table, flags with evidence."""
     e = html.escape
-    png = base64.b64encode(oe_chart_png(report)).decode()
     rows = []
     for r in report.records():
         lo, hi = r["oe_interval"]
@@ -140,7 +123,7 @@ tr.insufficient_data td {{ color: #888; }} .note {{ background: #fff7d6; padding
 </style></head><body>
 <h1>{e(_header(report))}</h1>
 <p class="note">{e(report.note)}</p>
-<img alt="observed versus expected conversions per rep" src="data:image/png;base64,{png}">
+{oe_chart_svg(report)}
 <table><thead><tr><th>rep</th><th>team</th><th>status</th><th>leads</th><th>conversions</th>
 <th>expected</th><th>O/E (90% interval)</th><th>shrunk O/E</th><th>dropouts / expected</th>
 <th>quota</th><th>flags and evidence</th></tr></thead><tbody>

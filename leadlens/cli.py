@@ -522,14 +522,23 @@ def _mapped_leads(path: Path, mapping_path: Path):  # -> pd.DataFrame
 @click.option("--as-of", "as_of", default=None,
               help="Explain as of this time (default: just after the latest data).")
 @click.option("--top", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "html"]), default="text",
+              show_default=True, help="html: a self-contained page (waterfall chart, reasons, "
+              "next steps, timeline) for email.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (default: standard output).")
 @click.pass_obj
-def explain(obj: _Obj, lead_id: str, as_of: str | None, top: int) -> None:
+def explain(obj: _Obj, lead_id: str, as_of: str | None, top: int, fmt: str,
+            out: Path | None) -> None:
     """Why one lead scores as it does: its score and the features that moved it most."""
     from serving.lead_features import UnknownLead
 
     when = _as_of(as_of, obj.runtime.warehouse_path)
     source, scorer = _scoring(obj)
     try:
+        if fmt == "html":
+            _explain_html(obj, source, scorer, lead_id, when, top, out)
+            return
         feats = source.for_ids([lead_id], when)
     except UnknownLead:
         raise click.ClickException(f"lead {lead_id!r} is not in the warehouse") from None
@@ -542,6 +551,26 @@ def explain(obj: _Obj, lead_id: str, as_of: str | None, top: int) -> None:
     click.echo(f"  a typical lead scores {e.base_score:.3f}; what moved this one:")
     for r in scorer.reasons(e, top):
         click.echo(f"  {r['points']:+6.1f} pts  {r['label']} = {r['value']}")
+
+
+def _explain_html(obj: _Obj, source, scorer, lead_id: str, when, top: int,
+                  out: Path | None) -> None:
+    from serving.lead_report_html import lead_html
+    from serving.lead_view import lead_view
+    from serving.models import NoChampion, load_champion
+
+    scorers = {"conversion": scorer}
+    try:
+        scorers["dropout"] = load_champion(obj.runtime, "dropout", source.attributes)
+    except NoChampion:
+        pass
+    page = lead_html(lead_view(source, scorers, lead_id, when, top))
+    if out is None:
+        click.echo(page)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page, encoding="utf-8")
+        click.echo(f"lead {lead_id} -> {out}")
 
 
 @main.command()

@@ -3,7 +3,9 @@
 BentoML has neither built in. Keys come from `LEADLENS_API_KEYS` (comma-separated) or the file
 named by `LEADLENS_API_KEYS_FILE` (one per line) and are sent as `Authorization: Bearer KEY`;
 they are compared in constant time. The probes (`/livez`, `/readyz`) and CORS preflight pass
-without a key. Bodies larger than the limit get 413, whether or not they announce their length.
+without a key, and so does the dashboard's static page (it holds no data: everything it shows
+comes from endpoints behind the key). Bodies larger than the limit get 413, whether or not they
+announce their length.
 Error bodies never echo what was sent.
 """
 
@@ -94,18 +96,23 @@ class Guard:
 
     def __init__(self, app: Any, keys: tuple[bytes, ...], max_body_bytes: int,
                  known_fields: frozenset[str] = frozenset(),
-                 routes: dict[str, Any] | None = None) -> None:
+                 routes: dict[str, Any] | None = None,
+                 public: dict[str, Any] | None = None) -> None:
         self.app = app
         self.keys = keys
         self.max_body = max_body_bytes
         self.known_fields = known_fields
         self.routes = routes or {}  # small extra endpoints (GET /model), behind the key
+        self.public = public or {}  # the dashboard's page and assets: no data, no key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
+        if path in self.public:
+            await self.public[path](scope, receive, send)
+            return
         if path in OPEN_PATHS or scope.get("method") == "OPTIONS":
             await self.app(scope, receive, send)
             return

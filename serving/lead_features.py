@@ -81,6 +81,41 @@ class FeatureSource:
         with self._lock:
             return data_end(self._wh.con)
 
+    def directory(self, lead_ids: Sequence[str]) -> pd.DataFrame:
+        """Who owns each lead, its team and source, and when it was created (no personal
+        data), in the order given."""
+        with self._lock:
+            found = self._wh.con.execute("""
+                SELECT l.lead_id, l.owner_rep_id, r.team, l.source, l.created_at
+                FROM leads l LEFT JOIN reps r ON r.rep_id = l.owner_rep_id
+                WHERE l.lead_id IN (SELECT unnest($ids))""", {"ids": list(lead_ids)}).df()
+        return (pd.DataFrame({"lead_id": list(lead_ids)})
+                .merge(found, on="lead_id", how="left", validate="one_to_one"))
+
+    def record_and_activities(self, lead_id: str, as_of: pd.Timestamp
+                              ) -> tuple[dict[str, Any], pd.DataFrame]:
+        """A lead's stored row and its activities before `as_of`, oldest first."""
+        with self._lock:
+            cur = self._wh.con.execute("SELECT * FROM leads WHERE lead_id = $id",
+                                       {"id": lead_id})
+            names = [d[0] for d in cur.description]
+            row = cur.fetchone()
+            if row is None:
+                raise UnknownLead(0)
+            acts = self._wh.con.execute(
+                "SELECT * FROM activities WHERE lead_id = $id AND occurred_at < $t "
+                "ORDER BY occurred_at, activity_id",
+                {"id": lead_id, "t": as_of.to_pydatetime()}).df()
+        return dict(zip(names, row, strict=True)), acts
+
+    def typical_proposal_amount(self) -> float | None:
+        """The median amount of the proposals sent so far (for what-if proposals)."""
+        with self._lock:
+            row = self._wh.con.execute(
+                "SELECT median(amount) FROM activities WHERE type = 'proposal' "
+                "AND amount IS NOT NULL").fetchone()
+        return None if row[0] is None else float(row[0])
+
     def open_lead_ids(self, as_of: pd.Timestamp) -> list[str]:
         with self._lock:
             return select_pairs(self._wh.con, as_of, "open")["lead_id"].tolist()

@@ -86,8 +86,6 @@ class LeadLens:
                                         args=(rt.settings.serve.poll_seconds,),
                                         name="leadlens-models", daemon=True)
         self._thread.start()
-        self._judging = None
-        self._judging_lock = threading.Lock()
         _LIVE["state"] = self.state
 
     def __is_ready__(self) -> bool:
@@ -141,29 +139,48 @@ class LeadLens:
     def reps(self, period: str | None = None, date_from: Any = None, date_to: Any = None,
              team: str | None = None) -> dict:
         """The rep report for a period (the same report as `leadlens reps --format json`)."""
-        import json
-
-        from features import rep_report_format
-        from features.periods import resolve_period
-        from features.rep_report import build_report, judging_models_from_registry
-        from features.warehouse import Warehouse
-
-        served = self._served()
+        self._served()
         try:
-            p = resolve_period(period, date_from, date_to, lambda: served.as_of)
+            return _rep_report(self.state, period, date_from, date_to, team)[0]
         except ValueError as err:
             raise bentoml.exceptions.InvalidArgument(str(err)) from None
-        with self._judging_lock:
-            if self._judging is None:
-                try:
-                    self._judging, _notes = judging_models_from_registry()
-                except LookupError as err:
-                    raise ServiceUnavailable(str(err)) from None
-        rt = _runtime()
-        with Warehouse(rt.warehouse_path, read_only=True) as wh:
-            report = build_report(wh.con, p, rt.settings, self._judging, team=team)
-        return json.loads(rep_report_format.to_json(report))
+        except LookupError as err:
+            raise ServiceUnavailable(str(err)) from None
 
+
+def _rep_report(state: ServingState, period: str | None, date_from: Any, date_to: Any,
+                team: str | None) -> tuple[dict, Any]:
+    """The rep report as JSON (and the report itself), for `POST /reps` and the dashboard.
+    ValueError: a bad period; LookupError: a judging model is missing."""
+    import json
+
+    from features import rep_report_format
+    from features.periods import resolve_period
+    from features.rep_report import build_report
+    from features.warehouse import Warehouse
+
+    served = state.current
+    p = resolve_period(period, date_from, date_to, lambda: served.as_of)
+    judging = state.judging()
+    rt = _runtime()
+    with Warehouse(rt.warehouse_path, read_only=True) as wh:
+        report = build_report(wh.con, p, rt.settings, judging, team=team)
+    return json.loads(rep_report_format.to_json(report)), report
+
+
+def _dashboard_reps(state: ServingState, query: dict[str, str]) -> dict:
+    from features.rep_report import FIVE_METRICS
+    from features.rep_report_format import oe_chart_svg
+    from serving.dashboard import BadQuery
+
+    try:
+        out, report = _rep_report(state, query.get("period") or None, None, None,
+                                  query.get("team") or None)
+    except ValueError as err:
+        raise BadQuery(f"query parameter 'period': {err}") from None
+    out["metric_labels"] = FIVE_METRICS
+    out["oe_chart_svg"] = oe_chart_svg(report)
+    return out
 
 
 _LIVE: dict[str, ServingState] = {}
@@ -216,8 +233,11 @@ logging.getLogger("bentoml._internal.server.http_app").addFilter(_NoSubmittedVal
 
 
 def _guard_options() -> dict[str, Any]:
+    from serving.dashboard import api_routes, static_routes
+
+    routes = {"/model": _model_app, **api_routes(lambda: _LIVE.get("state"), _dashboard_reps)}
     return {"keys": load_keys(), "max_body_bytes": _runtime().settings.serve.max_body_bytes,
-            "known_fields": _known_fields(), "routes": {"/model": _model_app}}
+            "known_fields": _known_fields(), "routes": routes, "public": static_routes()}
 
 
 LeadLens.add_asgi_middleware(Guard, **_guard_options())

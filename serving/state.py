@@ -17,6 +17,7 @@ from features.model_bundle import ModelBundle, load_bundle, synthetic_rows
 from features.model_store import MODEL_NAMES, champion_version, configure, load_version
 from features.settings import Runtime
 from serving.lead_features import FeatureSource
+from serving.lead_table import LeadTable, build_lead_table
 from serving.scorer import Scorer, feature_labels
 
 log = logging.getLogger("leadlens.serving")
@@ -95,6 +96,33 @@ class ServingState:
         self.current: Served | None = None
         self.error: str | None = None
         self._stop = threading.Event()
+        self._judging: Any = None
+        self._judging_lock = threading.Lock()
+        self._table: tuple[Served, LeadTable] | None = None
+        self._table_lock = threading.Lock()
+
+    def scored_leads(self) -> tuple[Served, LeadTable]:
+        """The open leads scored by the models being served (the dashboard's list), built once
+        per snapshot: right after a load or swap by the background thread, or by the first
+        request that needs it sooner."""
+        served = self.current
+        if served is None:
+            raise LookupError("models are still loading")
+        with self._table_lock:
+            if self._table is None or self._table[0] is not served:
+                self._table = (served, build_lead_table(served.source, served.scorers,
+                                                        served.as_of))
+            return self._table
+
+    def judging(self) -> Any:
+        """The rep-blind models the rep report needs (`JudgingModels`), loaded once; raises
+        LookupError naming what to train when one is missing."""
+        from features.rep_report import judging_models_from_registry
+
+        with self._judging_lock:
+            if self._judging is None:
+                self._judging, _notes = judging_models_from_registry()
+            return self._judging
 
     @property
     def ready(self) -> bool:
@@ -140,13 +168,13 @@ class ServingState:
             scorers[kind] = Scorer(bundle, settings.serve, labels)
             origins.add(origin)
         as_of = source.data_end() + pd.Timedelta(seconds=1)
-        served = Served(scorers, source, as_of, " and ".join(sorted(origins)), tuple(notes))
         # warm: the first real request should not pay for lazy initialisation
         ids = source.open_lead_ids(as_of)[:5]
         if ids:
             probe = source.for_ids(ids, as_of)
             for s in scorers.values():
                 s.score_rows(probe, explain=3, ranked=False)
+        served = Served(scorers, source, as_of, " and ".join(sorted(origins)), tuple(notes))
         self.current = served
         if "bentoml store" in served.origin:
             log.warning("started from the BentoML model store: MLflow was unreachable")
@@ -204,8 +232,16 @@ class ServingState:
                 self.error = f"{type(err).__name__}: {err}"
                 log.error("models not loaded yet: %s", self.error)
                 self._stop.wait(min(poll_seconds, 5.0))
+        self._prepare_table()
         while not self._stop.wait(poll_seconds):
-            self.poll_once()
+            if any("now serving" in e for e in self.poll_once()):
+                self._prepare_table()
+
+    def _prepare_table(self) -> None:
+        try:
+            self.scored_leads()
+        except Exception as err:  # the dashboard retries on its first request
+            log.warning("leads table not prepared: %s", err)
 
     def stop(self) -> None:
         self._stop.set()

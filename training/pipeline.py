@@ -152,6 +152,10 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     y = test["label"].to_numpy()
     scores = {"lightgbm": bundle.predict(test), "logistic": logistic.predict(test),
               "rule": rule.predict(test)}
+    # the reliability diagram the dashboard draws: (mean score, observed rate, rows) per bin
+    bundle.meta["calibration_curve"] = [
+        [round(float(b.mean_score), 5), round(float(b.observed), 5), int(b.rows)]
+        for b in calibration_curve(y, scores["lightgbm"]).itertuples()]
     metrics = {name: score_metrics(y, p) for name, p in scores.items()}
     groups = {"source": group_auc(y, scores["lightgbm"], test["source"]),
               "team": group_auc(y, scores["lightgbm"], test["team"])}

@@ -19,7 +19,8 @@ def served_home(tmp_path_factory):
     from training.promote import promote
 
     home = tmp_path_factory.mktemp("serve-home")
-    crm = simulate_crm(SimulateConfig(leads=8000, reps=16, months=12, seed=4))
+    crm = simulate_crm(SimulateConfig(leads=8000, reps=16, months=12, seed=4,
+                                      weak_rep_share=0.25))  # some reps to flag
     with Warehouse(home / "warehouse.duckdb") as wh:
         ingest_frames(wh, IngestConfig(), home / "q",
                       {"reps": crm.reps, "leads": crm.leads, "activities": crm.activities})

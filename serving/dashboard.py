@@ -1,0 +1,168 @@
+"""The managers' dashboard: its static page (served without a key: it holds no data) and the
+JSON endpoints it reads (behind the key, like every other endpoint).
+
+Everything the page needs comes from this service: no CDN, no external fonts, charts as SVG
+drawn on the server (`features.svg_charts`), so it works offline. The endpoints are plain ASGI
+handlers the guard routes to (GET with query parameters); heavy work runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio
+
+from features.svg_charts import calibration
+from serving.lead_features import UnknownLead
+from serving.lead_table import leads_page
+from serving.lead_view import lead_view
+from serving.state import ServingState
+
+UI_DIR = Path(__file__).parent / "ui"
+STATIC = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/ui/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/ui/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+Handler = Callable[[dict, Any, Any], Awaitable[None]]
+
+
+class BadQuery(ValueError):
+    """A query parameter that cannot be used (the message names it, never its value)."""
+
+
+async def _reply(send: Any, status: int, body: bytes, content_type: str,
+                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type.encode()),
+                            (b"content-length", str(len(body)).encode()), *(extra or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json(send: Any, status: int, payload: Any) -> None:
+    await _reply(send, status, json.dumps(payload).encode(), "application/json",
+                 [(b"cache-control", b"no-store")])
+
+
+def static_routes() -> dict[str, Handler]:
+    """`/` and its script and style, read once at start."""
+    routes: dict[str, Handler] = {}
+    for path, (name, kind) in STATIC.items():
+        body = (UI_DIR / name).read_bytes()
+
+        async def serve(scope: dict, receive: Any, send: Any, body: bytes = body,
+                        kind: str = kind) -> None:
+            if scope.get("method") not in ("GET", "HEAD"):
+                await _json(send, 405, {"error": "use GET"})
+                return
+            await _reply(send, 200, body, kind, [(b"cache-control", b"no-cache")])
+        routes[path] = serve
+    return routes
+
+
+def _query(scope: dict) -> dict[str, str]:
+    raw = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    out = {}
+    for key, values in raw.items():
+        if len(values[-1]) > 128:
+            raise BadQuery(f"query parameter '{key}' is longer than 128 characters")
+        out[key] = values[-1]
+    return out
+
+
+def _int(query: dict[str, str], key: str, default: int, low: int, high: int) -> int:
+    value = query.get(key) or str(default)
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise BadQuery(f"query parameter '{key}' must be a whole number from {low} to {high}")
+    return int(value)
+
+
+def api_routes(get_state: Callable[[], ServingState | None],
+               reps_json: Callable[[ServingState, dict[str, str]], dict]) -> dict[str, Handler]:
+    """The dashboard's JSON endpoints. `reps_json` builds the rep report (the service owns it,
+    so the dashboard and `POST /reps` share one implementation)."""
+
+    def leads(state: ServingState, q: dict[str, str]) -> dict:
+        page = _int(q, "page", 1, 1, 10**9)
+        per_page = _int(q, "per_page", 25, 1, 200)
+        served, table = state.scored_leads()
+        out = leads_page(table, served.scorers["conversion"], q, page, per_page)
+        dropout = served.scorers.get("dropout")
+        out["model_version"] = served.scorers["conversion"].version
+        out["dropout_version"] = dropout.version if dropout is not None else None
+        return out
+
+    def lead(state: ServingState, q: dict[str, str]) -> dict:
+        served = state.current
+        if not q.get("id"):
+            raise BadQuery("query parameter 'id' (a lead_id) is required")
+        return lead_view(served.source, served.scorers, q["id"], served.as_of)
+
+    def model(state: ServingState, _q: dict[str, str]) -> dict:
+        from features.model_store import MODEL_NAMES, model_versions
+
+        info = state.model_info()
+        for kind, m in info["models"].items():
+            curve = state.current.scorers[kind].bundle.meta.get("calibration_curve")
+            m["calibration_svg"] = (calibration([tuple(b) for b in curve],
+                                                f"{m['registered_name']} v{m['version']}: "
+                                                "calibration on the out-of-time test")
+                                    if curve else None)
+        versions = []
+        try:
+            for name in MODEL_NAMES.values():
+                for v in model_versions(name):
+                    t = v.tags
+                    versions.append({
+                        "registered_name": name, "version": int(v.version),
+                        "aliases": list(v.aliases),
+                        "test_roc_auc": _float(t.get("test_roc_auc")),
+                        "test_ece": _float(t.get("test_ece")), "until": t.get("until"),
+                        "promoted_at": t.get("promoted_at"),
+                        "forced_reason": t.get("forced_reason")})
+        except Exception as err:  # the registry is optional for the page
+            info["notes"] = [*info.get("notes", []),
+                             f"model registry unreachable ({type(err).__name__})"]
+        info["versions"] = versions
+        return info
+
+    handlers = {"/ui/api/leads": leads, "/ui/api/lead": lead, "/ui/api/model": model,
+                "/ui/api/reps": reps_json}
+    return {path: partial(_api, fn, get_state) for path, fn in handlers.items()}
+
+
+def _float(v: str | None) -> float | None:
+    try:
+        return None if v is None else round(float(v), 4)
+    except ValueError:
+        return None
+
+
+async def _api(fn: Callable[[ServingState, dict[str, str]], dict],
+               get_state: Callable[[], ServingState | None], scope: dict, receive: Any,
+               send: Any) -> None:
+    if scope.get("method") not in ("GET", "HEAD"):
+        await _json(send, 405, {"error": "use GET"})
+        return
+    state = get_state()
+    if state is None or state.current is None:
+        await _json(send, 503, {"error": "models are still loading; see /readyz"})
+        return
+    try:
+        query = _query(scope)
+        payload = await anyio.to_thread.run_sync(fn, state, query)
+    except BadQuery as err:
+        await _json(send, 400, {"error": str(err)})
+        return
+    except UnknownLead:
+        await _json(send, 404, {"error": "no lead with that lead_id in the warehouse"})
+        return
+    except LookupError as err:  # a model the page needs is not trained or promoted
+        await _json(send, 503, {"error": str(err)})
+        return
+    await _json(send, 200, payload)

@@ -1,0 +1,92 @@
+"""The dashboard's leads list: every open lead scored once per served model version, then
+filtered and paged per request (reasons are computed for the page only).
+
+Scoring 20k open leads takes about a second (one batch feature query, two vectorised model
+calls); it runs when the models load or swap, never on a request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from serving.lead_features import FeatureSource
+from serving.scorer import Scorer, grade
+
+FILTERS = {"rep": "owner_rep_id", "team": "team", "source": "source", "grade": "grade"}
+MAX_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class LeadTable:
+    """Open leads at `as_of`, best score first, with the feature rows they were scored on."""
+
+    as_of: pd.Timestamp
+    frame: pd.DataFrame  # lead_id, owner_rep_id, team, source, created_at, score, grade, dropout
+    features: pd.DataFrame  # same row order as `frame`
+
+
+def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
+                     as_of: pd.Timestamp) -> LeadTable:
+    """Score every lead open at `as_of` with the conversion (and, if served, dropout) model."""
+    ids = source.open_lead_ids(as_of)
+    conversion = scorers["conversion"]
+    if not ids:
+        empty = pd.DataFrame(columns=["lead_id", "owner_rep_id", "team", "source",
+                                      "created_at", "score", "grade", "dropout_risk"])
+        return LeadTable(as_of, empty, pd.DataFrame(columns=source.columns))
+    feats = source.for_ids(ids, as_of).reset_index(drop=True)
+    frame = source.directory(ids)
+    frame["score"] = conversion.bundle.predict(feats)
+    frame["grade"] = grade(frame["score"].to_numpy(), conversion.serve.grade_cutoffs)
+    dropout = scorers.get("dropout")
+    frame["dropout_risk"] = dropout.bundle.predict(feats) if dropout is not None else np.nan
+    order = np.argsort(-frame["score"].to_numpy(), kind="stable")
+    return LeadTable(as_of, frame.iloc[order].reset_index(drop=True),
+                     feats.iloc[order].reset_index(drop=True))
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else round(float(v), 4)
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None or pd.isna(v) else str(v)
+
+
+def leads_page(table: LeadTable, scorer: Scorer, filters: dict[str, str], page: int,
+               per_page: int, reasons: int = 3) -> dict[str, Any]:
+    """One page of the leads list, filtered (exact matches), with each row's top reasons."""
+    frame = table.frame
+    mask = np.ones(len(frame), dtype=bool)
+    for key, column in FILTERS.items():
+        value = filters.get(key)
+        if value:
+            mask &= (frame[column].astype("string") == value).fillna(False).to_numpy()
+    picked = np.flatnonzero(mask)
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    pages = max(1, -(-len(picked) // per_page))
+    page = max(1, min(page, pages))
+    rows_at = picked[(page - 1) * per_page: page * per_page]
+    explained = scorer.explain(table.features.iloc[rows_at]) if len(rows_at) else []
+    rows = []
+    for pos, e in zip(rows_at, explained, strict=True):
+        r = frame.iloc[pos]
+        rows.append({"lead_id": str(r["lead_id"]), "score": _num(r["score"]),
+                     "grade": str(r["grade"]), "owner_rep_id": _text(r["owner_rep_id"]),
+                     "team": _text(r["team"]), "source": _text(r["source"]),
+                     "created_at": _text(r["created_at"]), "dropout_risk": _num(r["dropout_risk"]),
+                     "reasons": scorer.reasons(e, reasons)})
+    return {
+        "as_of": str(table.as_of), "total": int(len(picked)), "page": page,
+        "per_page": per_page, "pages": pages, "rows": rows,
+        "filters": {
+            "reps": sorted(frame["owner_rep_id"].dropna().astype(str).unique().tolist()),
+            "teams": sorted(frame["team"].dropna().astype(str).unique().tolist()),
+            "sources": sorted(frame["source"].dropna().astype(str).unique().tolist()),
+            "grades": ["A", "B", "C", "D"],
+        },
+    }

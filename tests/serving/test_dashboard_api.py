@@ -1,0 +1,163 @@
+"""The dashboard's page and JSON endpoints, in-process on the real BentoML app: the same
+answers as the scoring endpoints, filters and pages that add up, and the same key rules."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from serving.dashboard import STATIC, UI_DIR
+
+
+def test_page_and_assets_are_served_without_a_key_and_load_nothing_from_outside(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for path in STATIC:
+        r = client.get(path)
+        assert r.status_code == 200 and r.content == (UI_DIR / STATIC[path][0]).read_bytes()
+    for name, _kind in STATIC.values():
+        text = (UI_DIR / name).read_text()
+        # every script, style and font comes from this service: no absolute URLs to elsewhere
+        assert not re.search(r"(src|href)\s*=\s*['\"](https?:)?//", text), name
+        assert "@import" not in text and "cdn" not in text.lower(), name
+
+
+@pytest.mark.parametrize("path", ["/ui/api/leads", "/ui/api/lead?id=x", "/ui/api/reps",
+                                  "/ui/api/model"])
+def test_data_endpoints_need_the_key(client, path):
+    r = client.get(path)
+    assert r.status_code == 401
+    r = client.get(path, headers={"Authorization": "Bearer wrong-key-wrong-key-wrong"})
+    assert r.status_code == 401
+
+
+def test_leads_are_ranked_scored_like_the_api_and_filtered_and_paged(client, auth):
+    first = client.get("/ui/api/leads?per_page=50", headers=auth).json()
+    rows = first["rows"]
+    scores = [r["score"] for r in rows]
+    assert scores == sorted(scores, reverse=True) and len(rows) == 50
+    assert first["pages"] == -(-first["total"] // 50) and first["total"] > 500
+    assert all(len(r["reasons"]) == 3 for r in rows)
+    # the same scores as POST /score (the online path) and the same top reasons
+    sample = [r["lead_id"] for r in rows[:10]]
+    api = client.post("/score", headers=auth,
+                      json={"leads": [{"lead_id": i} for i in sample], "explain": 3}).json()
+    for row, res in zip(rows[:10], api["results"], strict=True):
+        assert row["score"] == pytest.approx(res["score"], abs=1e-4)
+        assert [x["feature"] for x in row["reasons"]] == [x["feature"] for x in res["reasons"]]
+    risk = client.post("/dropout_risk", headers=auth,
+                       json={"leads": [{"lead_id": sample[0]}], "explain": 0}).json()
+    assert rows[0]["dropout_risk"] == pytest.approx(risk["results"][0]["dropout_risk"], abs=1e-4)
+
+    rep = first["filters"]["reps"][0]
+    by_rep = client.get(f"/ui/api/leads?rep={rep}&per_page=200", headers=auth).json()
+    assert by_rep["total"] > 0 and {r["owner_rep_id"] for r in by_rep["rows"]} == {rep}
+    grades = {g: client.get(f"/ui/api/leads?grade={g}&per_page=1", headers=auth).json()["total"]
+              for g in "ABCD"}
+    assert sum(grades.values()) == first["total"]
+    last = client.get(f"/ui/api/leads?per_page=50&page={first['pages']}", headers=auth).json()
+    assert len(last["rows"]) == first["total"] - 50 * (first["pages"] - 1)
+    assert last["rows"][-1]["score"] <= rows[-1]["score"]
+
+
+@pytest.mark.parametrize("query, name", [("per_page=500", "per_page"), ("page=0", "page"),
+                                         ("page=abc", "page"), ("rep=" + "x" * 200, "rep")])
+def test_bad_queries_are_400_naming_the_parameter_not_its_value(client, auth, query, name):
+    r = client.get(f"/ui/api/leads?{query}", headers=auth)
+    assert r.status_code == 400 and f"'{name}'" in r.text
+    assert "abc" not in r.text and "x" * 20 not in r.text
+
+
+def test_lead_page_matches_explain_and_its_what_if_is_the_model_s(client, auth, served_home):
+    _runtime, _report, crm = served_home
+    lead_id = client.get("/ui/api/leads?per_page=1&page=3", headers=auth).json()["rows"][0][
+        "lead_id"]
+    view = client.get(f"/ui/api/lead?id={lead_id}", headers=auth).json()
+    full = client.post("/explain", json={"lead": {"lead_id": lead_id}}, headers=auth).json()
+    assert view["score"] == pytest.approx(full["score"], abs=1e-6)
+    assert view["base_score"] == pytest.approx(full["base_score"], abs=1e-6)
+    total = sum(c["points"] for c in view["contributions"]) / 100
+    assert total == pytest.approx(view["score"] - view["base_score"], abs=1e-3)
+    by_feature = {c["feature"]: c["points"] for c in full["contributions"]}
+    for r in view["reasons"]:
+        assert r["points"] == pytest.approx(by_feature[r["feature"]], abs=1e-6)
+    assert view["waterfall_svg"].startswith("<svg") and "</svg>" in view["waterfall_svg"]
+
+    # the timeline is the lead's activities before as_of, oldest first
+    acts = crm.activities[crm.activities["lead_id"] == lead_id].copy()
+    acts["occurred_at"] = pd.to_datetime(acts["occurred_at"], utc=True).dt.tz_localize(None)
+    as_of = pd.Timestamp(view["as_of"])
+    assert len(view["timeline"]) == int((acts["occurred_at"] < as_of).sum())
+
+    # each next step: the model's score with that activity added, through the public API
+    lead = crm.leads[crm.leads["lead_id"] == lead_id].iloc[0]
+    base_acts = [{"activity_id": str(a.activity_id), "occurred_at": str(a.occurred_at),
+                  "type": a.type, "direction": a.direction,
+                  "outcome": None if pd.isna(a.outcome) else a.outcome,
+                  "amount": None if pd.isna(a.amount) else float(a.amount)}
+                 for a in acts[acts["occurred_at"] < as_of].itertuples()]
+    call = view["actions"][0]
+    assert call["action"] == "call"
+    step_at = (as_of + pd.Timedelta(minutes=1)).isoformat()
+    described = {"lead_id": lead_id, "created_at": str(lead["created_at"]),
+                 "owner_rep_id": lead["owner_rep_id"], "source": lead["source"],
+                 "attributes": {k: (float(lead[k]) if k == "company_size" else lead[k]) for k in ("industry", "company_size", "country")
+                                if k in lead.index and not pd.isna(lead[k])},
+                 "activities": base_acts + [{"activity_id": "what-if-call",
+                                             "occurred_at": step_at, "type": "call"}]}
+    again = client.post("/score", headers=auth, json={
+        "leads": [described], "as_of": (as_of + pd.Timedelta(minutes=2)).isoformat()}).json()
+    assert again["results"][0]["score"] == pytest.approx(call["score_after"], abs=1e-4)
+    best = max(view["actions"], key=lambda a: a["points"])
+    assert view["best_action"] == (best if best["points"] > 0 else None)
+
+
+def test_unknown_lead_is_404_without_echo(client, auth):
+    r = client.get("/ui/api/lead?id=NOPE-secret-123", headers=auth)
+    assert r.status_code == 404 and "secret" not in r.text
+    r = client.get("/ui/api/lead", headers=auth)
+    assert r.status_code == 400 and "'id'" in r.text
+
+
+def test_reps_and_model_pages(client, auth):
+    reps = client.get("/ui/api/reps", headers=auth).json()
+    assert reps["reps"] and reps["oe_chart_svg"].startswith("<svg")
+    assert set(reps["metric_labels"]) == set(reps["reps"][0]["metrics"])
+    named = client.get(f"/ui/api/reps?period={reps['period']}", headers=auth).json()
+    assert [r["rep_id"] for r in named["reps"]] == [r["rep_id"] for r in reps["reps"]]
+    assert client.get("/ui/api/reps?period=2026-13", headers=auth).status_code == 400
+    # the same report as POST /reps
+    posted = client.post("/reps", headers=auth, json={"period": reps["period"]}).json()
+    assert posted["reps"] == reps["reps"]
+
+    model = client.get("/ui/api/model", headers=auth).json()
+    assert set(model["models"]) == {"conversion", "dropout"}
+    for m in model["models"].values():
+        assert m["calibration_svg"].startswith("<svg")
+    champions = [v for v in model["versions"] if "champion" in v["aliases"]]
+    assert {v["registered_name"] for v in champions} >= {"leadlens-conversion",
+                                                          "leadlens-dropout"}
+
+
+def test_explain_html_report_is_the_lead_page_for_email(client, auth, served_home, tmp_path):
+    from click.testing import CliRunner
+
+    from leadlens.cli import main
+
+    runtime, _report, _crm = served_home
+    lead_id = client.get("/ui/api/leads?per_page=1&page=2", headers=auth).json()["rows"][0][
+        "lead_id"]
+    view = client.get(f"/ui/api/lead?id={lead_id}", headers=auth).json()
+    out = tmp_path / "lead.html"
+    res = CliRunner().invoke(main, ["explain", lead_id, "--format", "html", "--out", str(out)],
+                             env={"LEADLENS_HOME": str(runtime.home)}, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    page = out.read_text()
+    assert view["waterfall_svg"] in page  # the same chart as the dashboard
+    for r in view["reasons"]:
+        assert f"{r['points']:+.1f} pts" in page
+    for a in view["actions"]:
+        assert f"{a['label']}: {a['points']:+.1f} pts" in page
+    assert "<script" not in page and not re.search(r"(src|href)\s*=\s*['\"]https?:", page)
