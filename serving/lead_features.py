@@ -108,12 +108,13 @@ class FeatureSource:
                 {"id": lead_id, "t": as_of.to_pydatetime()}).df()
         return dict(zip(names, row, strict=True)), acts
 
-    def typical_proposal_amount(self) -> float | None:
-        """The median amount of the proposals sent so far (for what-if proposals)."""
+    def typical_proposal_amount(self, as_of: pd.Timestamp) -> float | None:
+        """The median amount of the proposals sent before `as_of` (for what-if proposals)."""
         with self._lock:
             row = self._wh.con.execute(
                 "SELECT median(amount) FROM activities WHERE type = 'proposal' "
-                "AND amount IS NOT NULL").fetchone()
+                "AND amount IS NOT NULL AND occurred_at < $t",
+                {"t": as_of.to_pydatetime()}).fetchone()
         return None if row[0] is None else float(row[0])
 
     def open_lead_ids(self, as_of: pd.Timestamp) -> list[str]:

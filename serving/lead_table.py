@@ -7,7 +7,8 @@ calls); it runs when the models load or swap, never on a request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,9 @@ from serving.lead_features import FeatureSource
 from serving.scorer import Scorer, grade
 
 FILTERS = {"rep": "owner_rep_id", "team": "team", "source": "source", "grade": "grade"}
+SHAP_MAX = 100_000
+"""Up to this many open leads, their TreeSHAP values are computed with the table (a few
+seconds for 10k leads, in the background), so reasons for open leads are a lookup."""
 MAX_PER_PAGE = 200
 
 
@@ -27,6 +31,32 @@ class LeadTable:
     as_of: pd.Timestamp
     frame: pd.DataFrame  # lead_id, owner_rep_id, team, source, created_at, score, grade, dropout
     features: pd.DataFrame  # same row order as `frame`
+    inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = field(
+        default_factory=dict)
+    """Per served model: its design matrix, the plain values (`Scorer.inputs`) and the TreeSHAP
+    values of these rows (None above `SHAP_MAX` rows)."""
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {str(i): n for n, i in enumerate(self.frame["lead_id"])}
+
+    def rows_of(self, lead_ids: list[str]) -> list[int] | None:
+        """Row positions of these leads, in order, when every one is an open lead of the
+        table (else None: the caller computes their features)."""
+        pos = self._positions
+        try:
+            return [pos[i] for i in lead_ids]
+        except KeyError:
+            return None
+
+    def prepared(self, kind: str, lead_ids: list[str]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+        """Model `kind`'s ready inputs for these leads, or None (see `rows_of`)."""
+        at = self.rows_of(lead_ids)
+        if at is None or kind not in self.inputs:
+            return None
+        x, values, contrib = self.inputs[kind]
+        return x[at], values[at], (contrib[at] if contrib is not None else None)
 
 
 def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
@@ -45,8 +75,13 @@ def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
     dropout = scorers.get("dropout")
     frame["dropout_risk"] = dropout.bundle.predict(feats) if dropout is not None else np.nan
     order = np.argsort(-frame["score"].to_numpy(), kind="stable")
-    return LeadTable(as_of, frame.iloc[order].reset_index(drop=True),
-                     feats.iloc[order].reset_index(drop=True))
+    feats = feats.iloc[order].reset_index(drop=True)
+    inputs = {}
+    for kind, s in scorers.items():
+        x, values = s.inputs(feats)
+        contrib = s.bundle.contributions(x) if len(x) <= SHAP_MAX else None
+        inputs[kind] = (x, values, contrib)
+    return LeadTable(as_of, frame.iloc[order].reset_index(drop=True), feats, inputs)
 
 
 def _num(v: Any) -> float | None:
@@ -71,7 +106,12 @@ def leads_page(table: LeadTable, scorer: Scorer, filters: dict[str, str], page: 
     pages = max(1, -(-len(picked) // per_page))
     page = max(1, min(page, pages))
     rows_at = picked[(page - 1) * per_page: page * per_page]
-    explained = scorer.explain(table.features.iloc[rows_at]) if len(rows_at) else []
+    if len(rows_at) and "conversion" in table.inputs:
+        x, values, contrib = table.inputs["conversion"]
+        explained = scorer.explain_matrix(x[rows_at], values[rows_at],
+                                          contrib[rows_at] if contrib is not None else None)
+    else:
+        explained = scorer.explain(table.features.iloc[rows_at]) if len(rows_at) else []
     rows = []
     for pos, e in zip(rows_at, explained, strict=True):
         r = frame.iloc[pos]

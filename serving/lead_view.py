@@ -25,7 +25,7 @@ def _actions(source: FeatureSource, scorer: Scorer, record: dict[str, Any],
              acts: pd.DataFrame, as_of: pd.Timestamp) -> list[dict[str, Any]]:
     at = as_of + STEP_DELAY
     when = at + STEP_DELAY
-    amount = source.typical_proposal_amount()
+    amount = source.typical_proposal_amount(as_of)
     owner = record.get("owner_rep_id")
     steps = [("call", "another call", {"type": "call", "outcome": None, "amount": None}),
              ("meeting", "a held meeting", {"type": "meeting", "outcome": "held",

@@ -93,11 +93,24 @@ class Scorer:
     def scores(self, feats: pd.DataFrame) -> np.ndarray:
         return self.bundle.predict(feats, num_threads=1)
 
+    def inputs(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The model's design matrix for `feats` and the same cells as plain values (what
+        reasons show), in the model's feature order."""
+        return (np.ascontiguousarray(self.bundle.matrix(feats)),
+                feats[list(self.bundle.features)].astype(object).to_numpy())
+
     def explain(self, feats: pd.DataFrame, x: np.ndarray | None = None) -> list[Explained]:
         """Per row: base score, score, and each feature's contribution in probability points."""
         x = self.bundle.matrix(feats) if x is None else x
+        return self.explain_matrix(x, feats[list(self.bundle.features)].astype(object).to_numpy())
+
+    def explain_matrix(self, x: np.ndarray, values: np.ndarray,
+                       contrib: np.ndarray | None = None) -> list[Explained]:
+        """`explain` for prepared inputs (see `inputs`); `contrib`: their TreeSHAP values when
+        already computed (`ModelBundle.contributions`)."""
         # one lead: one thread (no pool start-up); a batch: every core
-        contrib = self.bundle.contributions(x, num_threads=1 if len(x) <= 64 else 0)
+        if contrib is None:
+            contrib = self.bundle.contributions(x, num_threads=1 if len(x) <= 64 else 0)
         raw = contrib.sum(axis=1)
         base_raw = contrib[:, -1]
         cal = self.bundle.calibrator
@@ -105,9 +118,8 @@ class Scorer:
         gap = raw - base_raw
         slope = np.where(np.abs(gap) > 1e-9, (score - base) / np.where(gap == 0, 1, gap), 0.0)
         points = contrib[:, :-1] * slope[:, None]
-        table = feats[list(self.bundle.features)].astype(object).to_numpy()
-        return [Explained(float(base[i]), float(score[i]), points[i], table[i],
-                          contrib[i, :-1]) for i in range(len(feats))]
+        return [Explained(float(base[i]), float(score[i]), points[i], values[i],
+                          contrib[i, :-1]) for i in range(len(x))]
 
     def reasons(self, e: Explained, k: int) -> list[dict[str, Any]]:
         """The k features that moved this lead's score most, largest first; features that did
@@ -130,7 +142,16 @@ class Scorer:
                    ranked: bool = True) -> list[dict[str, Any]]:
         """Score, grade, percentile among recent scores, model version, and top reasons."""
         x = self.bundle.matrix(feats)
-        explained = self.explain(feats, x) if explain > 0 else None
+        values = (feats[list(self.bundle.features)].astype(object).to_numpy() if explain > 0
+                  else None)
+        return self.score_matrix(x, values, explain, ranked)
+
+    def score_matrix(self, x: np.ndarray, values: np.ndarray | None, explain: int = 0,
+                     ranked: bool = True,
+                     contrib: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """`score_rows` for prepared inputs (see `inputs`; `values` needed with `explain`;
+        `contrib` as in `explain_matrix`)."""
+        explained = self.explain_matrix(x, values, contrib) if explain > 0 else None
         s = (np.array([e.score for e in explained]) if explained is not None
              else self.bundle.calibrator(self.bundle.raw_score(x, num_threads=1)))
         grades = grade(s, self.serve.grade_cutoffs)

@@ -42,6 +42,17 @@ def _as_of(value: Any, served: Served) -> pd.Timestamp:
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
 
 
+def _prepared(state: ServingState, served: Served, kind: str, leads: list[LeadIn],
+              as_of: pd.Timestamp) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Ready model inputs when every lead is an open lead asked for by id at the served as_of:
+    the scored-leads table already holds their features (computed by the warehouse path, held
+    equal to the online path by the parity test), so no query and no DataFrame per request."""
+    table = state.ready_table(served)
+    if table is None or as_of != table.as_of or not all(lead.by_id for lead in leads):
+        return None
+    return table.prepared(kind, [lead.lead_id for lead in leads])
+
+
 def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.DataFrame:
     """Feature rows in request order: known leads from the warehouse, described leads online."""
     by_id = [i for i, lead in enumerate(leads) if lead.by_id]
@@ -103,7 +114,11 @@ class LeadLens:
         served = self._served()
         when = _as_of(as_of, served)
         scorer = served.scorers["conversion"]
-        rows = scorer.score_rows(_features(served, leads, when), explain)
+        ready = _prepared(self.state, served, "conversion", leads, when)
+        if ready is not None:
+            rows = scorer.score_matrix(*ready[:2], explain, contrib=ready[2])
+        else:
+            rows = scorer.score_rows(_features(served, leads, when), explain)
         for lead, row in zip(leads, rows, strict=True):
             row["lead_id"] = lead.lead_id
         return {"as_of": str(when), "results": rows}
@@ -114,7 +129,9 @@ class LeadLens:
         served = self._served()
         when = _as_of(as_of, served)
         scorer = served.scorers["conversion"]
-        e = scorer.explain(_features(served, [lead], when))[0]
+        ready = _prepared(self.state, served, "conversion", [lead], when)
+        e = (scorer.explain_matrix(*ready) if ready is not None
+             else scorer.explain(_features(served, [lead], when)))[0]
         return {"lead_id": lead.lead_id, "as_of": str(when), "model_version": scorer.version,
                 "base_score": round(e.base_score, 6), "score": round(e.score, 6),
                 "contributions": scorer.breakdown(e)}
@@ -129,7 +146,10 @@ class LeadLens:
             # 404, not 503: it will not appear by waiting, and BentoML hides 5xx messages
             raise NotFound("no dropout model is being served (none is promoted; a CRM export "
                            "without an activity log has none)")
-        rows = scorer.score_rows(_features(served, leads, when), explain, ranked=False)
+        ready = _prepared(self.state, served, "dropout", leads, when)
+        rows = (scorer.score_matrix(*ready[:2], explain, ranked=False, contrib=ready[2])
+                if ready is not None else
+                scorer.score_rows(_features(served, leads, when), explain, ranked=False))
         out = [{"lead_id": lead.lead_id, "dropout_risk": r["score"],
                 "model_version": r["model_version"], "reasons": r.get("reasons", [])}
                for lead, r in zip(leads, rows, strict=True)]
@@ -142,10 +162,15 @@ class LeadLens:
         self._served()
         try:
             return _rep_report(self.state, period, date_from, date_to, team)[0]
-        except ValueError as err:
-            raise bentoml.exceptions.InvalidArgument(str(err)) from None
+        except ValueError:  # the parser's message repeats the value: say what works instead
+            raise bentoml.exceptions.InvalidArgument(
+                f"period, from, to: {PERIOD_FORMS}") from None
         except LookupError as err:
             raise ServiceUnavailable(str(err)) from None
+
+
+PERIOD_FORMS = ("give a month (2025-03), a quarter (2025-Q1) or a year (2025) as period, or "
+                "from and to together as YYYY-MM-DD dates")
 
 
 def _rep_report(state: ServingState, period: str | None, date_from: Any, date_to: Any,
@@ -176,8 +201,8 @@ def _dashboard_reps(state: ServingState, query: dict[str, str]) -> dict:
     try:
         out, report = _rep_report(state, query.get("period") or None, None, None,
                                   query.get("team") or None)
-    except ValueError as err:
-        raise BadQuery(f"query parameter 'period': {err}") from None
+    except ValueError:
+        raise BadQuery(f"query parameter 'period': {PERIOD_FORMS}") from None
     out["metric_labels"] = FIVE_METRICS
     out["oe_chart_svg"] = oe_chart_svg(report)
     return out

@@ -105,10 +105,10 @@ class ServingState:
         """The open leads scored by the models being served (the dashboard's list), built once
         per snapshot: right after a load or swap by the background thread, or by the first
         request that needs it sooner."""
-        served = self.current
-        if served is None:
-            raise LookupError("models are still loading")
         with self._table_lock:
+            served = self.current
+            if served is None:
+                raise LookupError("models are still loading")
             if self._table is None or self._table[0] is not served:
                 self._table = (served, build_lead_table(served.source, served.scorers,
                                                         served.as_of))
@@ -158,13 +158,13 @@ class ServingState:
         for kind in SERVED:
             try:
                 bundle, _v, origin = self._load(kind)
-            except LookupError as err:
+                _validate(bundle, source.columns)
+            except Exception as err:
                 if kind not in OPTIONAL:
                     raise
                 notes.append(f"not serving {kind}: {err}")
                 log.warning("%s", notes[-1])
                 continue
-            _validate(bundle, source.columns)
             scorers[kind] = Scorer(bundle, settings.serve, labels)
             origins.add(origin)
         as_of = source.data_end() + pd.Timedelta(seconds=1)
@@ -201,8 +201,8 @@ class ServingState:
                 bundle = load_version(name, v, cache_dir=self.runtime.home / "model-cache")
                 _validate(bundle, current.source.columns)
             except Exception as err:
-                events.append(f"{name}: refused v{v} ({type(err).__name__}: {err}); "
-                              f"still serving v{scorers[kind].version}")
+                events.append(f"{name}: refused v{v} ({type(err).__name__}: {err}); " + (
+                    f"still serving v{serving}" if serving is not None else "not served"))
                 continue
             old = scorers.get(kind)
             if old is None:
@@ -234,8 +234,18 @@ class ServingState:
                 self._stop.wait(min(poll_seconds, 5.0))
         self._prepare_table()
         while not self._stop.wait(poll_seconds):
-            if any("now serving" in e for e in self.poll_once()):
+            try:
+                swapped = any("now serving" in e for e in self.poll_once())
+            except Exception:  # one bad poll must not end hot swapping for good
+                log.exception("polling @champion failed; trying again next time")
+                continue
+            if swapped:
                 self._prepare_table()
+
+    def ready_table(self, served: Served) -> LeadTable | None:
+        """The scored-leads table of this snapshot if it is built already (never builds)."""
+        entry = self._table
+        return entry[1] if entry is not None and entry[0] is served else None
 
     def _prepare_table(self) -> None:
         try:
@@ -246,8 +256,9 @@ class ServingState:
     def stop(self) -> None:
         self._stop.set()
 
-    def model_info(self) -> dict[str, Any]:
-        served = self.current
+    def model_info(self, served: Served | None = None) -> dict[str, Any]:
+        """What is served (this snapshot, default the current one)."""
+        served = served if served is not None else self.current
         if served is None:
             return {"ready": False, "error": self.error}
         out: dict[str, Any] = {"ready": True, "origin": served.origin,

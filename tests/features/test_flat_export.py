@@ -176,3 +176,18 @@ def test_scoring_inputs_need_no_outcome_column():
     mapped = apply_mapping(raw, mapping, "new.csv", with_outcome=False)
     assert len(mapped.frame) == 50 and not mapped.failures
     assert "converted_at" not in mapped.frame and "duration" not in mapped.frame
+
+
+def test_outcomes_are_dated_from_any_iso_form_of_created_at():
+    raw = pd.DataFrame({"id": ["a", "b", "c"],
+                        "created": ["2024-01-05", "2024-01-05T10:00:00",
+                                    "2024-01-05T10:00:00+02:00"],
+                        "won": ["yes", "no", "yes"]})
+    mapping = parse_source_mapping({
+        "lead_id": {"column": "id"}, "created_at": {"column": "created"},
+        "outcome": {"column": "won", "won": ["yes"], "lost": ["no"], "known_after_days": 1}})
+    out = apply_mapping(raw, mapping, "x.csv").frame
+    assert out["converted_at"].notna().tolist() == [True, False, True]
+    assert out["closed_lost_at"].notna().tolist() == [False, True, False]
+    assert out.loc[0, "converted_at"] == pd.Timestamp("2024-01-06")
+    assert out.loc[2, "converted_at"] == pd.Timestamp("2024-01-06 08:00")  # UTC
