@@ -61,6 +61,19 @@ def _wait(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:
     raise RuntimeError(f"{url} never answered")
 
 
+def _wait_scored_leads(base: str, auth: dict, seconds: float = 300) -> None:
+    """Until both workers report their scored-leads table built (it is built in the background
+    after ready; until then open leads take the slower computed path)."""
+    deadline, streak = time.time() + seconds, 0
+    while streak < 20:
+        if time.time() > deadline:
+            raise RuntimeError("the scored-leads table was never reported ready")
+        with httpx.Client(timeout=10) as c:  # a new connection: either worker may answer
+            info = c.get(f"{base}/model", headers=auth).json()
+        streak = streak + 1 if info.get("scored_leads_ready") else 0
+        time.sleep(0.05 if streak else 0.5)
+
+
 def _pcts(lat: list[float]) -> tuple[float, float]:
     a = np.asarray(lat)
     return round(float(np.percentile(a, 50)), 2), round(float(np.percentile(a, 99)), 2)
@@ -150,12 +163,13 @@ def main() -> None:
     port = _port()
     # logs go to files: an undrained pipe would stall the servers once it fills
     ours_log = (home / "serve.log").open("w")
+    auth = {"Authorization": f"Bearer {KEY}"}
     ours = subprocess.Popen([sys.executable, "-m", "leadlens", "serve", "--port", str(port)],
                             env=env, stdout=ours_log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    auth = {"Authorization": f"Bearer {KEY}"}
     try:
         _wait(f"{base}/readyz", ours)
+        _wait_scored_leads(base, auth)
         one = {"leads": [{"lead_id": lead}], "explain": 5}
         with httpx.Client(timeout=30) as c:
             for _ in range(20):

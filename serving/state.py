@@ -216,8 +216,14 @@ class ServingState:
         if any("now serving" in e for e in events):
             notes = tuple(n for n in current.notes if not any(
                 n.startswith(f"not serving {k}:") for k in scorers))
-            self.current = Served(scorers, current.source, current.as_of, current.origin,
-                                  notes)
+            new = Served(scorers, current.source, current.as_of, current.origin, notes)
+            # the new snapshot's scored leads are built before it is published, so requests
+            # keep their fast path across a swap
+            table = self._build_table(new)
+            with self._table_lock:
+                if table is not None:
+                    self._table = (new, table)
+                self.current = new
         for e in events:
             log.info(e)
         return events
@@ -235,17 +241,21 @@ class ServingState:
         self._prepare_table()
         while not self._stop.wait(poll_seconds):
             try:
-                swapped = any("now serving" in e for e in self.poll_once())
+                self.poll_once()
             except Exception:  # one bad poll must not end hot swapping for good
                 log.exception("polling @champion failed; trying again next time")
-                continue
-            if swapped:
-                self._prepare_table()
 
     def ready_table(self, served: Served) -> LeadTable | None:
         """The scored-leads table of this snapshot if it is built already (never builds)."""
         entry = self._table
         return entry[1] if entry is not None and entry[0] is served else None
+
+    def _build_table(self, served: Served) -> LeadTable | None:
+        try:
+            return build_lead_table(served.source, served.scorers, served.as_of)
+        except Exception as err:  # requests compute per lead; the dashboard retries
+            log.warning("scored leads not built: %s", err)
+            return None
 
     def _prepare_table(self) -> None:
         try:
@@ -263,7 +273,8 @@ class ServingState:
             return {"ready": False, "error": self.error}
         out: dict[str, Any] = {"ready": True, "origin": served.origin,
                                "as_of": str(served.as_of), "models": {},
-                               "notes": list(served.notes)}
+                               "notes": list(served.notes),
+                               "scored_leads_ready": self.ready_table(served) is not None}
         for kind, s in served.scorers.items():
             meta = s.bundle.meta
             out["models"][kind] = {

@@ -17,6 +17,22 @@ from features.warehouse import Warehouse
 SECRET = "zq-SECRET-7731"  # planted in bad requests: must never come back
 
 
+def _serving_the_champion(client, auth, seconds: float = 120) -> None:
+    """Wait until the in-process service has picked up the current @champion (an earlier test
+    may have moved it; the service swaps at its next poll)."""
+    import time
+
+    from features.model_store import champion_version
+
+    deadline = time.time() + seconds
+    while True:
+        served = client.get("/model", headers=auth).json()["models"]["conversion"]["version"]
+        if served == champion_version("leadlens-conversion"):
+            return
+        assert time.time() < deadline, "the service never picked up @champion"
+        time.sleep(0.5)
+
+
 def _open_lead(runtime, as_of) -> str:
     from features.engagement import select_pairs
 
@@ -54,8 +70,14 @@ def test_score_explain_and_dropout(client, auth, served_home):
     points = sum(c["points"] for c in full["contributions"])
     assert points / 100 == pytest.approx(full["score"] - full["base_score"], abs=1e-4)
     assert full["score"] == pytest.approx(row["score"], abs=1e-6)
-    top = sorted(full["contributions"], key=lambda c: -abs(c["points"]))[:5]
-    assert [c["feature"] for c in top] == [c["feature"] for c in row["reasons"]]
+    # the reasons are the five largest contributions (ties, e.g. where calibration is flat and
+    # every point is zero, are ordered by log-odds, which /explain does not show)
+    by_feature = {c["feature"]: c["points"] for c in full["contributions"]}
+    assert [r["points"] for r in row["reasons"]] == pytest.approx(
+        [by_feature[r["feature"]] for r in row["reasons"]], abs=1e-6)
+    largest = sorted((abs(c["points"]) for c in full["contributions"]), reverse=True)[:5]
+    assert sorted((abs(r["points"]) for r in row["reasons"]), reverse=True) == pytest.approx(
+        largest, abs=1e-6)
 
     d = client.post("/dropout_risk", json={"leads": [{"lead_id": lead}]}, headers=auth).json()
     assert 0 <= d["results"][0]["dropout_risk"] <= 1 and len(d["results"][0]["reasons"]) == 3
@@ -95,6 +117,7 @@ def test_no_train_serve_skew(client, auth, served_home, tmp_path):
     from leadlens.cli import main
 
     runtime, _, _ = served_home
+    _serving_the_champion(client, auth)  # the CLI scores with @champion: compare like with like
     as_of = pd.Timestamp(client.get("/model", headers=auth).json()["as_of"])
     lead = _open_lead(runtime, as_of)
     http = client.post("/score", json={"leads": [{"lead_id": lead}]}, headers=auth).json()
