@@ -53,6 +53,8 @@ v{view['model_version']}. A typical lead scores {_pct(view['base_score'])}.</p>
 <tbody>{reasons}</tbody></table>
 <h2>Next step, as the model sees it</h2>
 <ul>{actions}</ul>
+<p class="meta">Each step is added to this lead's real history and the lead is scored again: what
+the model learned from past leads, not a promise that the step causes the change.</p>
 <h2>Activity so far</h2>
 <table><thead><tr><th>when</th><th>type</th><th>direction</th><th>outcome</th><th>amount</th>
 <th>rep</th></tr></thead><tbody>{timeline}</tbody></table>

@@ -262,7 +262,7 @@ async function showLead(seq, id) {
     <div id="waterfall" class="chart">${d.waterfall_svg || ""}</div>
     <ol id="reasons">${(d.reasons || []).map(reasonItem).join("")}</ol>
     ${breakdown(d)}
-    <h3>What would help</h3>
+    <h3>Next step, as the model sees it</h3>
     <div id="actions">${actionList(d.actions || [], d.best_action)}</div>
     <h3>Timeline</h3>
     ${timeline(d.timeline || [])}`;
@@ -293,7 +293,9 @@ function actionList(actions, best) {
     const isBest = best && a.action === best.action;
     return `<li${isBest ? ' class="best"' : ""}>${esc(a.label)}: ${pts(a.points)} (score ${pct(a.score_after)})</li>`;
   });
-  return `<ul>${items.join("")}</ul>`;
+  return `<ul>${items.join("")}</ul>
+    <p class="muted">Each step is added to this lead's real history and the lead is scored again:
+    what the model learned from past leads, not a promise that the step causes the change.</p>`;
 }
 
 function timeline(events) {
