@@ -61,3 +61,56 @@ def record(bench: str, figures: dict[str, object]) -> None:
         print(f"  {k}: {v}")
     with RESULTS.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(line) + "\n")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ok(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:
+    """Until `url` answers 200; raises if the server process exits or time runs out."""
+    import httpx
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode}")
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} never answered")
+
+
+def served_home(leads: int, prefix: str):  # -> features.settings.Runtime
+    """A temporary home with a simulated CRM of `leads` leads ingested and the two served
+    models (conversion, dropout) trained and promoted: what the serving benches run against."""
+    import sys
+    import tempfile
+
+    from features.ingest import ingest_frames
+    from features.settings import IngestConfig, Runtime, Settings, SimulateConfig
+    from features.simulate import simulate_crm
+    from features.warehouse import Warehouse
+    from training.pipeline import train_models
+    from training.promote import promote
+
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    print(f"simulating {leads:,} leads and training the served models", file=sys.stderr)
+    crm = simulate_crm(SimulateConfig(leads=leads, reps=40, months=18, seed=7))
+    with Warehouse(home / "warehouse.duckdb") as wh:
+        ingest_frames(wh, IngestConfig(), home / "q",
+                      {"reps": crm.reps, "leads": crm.leads, "activities": crm.activities})
+    runtime = Runtime(Settings(), home, None)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    train_models(runtime, kinds=("conversion", "dropout"), say=lambda _m: None)
+    for kind in ("conversion", "dropout"):
+        promote(runtime, kind)
+    return runtime

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,20 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import record  # noqa: E402
-
-from features.ingest import ingest_frames  # noqa: E402
-from features.settings import IngestConfig, Runtime, Settings, SimulateConfig  # noqa: E402
-from features.simulate import simulate_crm  # noqa: E402
-from features.warehouse import Warehouse  # noqa: E402
+from _common import free_port, record, served_home, wait_ok  # noqa: E402
 
 KEY = "bench-key-" + "d" * 24
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _browser():
@@ -79,20 +67,9 @@ def main() -> None:
     from serving.lead_features import FeatureSource
     from serving.lead_table import build_lead_table, leads_page
     from serving.models import load_champion
-    from training.pipeline import train_models
-    from training.promote import promote
 
-    home = Path(tempfile.mkdtemp(prefix="leadlens-bench-dashboard-"))
-    print(f"simulating {args.leads:,} leads and training the served models", file=sys.stderr)
-    crm = simulate_crm(SimulateConfig(leads=args.leads, reps=40, months=18, seed=7))
-    with Warehouse(home / "warehouse.duckdb") as wh:
-        ingest_frames(wh, IngestConfig(), home / "q",
-                      {"reps": crm.reps, "leads": crm.leads, "activities": crm.activities})
-    runtime = Runtime(Settings(), home, None)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    train_models(runtime, kinds=("conversion", "dropout"), say=lambda _m: None)
-    for kind in ("conversion", "dropout"):
-        promote(runtime, kind)
+    runtime = served_home(args.leads, "leadlens-bench-dashboard-")
+    home = runtime.home
 
     # the peer, in-process: the first page computed on demand vs from the scored table
     source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
@@ -114,7 +91,7 @@ def main() -> None:
         "ours_page_from_table_ms": round(statistics.median(paged), 1),
     }
 
-    port = _port()
+    port = free_port()
     env = {**os.environ, "LEADLENS_HOME": str(home), "LEADLENS_API_KEYS": KEY,
            "BENTOML_HOME": str(home / "bentoml")}
     log = (home / "serve.log").open("w")
@@ -122,16 +99,7 @@ def main() -> None:
                             env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 300
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("the service did not become ready; see " + log.name)
-            time.sleep(0.5)
+        wait_ok(f"{base}/readyz", proc, 300)
         headers = {"Authorization": f"Bearer {KEY}"}
         with httpx.Client(timeout=30) as client:
             lat = []

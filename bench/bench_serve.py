@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,34 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import record  # noqa: E402
-
-from features.ingest import ingest_frames  # noqa: E402
-from features.settings import IngestConfig, Runtime, Settings, SimulateConfig  # noqa: E402
-from features.simulate import simulate_crm  # noqa: E402
-from features.warehouse import Warehouse  # noqa: E402
+from _common import free_port, record, served_home, wait_ok  # noqa: E402
 
 KEY = "bench-key-" + "b" * 24
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} never answered")
 
 
 def _wait_scored_leads(base: str, auth: dict, seconds: float = 300) -> None:
@@ -136,19 +109,9 @@ def main() -> None:
     from features.model_store import load_version
     from serving.lead_features import FeatureSource
     from serving.scorer import Scorer, feature_labels
-    from training.pipeline import train_models
-    from training.promote import promote
 
-    home = Path(tempfile.mkdtemp(prefix="leadlens-bench-serve-"))
-    crm = simulate_crm(SimulateConfig(leads=args.leads, reps=40, months=18, seed=7))
-    with Warehouse(home / "warehouse.duckdb") as wh:
-        ingest_frames(wh, IngestConfig(), home / "q",
-                      {"reps": crm.reps, "leads": crm.leads, "activities": crm.activities})
-    runtime = Runtime(Settings(), home, None)
-    print("training the models to serve", file=sys.stderr)
-    train_models(runtime, kinds=("conversion", "dropout"), say=lambda _m: None)
-    for kind in ("conversion", "dropout"):
-        promote(runtime, kind)
+    runtime = served_home(args.leads, "leadlens-bench-serve-")
+    home = runtime.home
     source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
     as_of = source.data_end() + pd.Timedelta(seconds=1)
     open_ids = source.open_lead_ids(as_of)
@@ -160,7 +123,7 @@ def main() -> None:
 
     env = {**os.environ, "LEADLENS_HOME": str(home), "LEADLENS_API_KEYS": KEY}
     env.pop("MLFLOW_TRACKING_URI", None)
-    port = _port()
+    port = free_port()
     # logs go to files: an undrained pipe would stall the servers once it fills
     ours_log = (home / "serve.log").open("w")
     auth = {"Authorization": f"Bearer {KEY}"}
@@ -168,7 +131,7 @@ def main() -> None:
                             env=env, stdout=ours_log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(f"{base}/readyz", ours)
+        wait_ok(f"{base}/readyz", ours)
         _wait_scored_leads(base, auth)
         one = {"leads": [{"lead_id": lead}], "explain": 5}
         with httpx.Client(timeout=30) as c:
@@ -205,7 +168,7 @@ def main() -> None:
     bundle = load_version("leadlens-conversion", 1)
     feats = row[list(bundle.features)]
 
-    mport = _port()
+    mport = free_port()
     menv = {**env, "MLFLOW_TRACKING_URI": runtime.mlflow_uri,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
     peer = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
@@ -214,7 +177,7 @@ def main() -> None:
                             stdout=(home / "mlflow-serve.log").open("w"),
                             stderr=subprocess.STDOUT, text=True)
     try:
-        _wait(f"http://127.0.0.1:{mport}/ping", peer)
+        wait_ok(f"http://127.0.0.1:{mport}/ping", peer)
         payload = {"dataframe_split": json.loads(feats.to_json(orient="split", index=False))}
         with httpx.Client(timeout=30) as c:
             for _ in range(20):

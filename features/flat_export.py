@@ -166,10 +166,10 @@ def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
                 "personal": [c for c in m.exclude.personal if c in work.columns],
                 "other": [c for c in m.exclude.other if c in work.columns]}
     left_out = used | {c for cols in excluded.values() for c in cols}
-    weekday = m.created_at.from_row_order
+    order = m.created_at.from_row_order
     # row-order date columns stay as attributes (season, weekday) unless excluded
-    if weekday is not None:
-        left_out -= {weekday.month_column, weekday.weekday_column}
+    if order is not None:
+        left_out -= {order.month_column, order.weekday_column}
     for col in work.columns:
         if col not in left_out:
             name = m.rename.get(col, col)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.rep_report import RepReport
+from features.rep_report import RepReport, _num
 
 
 def _header(report: RepReport) -> str:
@@ -87,15 +87,11 @@ def oe_chart_svg(report: RepReport) -> str:
     from features.svg_charts import Interval, intervals
 
     r = report.reps.sort_values("oe_ratio", na_position="first")
-    rows = [Interval(str(x.rep_id), _finite(x.oe_ratio), _finite(x.oe_low), _finite(x.oe_high),
-                     _finite(x.oe_ratio_shrunk), str(x.status)) for x in r.itertuples()]
+    rows = [Interval(str(x.rep_id), _num(x.oe_ratio), _num(x.oe_low), _num(x.oe_high),
+                     _num(x.oe_ratio_shrunk), str(x.status)) for x in r.itertuples()]
     return intervals(rows, 1.0, f"Reps, {report.period.label}: conversions observed / expected "
                      "from lead quality (red = flagged, grey = too little data, tick = shrunk)",
                      "observed / expected (90% interval)")
-
-
-def _finite(v: Any) -> float | None:
-    return None if v is None or pd.isna(v) else float(v)
 
 
 def to_html(report: RepReport) -> str:

@@ -22,6 +22,12 @@ class _Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _exactly_one(first: object, second: object, names: str) -> None:
+    """Refuse a rule that gives both of two alternatives, or neither."""
+    if (first is None) == (second is None):
+        raise ValueError(f"give exactly one of {names}")
+
+
 class ReadOptions(_Part):
     separator: str | None = None
     """`,` or `;`; detected from the header when left out."""
@@ -44,8 +50,7 @@ class LeadIdRule(_Part):
 
     @model_validator(mode="after")
     def _one(self) -> LeadIdRule:
-        if (self.column is None) == (not self.row_number):
-            raise ValueError("give exactly one of `column` or `row_number: true`")
+        _exactly_one(self.column, self.row_number or None, "`column` or `row_number: true`")
         return self
 
 
@@ -75,8 +80,7 @@ class DateRule(_Part):
 
     @model_validator(mode="after")
     def _one(self) -> DateRule:
-        if (self.column is None) == (self.from_row_order is None):
-            raise ValueError("give exactly one of `column` or `from_row_order`")
+        _exactly_one(self.column, self.from_row_order, "`column` or `from_row_order`")
         if self.format is not None and self.column is None:
             raise ValueError("`format` goes with `column`")
         return self
@@ -109,8 +113,7 @@ class ColumnRef(_Part):
 
     @model_validator(mode="after")
     def _one(self) -> ColumnRef:
-        if (self.column is None) == (self.value is None):
-            raise ValueError("give exactly one of `column` or `value`")
+        _exactly_one(self.column, self.value, "`column` or `value`")
         return self
 
 

@@ -26,15 +26,22 @@ MAX_PER_PAGE = 200
 
 @dataclass(frozen=True)
 class LeadTable:
-    """Open leads at `as_of`, best score first, with the feature rows they were scored on."""
+    """Open leads at `as_of`, best score first, with what each served model was given."""
 
     as_of: pd.Timestamp
     frame: pd.DataFrame  # lead_id, owner_rep_id, team, source, created_at, score, grade, dropout
-    features: pd.DataFrame  # same row order as `frame`
     inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = field(
         default_factory=dict)
     """Per served model: its design matrix, the plain values (`Scorer.inputs`) and the TreeSHAP
-    values of these rows (None above `SHAP_MAX` rows)."""
+    values of these rows (None above `SHAP_MAX` rows), in the row order of `frame`."""
+
+    @cached_property
+    def filter_choices(self) -> dict[str, list[str]]:
+        """The values each filter of the leads list can take (computed once per table)."""
+        def distinct(column: str) -> list[str]:
+            return sorted(self.frame[column].dropna().astype(str).unique().tolist())
+        return {"reps": distinct("owner_rep_id"), "teams": distinct("team"),
+                "sources": distinct("source"), "grades": ["A", "B", "C", "D"]}
 
     @cached_property
     def _positions(self) -> dict[str, int]:
@@ -67,21 +74,25 @@ def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
     if not ids:
         empty = pd.DataFrame(columns=["lead_id", "owner_rep_id", "team", "source",
                                       "created_at", "score", "grade", "dropout_risk"])
-        return LeadTable(as_of, empty, pd.DataFrame(columns=source.columns))
-    feats = source.for_ids(ids, as_of).reset_index(drop=True)
+        return LeadTable(as_of, empty)
+    feats = source.for_ids(ids, as_of)
+    encoded = {kind: s.inputs(feats) for kind, s in scorers.items()}  # encoded once per model
+
+    def probability(kind: str) -> np.ndarray:
+        bundle = scorers[kind].bundle
+        return bundle.calibrator(bundle.raw_score(encoded[kind][0]))
+
     frame = source.directory(ids)
-    frame["score"] = conversion.bundle.predict(feats)
+    frame["score"] = probability("conversion")
     frame["grade"] = grade(frame["score"].to_numpy(), conversion.serve.grade_cutoffs)
-    dropout = scorers.get("dropout")
-    frame["dropout_risk"] = dropout.bundle.predict(feats) if dropout is not None else np.nan
+    frame["dropout_risk"] = probability("dropout") if "dropout" in scorers else np.nan
     order = np.argsort(-frame["score"].to_numpy(), kind="stable")
-    feats = feats.iloc[order].reset_index(drop=True)
     inputs = {}
-    for kind, s in scorers.items():
-        x, values = s.inputs(feats)
-        contrib = s.bundle.contributions(x) if len(x) <= SHAP_MAX else None
+    for kind, (x, values) in encoded.items():
+        x, values = x[order], values[order]
+        contrib = scorers[kind].bundle.contributions(x) if len(x) <= SHAP_MAX else None
         inputs[kind] = (x, values, contrib)
-    return LeadTable(as_of, frame.iloc[order].reset_index(drop=True), feats, inputs)
+    return LeadTable(as_of, frame.iloc[order].reset_index(drop=True), inputs)
 
 
 def _num(v: Any) -> float | None:
@@ -106,12 +117,11 @@ def leads_page(table: LeadTable, scorer: Scorer, filters: dict[str, str], page: 
     pages = max(1, -(-len(picked) // per_page))
     page = max(1, min(page, pages))
     rows_at = picked[(page - 1) * per_page: page * per_page]
-    if len(rows_at) and "conversion" in table.inputs:
+    explained = []
+    if len(rows_at):
         x, values, contrib = table.inputs["conversion"]
         explained = scorer.explain_matrix(x[rows_at], values[rows_at],
                                           contrib[rows_at] if contrib is not None else None)
-    else:
-        explained = scorer.explain(table.features.iloc[rows_at]) if len(rows_at) else []
     rows = []
     for pos, e in zip(rows_at, explained, strict=True):
         r = frame.iloc[pos]
@@ -123,10 +133,5 @@ def leads_page(table: LeadTable, scorer: Scorer, filters: dict[str, str], page: 
     return {
         "as_of": str(table.as_of), "total": int(len(picked)), "page": page,
         "per_page": per_page, "pages": pages, "rows": rows,
-        "filters": {
-            "reps": sorted(frame["owner_rep_id"].dropna().astype(str).unique().tolist()),
-            "teams": sorted(frame["team"].dropna().astype(str).unique().tolist()),
-            "sources": sorted(frame["source"].dropna().astype(str).unique().tolist()),
-            "grades": ["A", "B", "C", "D"],
-        },
+        "filters": table.filter_choices,
     }

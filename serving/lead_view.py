@@ -61,7 +61,7 @@ def lead_view(source: FeatureSource, scorers: dict[str, Scorer], lead_id: str,
     """Everything the lead page shows; raises `UnknownLead` for an unknown id."""
     conversion = scorers["conversion"]
     record, acts = source.record_and_activities(lead_id, as_of)
-    feats = source.for_ids([lead_id], as_of)
+    feats = source.for_payload([record], [acts], as_of)  # what `for_ids` computes, no re-read
     e = conversion.explain(feats)[0]
     contributions = sorted(conversion.breakdown(e), key=lambda c: -abs(c["points"]))
     dropout = scorers.get("dropout")

@@ -153,9 +153,10 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     scores = {"lightgbm": bundle.predict(test), "logistic": logistic.predict(test),
               "rule": rule.predict(test)}
     # the reliability diagram the dashboard draws: (mean score, observed rate, rows) per bin
+    curve = calibration_curve(y, scores["lightgbm"])
     bundle.meta["calibration_curve"] = [
         [round(float(b.mean_score), 5), round(float(b.observed), 5), int(b.rows)]
-        for b in calibration_curve(y, scores["lightgbm"]).itertuples()]
+        for b in curve.itertuples()]
     metrics = {name: score_metrics(y, p) for name, p in scores.items()}
     groups = {"source": group_auc(y, scores["lightgbm"], test["source"]),
               "team": group_auc(y, scores["lightgbm"], test["team"])}
@@ -189,7 +190,7 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
         used={s: data.loc[data["split"] == s, ["lead_id", "as_of", "label"]] for s in SPLITS},
     )
     card_args = dict(window=split.as_params(), counts=counts, excluded=examples.excluded,
-                     metrics=metrics, calibration=calibration_curve(y, scores["lightgbm"]),
+                     metrics=metrics, calibration=curve,
                      group_aucs=groups, audit=audit, features=features,
                      best_iteration=bundle.meta["best_iteration"])
     (work_dir / "group_auc_source.csv").write_text(groups["source"].to_csv(index=False))
