@@ -50,8 +50,9 @@ browser: ## Install Debian's chromium and chromium-driver when missing (browser 
 	  $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
 	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }; fi
 
-lint: $(STAMP) ## Static checks
+lint: $(STAMP) ## Static checks: ruff (style, docstrings, complexity, security) and mypy
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP) ## Run every benchmark in bench/ (figures appended to bench/results.jsonl)
 	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done

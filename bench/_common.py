@@ -89,16 +89,16 @@ def wait_ok(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:
     raise RuntimeError(f"{url} never answered")
 
 
-def served_home(leads: int, prefix: str):  # -> features.settings.Runtime
+def served_home(leads: int, prefix: str):  # -> core.settings.Runtime
     """A temporary home with a simulated CRM of `leads` leads ingested and the two served
     models (conversion, dropout) trained and promoted: what the serving benches run against."""
     import sys
     import tempfile
 
-    from features.ingest import ingest_frames
-    from features.settings import IngestConfig, Runtime, Settings, SimulateConfig
-    from features.simulate import simulate_crm
-    from features.warehouse import Warehouse
+    from core.settings import IngestConfig, Runtime, Settings, SimulateConfig
+    from core.warehouse import Warehouse
+    from ingest.load import ingest_frames
+    from leadlens.simulator.crm import simulate_crm
     from training.pipeline import train_models
     from training.promote import promote
 

@@ -74,7 +74,7 @@ def main() -> None:
     # the peer, in-process: the first page computed on demand vs from the scored table
     source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
     scorers = {k: load_champion(runtime, k, source.attributes) for k in ("conversion", "dropout")}
-    as_of = source.data_end() + np.timedelta64(1, "s")
+    as_of = source.default_as_of()
     on_demand, paged = [], []
     for _ in range(3):
         t = time.perf_counter()

@@ -24,14 +24,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from _common import peak_rss_gib, record, timed  # noqa: E402
 
-from features.settings import EngagementConfig, SimulateConfig  # noqa: E402
+from core.settings import EngagementConfig, SimulateConfig  # noqa: E402
 
 
 def prepare(root: Path, leads: int, pairs: int) -> dict[str, int]:
     from tqdm import tqdm
 
-    from features.simulate import simulate_crm
-    from features.warehouse import Warehouse
+    from core.warehouse import Warehouse
+    from leadlens.simulator.crm import simulate_crm
 
     with tqdm(desc=f"simulate {leads:,} leads", unit="step", file=sys.stderr) as bar:
         crm = simulate_crm(SimulateConfig(leads=leads, reps=max(40, leads // 500), seed=7),

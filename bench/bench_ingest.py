@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import duckdb  # noqa: E402
 from _common import peak_rss_gib, record, timed  # noqa: E402
 
-from features.ingest import ingest_files  # noqa: E402
-from features.settings import IngestConfig, SimulateConfig  # noqa: E402
-from features.simulate import simulate_crm, write_crm  # noqa: E402
-from features.warehouse import Warehouse  # noqa: E402
+from core.settings import IngestConfig, SimulateConfig  # noqa: E402
+from core.warehouse import Warehouse  # noqa: E402
+from ingest.load import ingest_files  # noqa: E402
+from leadlens.simulator.crm import simulate_crm, write_crm  # noqa: E402
 
 
 def main() -> None:

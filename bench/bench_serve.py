@@ -106,14 +106,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     args = ap.parse_args()
 
-    from features.model_store import load_version
+    from core.registry import load_version
     from serving.lead_features import FeatureSource
     from serving.scorer import Scorer, feature_labels
 
     runtime = served_home(args.leads, "leadlens-bench-serve-")
     home = runtime.home
     source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
-    as_of = source.data_end() + pd.Timedelta(seconds=1)
+    as_of = source.default_as_of()
     open_ids = source.open_lead_ids(as_of)
     source.close()
     # what marketing scores: a lead still open (the service holds its features from the
@@ -160,9 +160,9 @@ def main() -> None:
 
     # the feature row the peers score (same lead, same time)
     source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
-    as_of = source.data_end() + pd.Timedelta(seconds=1)
+    as_of = source.default_as_of()
     row = source.for_ids([lead], as_of)
-    from features.model_store import configure
+    from core.registry import configure
 
     configure(runtime.mlflow_uri)
     bundle = load_version("leadlens-conversion", 1)

@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import peak_rss_gib, record, timed  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from features.ingest import ingest_frames  # noqa: E402
-from features.settings import IngestConfig, Runtime, Settings, SimulateConfig  # noqa: E402
-from features.simulate import simulate_crm  # noqa: E402
-from features.warehouse import Warehouse  # noqa: E402
+from core.settings import IngestConfig, Runtime, Settings, SimulateConfig  # noqa: E402
+from core.warehouse import Warehouse  # noqa: E402
+from ingest.load import ingest_frames  # noqa: E402
+from leadlens.simulator.crm import simulate_crm  # noqa: E402
 
 
 def _peer_fit(runtime: Runtime, until) -> dict[str, float]:
@@ -41,8 +41,8 @@ def _peer_fit(runtime: Runtime, until) -> dict[str, float]:
         ex = examples_for("conversion", wh.con, s, until)
         data = build_dataset(wh.con, ex, time_split(ex.frame, s.train.split_fractions, until),
                              s.engagement, list(attrs))
+    from core.model_bundle import encode
     from features.engagement import feature_columns
-    from features.model_bundle import encode
 
     feats = feature_columns(s.engagement, list(attrs))
     cats = ["source", *[a for a, k in attrs.items() if k != "numeric"]]

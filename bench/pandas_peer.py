@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.settings import EngagementConfig
 from features.catalog import (
     ACTIVITY_TYPE_PLURALS,
     DIRECTION_SHORT,
@@ -21,7 +22,6 @@ from features.catalog import (
     window_label,
 )
 from features.engagement import DAY
-from features.settings import EngagementConfig
 
 
 def _epoch(s: pd.Series) -> np.ndarray:

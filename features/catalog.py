@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from features.settings import EngagementConfig
+from core.settings import EngagementConfig
 
 ACTIVITY_TYPE_PLURALS: dict[str, str] = {
     "call": "calls",

@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from core.settings import EngagementConfig
 from features.catalog import (
     ACTIVITY_TYPE_PLURALS,
     DIRECTION_SHORT,
@@ -31,7 +32,6 @@ from features.catalog import (
     engagement_features,
     window_label,
 )
-from features.settings import EngagementConfig
 
 DAY = 86400.0
 
@@ -48,7 +48,6 @@ class Dialect:
 
 
 DUCKDB = Dialect("duckdb", "epoch_us({}) / 1e6")
-SPARK = Dialect("spark", "(unix_micros({}) / 1e6)")
 
 
 LEAD_MARKS_SQL = """

@@ -18,7 +18,40 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from features.settings import TrainConfig
+from core.settings import TrainConfig
+
+LABEL_SETTINGS = ("horizon_days", "snapshot_ages_days", "dropout_touches", "dropout_window_days")
+"""The `train` settings that define what a label means; every model bundle records them."""
+
+
+class LabelMismatch(LookupError):
+    """A model learned its labels under other settings than the config now in force."""
+
+
+def label_settings(cfg: TrainConfig) -> dict[str, int | list[int]]:
+    """What a model's labels meant when it was trained (stored in the bundle's meta)."""
+    out: dict[str, int | list[int]] = {}
+    for key in LABEL_SETTINGS:
+        value = getattr(cfg, key)
+        out[key] = list(value) if isinstance(value, tuple) else int(value)
+    return out
+
+
+def check_label_settings(meta: dict, cfg: TrainConfig, name: str) -> dict[str, int | list[int]]:
+    """The label settings a bundle was trained with; LabelMismatch when `cfg` says otherwise
+    (a model's expectations are only comparable with outcomes counted the same way)."""
+    stored = meta.get("labels")
+    if stored is None:
+        raise LabelMismatch(f"{name} v{meta.get('version', '?')} does not record its label "
+                            "settings (trained by an older LeadLens): retrain it")
+    now = label_settings(cfg)
+    wrong = [f"train.{k} is {now[k]} in the config but {stored.get(k)} in the model"
+             for k in LABEL_SETTINGS if stored.get(k) != now[k]]
+    if wrong:
+        raise LabelMismatch(f"{name} v{meta.get('version', '?')} learned under other label "
+                            f"settings: {'; '.join(wrong)}. Retrain (`leadlens train`) or use "
+                            "the config it was trained with")
+    return stored
 
 
 @dataclass(frozen=True)
@@ -27,20 +60,6 @@ class Examples:
 
     frame: pd.DataFrame  # lead_id, as_of, created_at, detail, label, horizon_end
     excluded: dict[str, int]
-
-
-def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
-    """The latest timestamp the warehouse holds (activities, creations, resolutions)."""
-    row = con.execute("""
-        SELECT greatest(
-            (SELECT max(occurred_at) FROM activities),
-            (SELECT max(created_at) FROM leads),
-            (SELECT max(converted_at) FROM leads),
-            (SELECT max(closed_lost_at) FROM leads))
-    """).fetchone()
-    if row[0] is None:
-        raise ValueError("the warehouse holds no leads yet: run `leadlens ingest` first")
-    return pd.Timestamp(row[0])
 
 
 _KNOWN_LEADS = """

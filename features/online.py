@@ -16,6 +16,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from core.settings import EngagementConfig
+from core.timestamps import to_utc_naive
+from core.values import is_missing
 from features.catalog import (
     ACTIVITY_TYPE_PLURALS,
     DIRECTION_SHORT,
@@ -28,15 +31,11 @@ from features.catalog import (
     window_label,
 )
 from features.engagement import DAY, resolved_leads_sql
-from features.settings import EngagementConfig
-from features.values import is_missing
 
 
 def epoch_seconds(value: Any) -> float:
     """A timestamp (naive = UTC) as epoch seconds, exactly as the batch query computes it."""
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
+    ts = to_utc_naive(value)
     return int(ts.as_unit("us").asm8.astype("int64")) / 1e6
 
 

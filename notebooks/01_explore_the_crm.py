@@ -30,14 +30,15 @@ import pandas as pd
 from IPython.display import display
 
 import features
-from features.crm_summary import format_crm_summary, summarize_crm
+from core.periods import resolve_period
+from core.settings import load_runtime
+from core.timestamps import data_end
+from core.warehouse import Warehouse
 from features.engagement import batch_features, resolved_leads_sql, select_pairs
-from features.labels import data_end, dropout_examples
-from features.periods import resolve_period
-from features.rep_metrics import rep_metrics
-from features.rep_report import FIVE_METRICS
-from features.settings import load_runtime
-from features.warehouse import Warehouse
+from features.labels import dropout_examples
+from ingest.summary import format_crm_summary, summarize_crm
+from reps.metrics import rep_metrics
+from reps.report import FIVE_METRICS
 
 if "LEADLENS_HOME" not in os.environ and not Path(".leadlens").exists():
     # Jupyter starts kernels in the notebook's folder: use the home `make demo` made in the
@@ -109,7 +110,7 @@ plt.show()
 # %% [markdown]
 # ## 2. The five rep metrics for a recent quarter
 #
-# `features.rep_metrics.rep_metrics` for the period `leadlens reps` shows by default: the last
+# `reps.metrics.rep_metrics` for the period `leadlens reps` shows by default: the last
 # full quarter in the data (set `PERIOD` to `"2026-Q1"`, `"2025-11"` or `"2025"` for another).
 # Follow-up depth there counts every lead first touched in the period, including the ones that
 # converted or were lost before the rep stopped, so its share at the fifth follow-up is lower

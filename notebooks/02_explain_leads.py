@@ -33,7 +33,7 @@ import shap
 from IPython.display import display
 
 import features
-from features.settings import load_runtime
+from core.settings import load_runtime
 from serving.lead_features import FeatureSource
 from serving.models import load_champion
 from serving.scorer import grade
@@ -46,7 +46,7 @@ runtime = load_runtime()
 eng = runtime.settings.engagement
 source = FeatureSource(runtime.warehouse_path, eng)
 scorer = load_champion(runtime, "conversion", source.attributes)
-as_of = source.data_end() + pd.Timedelta(seconds=1)  # just after the export, as `leadlens score`
+as_of = source.default_as_of()  # just after the export, as `leadlens score`
 open_ids = source.open_lead_ids(as_of)
 open_feats = source.for_ids(open_ids, as_of)
 open_feats["score"] = scorer.scores(open_feats)

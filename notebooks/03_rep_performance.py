@@ -30,12 +30,12 @@ import pandas as pd
 from IPython.display import display
 
 import features
-from features.labels import data_end
-from features.model_store import configure
-from features.periods import resolve_period
-from features.rep_report import build_report, judging_models_from_registry
-from features.settings import load_runtime
-from features.warehouse import Warehouse
+from core.periods import resolve_period
+from core.registry import configure
+from core.settings import load_runtime
+from core.timestamps import default_as_of
+from core.warehouse import Warehouse
+from reps.report import build_report, judging_models_from_registry
 
 if "LEADLENS_HOME" not in os.environ and not Path(".leadlens").exists():
     # Jupyter starts kernels in the notebook's folder: use the home `make demo` made in the
@@ -48,7 +48,7 @@ with Warehouse(runtime.warehouse_path, read_only=True) as wh:  # says what to ru
     models, notes = judging_models_from_registry(with_scoring=False)  # no leads at risk here
     for note in notes:
         print("note:", note)
-    period = resolve_period(PERIOD, None, None, lambda: data_end(wh.con))
+    period = resolve_period(PERIOD, None, None, lambda: default_as_of(wh.con))
     report = build_report(wh.con, period, runtime.settings, models)
 reps = report.reps
 print(f"Rep report {period.label} ({period.start:%Y-%m-%d} to {period.end:%Y-%m-%d}, end "

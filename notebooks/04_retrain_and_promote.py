@@ -31,8 +31,9 @@ import pandas as pd
 from IPython.display import display
 
 import features
-from features.model_store import MODEL_NAMES, champion_version, configure, model_versions
-from features.settings import load_runtime
+from core.names import REGISTERED_NAMES
+from core.registry import champion_version, configure, model_versions
+from core.settings import load_runtime
 from training.pipeline import train_models
 from training.promote import promote
 
@@ -53,7 +54,7 @@ def registry() -> pd.DataFrame:
     """Every registered version with its aliases, training window and out-of-time metrics
     (as recorded on the version when it was trained)."""
     rows = []
-    for kind, name in MODEL_NAMES.items():
+    for kind, name in REGISTERED_NAMES.items():
         for v in model_versions(name):
             row = {"model": kind, "version": v.version, "aliases": ",".join(v.aliases),
                    "trained until": v.tags.get("until", ""),
@@ -64,7 +65,7 @@ def registry() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-champions = {kind: champion_version(name) for kind, name in MODEL_NAMES.items()}
+champions = {kind: champion_version(name) for kind, name in REGISTERED_NAMES.items()}
 print(f"Tracking store: {runtime.mlflow_uri}")
 print("Champions now:", ", ".join(f"{k} v{v}" if v else f"{k}: none" for k, v in
                                   champions.items()))
@@ -165,7 +166,7 @@ print(decision.summary())
 # `serve.poll_seconds`, after validating it.
 
 # %%
-name = MODEL_NAMES["conversion"]
+name = REGISTERED_NAMES["conversion"]
 current = champion_version(name)
 earlier = [v.version for v in model_versions(name) if current and v.version < current]
 if earlier:

@@ -2,15 +2,15 @@
 JSON endpoints it reads (behind the key, like every other endpoint).
 
 Everything the page needs comes from this service: no CDN, no external fonts, charts as SVG
-drawn on the server (`features.svg_charts`), so it works offline. The endpoints are plain ASGI
+drawn on the server (`serving.render.svg_charts`), so it works offline. The endpoints are plain ASGI
 handlers the guard routes to (GET with query parameters); heavy work runs in a worker thread.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,10 @@ from urllib.parse import parse_qs
 
 import anyio
 
-from features.svg_charts import calibration
 from serving.lead_features import UnknownLead
 from serving.lead_table import leads_page
 from serving.lead_view import lead_view
+from serving.render.svg_charts import calibration
 from serving.state import ServingState
 
 UI_DIR = Path(__file__).parent / "ui"
@@ -109,7 +109,7 @@ def api_routes(get_state: Callable[[], ServingState | None],
         return lead_view(served.source, served.scorers, q["id"], served.as_of)
 
     def model(state: ServingState, _q: dict[str, str]) -> dict:
-        from features.model_store import MODEL_NAMES, model_versions
+        from core.registry import version_records
 
         served = state.current
         info = state.model_info(served)
@@ -119,18 +119,9 @@ def api_routes(get_state: Callable[[], ServingState | None],
                                                 f"{m['registered_name']} v{m['version']}: "
                                                 "calibration on the out-of-time test")
                                     if curve else None)
-        versions = []
+        versions: list[dict[str, object]] = []
         try:
-            for name in MODEL_NAMES.values():
-                for v in model_versions(name):
-                    t = v.tags
-                    versions.append({
-                        "registered_name": name, "version": int(v.version),
-                        "aliases": list(v.aliases),
-                        "test_roc_auc": _float(t.get("test_roc_auc")),
-                        "test_ece": _float(t.get("test_ece")), "until": t.get("until"),
-                        "promoted_at": t.get("promoted_at"),
-                        "forced_reason": t.get("forced_reason")})
+            versions = [asdict(r) for r in version_records()]
         except Exception as err:  # the registry is optional for the page
             info["notes"] = [*info.get("notes", []),
                              f"model registry unreachable ({type(err).__name__})"]
@@ -140,14 +131,6 @@ def api_routes(get_state: Callable[[], ServingState | None],
     handlers = {"/ui/api/leads": leads, "/ui/api/lead": lead, "/ui/api/model": model,
                 "/ui/api/reps": reps_json}
     return {path: partial(_api, fn, get_state) for path, fn in handlers.items()}
-
-
-def _float(v: str | None) -> float | None:
-    try:
-        f = float(v) if v is not None else float("nan")
-    except ValueError:
-        return None
-    return round(f, 4) if math.isfinite(f) else None
 
 
 async def _api(fn: Callable[[ServingState, dict[str, str]], dict],

@@ -11,11 +11,11 @@ from typing import Any
 
 import pandas as pd
 
+from core.settings import EngagementConfig
+from core.timestamps import data_end, default_as_of
+from core.warehouse import Warehouse
 from features.engagement import batch_features, feature_columns, select_pairs
-from features.labels import data_end
 from features.online import OutcomeHistory, online_features
-from features.settings import EngagementConfig
-from features.warehouse import Warehouse
 
 ONLINE_MAX = 50
 """Up to this many leads by id are computed online; more go through the batch query."""
@@ -80,6 +80,11 @@ class FeatureSource:
         """The latest timestamp in the warehouse: the moment the CRM export was taken."""
         with self._lock:
             return data_end(self._wh.con)
+
+    def default_as_of(self) -> pd.Timestamp:
+        """The `as_of` the CLI uses too when none is given (`core.timestamps.default_as_of`)."""
+        with self._lock:
+            return default_as_of(self._wh.con)
 
     def directory(self, lead_ids: Sequence[str]) -> pd.DataFrame:
         """Who owns each lead, its team and source, and when it was created (no personal

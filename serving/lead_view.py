@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.svg_charts import Step, waterfall
 from serving.lead_features import FeatureSource
+from serving.render.svg_charts import Step, waterfall
 from serving.scorer import Scorer, grade
 
 STEP_DELAY = pd.Timedelta(minutes=1)

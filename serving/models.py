@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from features.model_store import MODEL_NAMES, champion_version, configure, load_version
-from features.settings import Runtime
+from core.names import REGISTERED_NAMES
+from core.registry import champion_version, configure, load_version
+from core.settings import Runtime
 from serving.scorer import Scorer, feature_labels
 
 
@@ -14,7 +15,7 @@ class NoChampion(LookupError):
 def load_champion(runtime: Runtime, kind: str, attributes: list[str]) -> Scorer:
     """The scorer for `kind`'s `@champion`, loaded through the shared bundle loader."""
     configure(runtime.mlflow_uri)
-    name = MODEL_NAMES[kind]
+    name = REGISTERED_NAMES[kind]
     version = champion_version(name)
     if version is None:
         raise NoChampion(f"{name} has no @champion: run `leadlens train` and "

@@ -7,11 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.contract import ACTIVITY_TYPES, DIRECTIONS
+from core.contract import ACTIVITY_TYPES, DIRECTIONS
+from core.settings import MAX_BATCH_LIMIT
 
-MAX_LEADS = 1000
+MAX_LEADS = MAX_BATCH_LIMIT
+"""The schema's hard ceiling; `serve.max_batch` (at most this) is the limit in force."""
 MAX_ACTIVITIES = 5000
-Text = str
 
 
 class _Strict(BaseModel):

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.model_bundle import ModelBundle
+from core.settings import EngagementConfig, ServeConfig
 from features.catalog import engagement_features
-from features.model_bundle import ModelBundle
-from features.settings import EngagementConfig, ServeConfig
 
 GRADES = ("A", "B", "C", "D")
 

@@ -1,9 +1,12 @@
 """The LeadLens BentoML service: lead scores with reasons, SHAP breakdowns, dropout risk, the rep
 report and model information, behind API keys and limits.
 
-Configuration is read once when the service starts (LEADLENS_HOME, LEADLENS_CONFIG, the API key
-variables). Models load in a background thread; `/readyz` answers 503 until they are loaded and
-warmed. Scoring goes through `serving.scorer.Scorer`, the code the CLI uses.
+Importing this module reads nothing: configuration (LEADLENS_HOME, LEADLENS_CONFIG) is read when
+a worker starts (`LeadLens.__init__`), the API keys when the guard is built at the same moment.
+Worker count and concurrency are BentoML settings: `leadlens serve` passes `serve.workers` and
+`serve.max_concurrency` through `BENTOML_CONFIG_OVERRIDES`. Models load in a background thread;
+`/readyz` answers 503 until they are loaded and warmed. On shutdown the model poller stops and the
+warehouse is closed. Scoring goes through `serving.scorer.Scorer`, the code the CLI uses.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numpy as np
 import pandas as pd
 from bentoml.exceptions import NotFound, ServiceUnavailable
 
-from features.settings import load_runtime
+from core.settings import Runtime, load_runtime
+from core.timestamps import to_utc_naive
 from serving.guard import Guard, load_keys
 from serving.lead_features import UnknownLead
 from serving.schemas import ActivityIn, DropoutIn, ExplainIn, LeadIn, RepsIn, ScoreIn
@@ -25,21 +29,10 @@ from serving.state import Served, ServingState
 
 log = logging.getLogger("leadlens.serving")
 
-_RUNTIME = None
-
-
-def _runtime():
-    global _RUNTIME
-    if _RUNTIME is None:
-        _RUNTIME = load_runtime()
-    return _RUNTIME
-
-
 def _as_of(value: Any, served: Served) -> pd.Timestamp:
     if value is None:
         return served.as_of
-    ts = pd.Timestamp(value)
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+    return to_utc_naive(value)
 
 
 def _prepared(state: ServingState, served: Served, kind: str, leads: list[LeadIn],
@@ -81,23 +74,47 @@ def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.Da
     return pd.concat(frames, ignore_index=True).take(position).reset_index(drop=True)
 
 
+SERVICE_NAME = "leadlens"
+DEFAULT_WORKERS = 2
+"""`serve.workers`' default; `leadlens serve` overrides it (and the concurrency limit) from the
+config through `BENTOML_CONFIG_OVERRIDES` (see `bentoml_overrides`)."""
+
+
+def bentoml_overrides(runtime: Runtime) -> dict[str, Any]:
+    """The BentoML settings this service takes from the LeadLens config."""
+    serve = runtime.settings.serve
+    return {"services": {SERVICE_NAME: {
+        "workers": serve.workers,
+        "traffic": {"timeout": 60, "max_concurrency": serve.max_concurrency}}}}
+
+
 @bentoml.service(
-    name="leadlens",
-    traffic={"timeout": 60, "max_concurrency": _runtime().settings.serve.max_concurrency},
+    name=SERVICE_NAME,
+    traffic={"timeout": 60},
     http={"host": "127.0.0.1", "port": 3000},
-    workers=_runtime().settings.serve.workers,
+    workers=DEFAULT_WORKERS,
 )
 class LeadLens:
     """Scores and explanations for marketing and managers; the rep report; model info."""
 
     def __init__(self) -> None:
-        rt = _runtime()
+        _quiet_validation_logs()
+        rt = load_runtime()
         self.state = ServingState(rt)
         self._thread = threading.Thread(target=self.state.run,
                                         args=(rt.settings.serve.poll_seconds,),
                                         name="leadlens-models", daemon=True)
         self._thread.start()
         _LIVE["state"] = self.state
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        """Stop polling for a new champion and close the warehouse."""
+        self.state.stop()
+        self._thread.join(timeout=10)
+        self.state.close()
+        if _LIVE.get("state") is self.state:
+            del _LIVE["state"]
 
     def __is_ready__(self) -> bool:
         return self.state.ready
@@ -108,9 +125,16 @@ class LeadLens:
             raise ServiceUnavailable("models are still loading; see /readyz")
         return served
 
+    def _check_batch(self, leads: list[LeadIn]) -> None:
+        limit = self.state.runtime.settings.serve.max_batch
+        if len(leads) > limit:
+            raise bentoml.exceptions.InvalidArgument(
+                f"leads: {len(leads)} in one request; at most {limit} (serve.max_batch)")
+
     @bentoml.api(route="/score", input_spec=ScoreIn)
     def score(self, leads: list[LeadIn], explain: int = 0, as_of: Any = None) -> dict:
         """Calibrated conversion score, grade, percentile and top reasons per lead."""
+        self._check_batch(leads)
         served = self._served()
         when = _as_of(as_of, served)
         scorer = served.scorers["conversion"]
@@ -139,6 +163,7 @@ class LeadLens:
     @bentoml.api(route="/dropout_risk", input_spec=DropoutIn)
     def dropout_risk(self, leads: list[LeadIn], explain: int = 3, as_of: Any = None) -> dict:
         """Probability that the rep drops each lead before the next follow-up, with reasons."""
+        self._check_batch(leads)
         served = self._served()
         when = _as_of(as_of, served)
         scorer = served.scorers.get("dropout")
@@ -179,24 +204,24 @@ def _rep_report(state: ServingState, period: str | None, date_from: Any, date_to
     ValueError: a bad period; LookupError: a judging model is missing."""
     import json
 
-    from features import rep_report_format
-    from features.periods import resolve_period
-    from features.rep_report import build_report
-    from features.warehouse import Warehouse
+    from core.periods import resolve_period
+    from core.warehouse import Warehouse
+    from reps import report_format as rep_report_format
+    from reps.report import build_report
 
     served = state.current
     p = resolve_period(period, date_from, date_to, lambda: served.as_of)
     judging = state.judging()
-    rt = _runtime()
+    rt = state.runtime
     with Warehouse(rt.warehouse_path, read_only=True) as wh:
         report = build_report(wh.con, p, rt.settings, judging, team=team)
     return json.loads(rep_report_format.to_json(report)), report
 
 
 def _dashboard_reps(state: ServingState, query: dict[str, str]) -> dict:
-    from features.rep_report import FIVE_METRICS
-    from features.rep_report_format import oe_chart_svg
+    from reps.report import FIVE_METRICS
     from serving.dashboard import BadQuery
+    from serving.render.rep_page import oe_chart_svg
 
     try:
         out, report = _rep_report(state, query.get("period") or None, None, None,
@@ -254,15 +279,25 @@ class _NoSubmittedValues(logging.Filter):
         return True
 
 
-logging.getLogger("bentoml._internal.server.http_app").addFilter(_NoSubmittedValues())
+_VALIDATION_FILTER = _NoSubmittedValues()
 
 
-def _guard_options() -> dict[str, Any]:
-    from serving.dashboard import api_routes, static_routes
-
-    routes = {"/model": _model_app, **api_routes(lambda: _LIVE.get("state"), _dashboard_reps)}
-    return {"keys": load_keys(), "max_body_bytes": _runtime().settings.serve.max_body_bytes,
-            "known_fields": _known_fields(), "routes": routes, "public": static_routes()}
+def _quiet_validation_logs() -> None:
+    logging.getLogger("bentoml._internal.server.http_app").addFilter(_VALIDATION_FILTER)
 
 
-LeadLens.add_asgi_middleware(Guard, **_guard_options())
+class ServiceGuard(Guard):
+    """The guard with its configuration read when the worker builds its app, not at import:
+    API keys from the environment, the body limit from the LeadLens config."""
+
+    def __init__(self, app: Any) -> None:
+        from serving.dashboard import api_routes, static_routes
+
+        routes = {"/model": _model_app,
+                  **api_routes(lambda: _LIVE.get("state"), _dashboard_reps)}
+        super().__init__(app, keys=load_keys(),
+                         max_body_bytes=load_runtime().settings.serve.max_body_bytes,
+                         known_fields=_known_fields(), routes=routes, public=static_routes())
+
+
+LeadLens.add_asgi_middleware(ServiceGuard)

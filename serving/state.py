@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.model_bundle import ModelBundle, load_bundle, synthetic_rows
-from features.model_store import MODEL_NAMES, champion_version, configure, load_version
-from features.settings import Runtime
+from core.model_bundle import ModelBundle, load_bundle, synthetic_rows
+from core.names import REGISTERED_NAMES, VersionTag
+from core.registry import champion_version, configure, load_version
+from core.settings import Runtime
 from serving.lead_features import FeatureSource
 from serving.lead_table import LeadTable, build_lead_table
 from serving.scorer import Scorer, feature_labels
@@ -117,7 +118,7 @@ class ServingState:
     def judging(self) -> Any:
         """The rep-blind models the rep report needs (`JudgingModels`), loaded once; raises
         LookupError naming what to train when one is missing."""
-        from features.rep_report import judging_models_from_registry
+        from reps.report import judging_models_from_registry
 
         with self._judging_lock:
             if self._judging is None:
@@ -129,7 +130,7 @@ class ServingState:
         return self.current is not None
 
     def _load(self, kind: str, version: int | None = None) -> tuple[ModelBundle, int, str]:
-        name = MODEL_NAMES[kind]
+        name = REGISTERED_NAMES[kind]
         try:
             v = version if version is not None else champion_version(name)
             if v is None:
@@ -167,7 +168,7 @@ class ServingState:
                 continue
             scorers[kind] = Scorer(bundle, settings.serve, labels)
             origins.add(origin)
-        as_of = source.data_end() + pd.Timedelta(seconds=1)
+        as_of = source.default_as_of()
         # warm: the first real request should not pay for lazy initialisation
         ids = source.open_lead_ids(as_of)[:5]
         if ids:
@@ -188,7 +189,7 @@ class ServingState:
             return []
         events, scorers = [], dict(current.scorers)
         for kind in SERVED:
-            name = MODEL_NAMES[kind]
+            name = REGISTERED_NAMES[kind]
             try:
                 v = champion_version(name)
             except Exception as err:
@@ -264,7 +265,14 @@ class ServingState:
             log.warning("leads table not prepared: %s", err)
 
     def stop(self) -> None:
+        """Stop the background loader and poller (it ends within one wait)."""
         self._stop.set()
+
+    def close(self) -> None:
+        """Close the warehouse connection of what is being served."""
+        served = self.current
+        if served is not None:
+            served.source.close()
 
     def model_info(self, served: Served | None = None) -> dict[str, Any]:
         """What is served (this snapshot, default the current one)."""
@@ -278,9 +286,11 @@ class ServingState:
         for kind, s in served.scorers.items():
             meta = s.bundle.meta
             out["models"][kind] = {
-                "registered_name": MODEL_NAMES[kind], "version": s.version,
-                "trained_until": meta.get("until"), "valid_from": meta.get("valid_from"),
-                "test_from": meta.get("test_from"), "best_iteration": meta.get("best_iteration"),
+                "registered_name": REGISTERED_NAMES[kind], "version": s.version,
+                "trained_until": meta.get(VersionTag.UNTIL),
+                "valid_from": meta.get(VersionTag.VALID_FROM),
+                "test_from": meta.get(VersionTag.TEST_FROM),
+                "best_iteration": meta.get("best_iteration"),
                 "test_metrics": meta.get("test_metrics", {}),
             }
         return out

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from features.settings import IngestConfig
-from features.warehouse import Warehouse
+from core.settings import IngestConfig, Runtime, Settings
+from core.warehouse import Warehouse
+from ingest.load import ingest_frames
 
 REPS_CSV = """rep_id,team,hired_at,monthly_quota
 R1,east,2023-01-01,10000
@@ -49,3 +51,19 @@ def warehouse(tmp_path: Path):
 @pytest.fixture
 def ingest_config() -> IngestConfig:
     return IngestConfig()
+
+
+def load_crm(home: Path, crm: Any) -> Runtime:
+    """A runtime whose home holds a real DuckDB warehouse with `crm` ingested."""
+    raws = crm if isinstance(crm, dict) else {
+        "reps": crm.reps, "leads": crm.leads, "activities": crm.activities}
+    home.mkdir(parents=True, exist_ok=True)
+    with Warehouse(home / "warehouse.duckdb") as wh:
+        ingest_frames(wh, IngestConfig(), home / "quarantine", raws)
+    return Runtime(settings=Settings(), home=home, config_path=None)
+
+
+@pytest.fixture(scope="session")
+def crm_loader():
+    """`load_crm(home, crm) -> Runtime`: ingest a CRM into a real warehouse under `home`."""
+    return load_crm

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from core.model_bundle import encode
+from core.settings import Settings
+from core.warehouse import Warehouse
 from features.engagement import feature_columns
-from features.model_bundle import encode
-from features.settings import Settings
-from features.warehouse import Warehouse
 from training.dataset import build_dataset
 from training.evaluate import score_metrics
 from training.examples import time_split

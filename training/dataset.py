@@ -7,13 +7,10 @@ from collections.abc import Callable
 import duckdb
 import pandas as pd
 
+from core.settings import EngagementConfig
 from features.engagement import batch_features, feature_columns
 from features.labels import Examples
-from features.settings import EngagementConfig
 from training.examples import TimeSplit
-
-CONTEXT = ("lead_id", "as_of", "detail", "label", "split", "owner_rep_id", "team")
-"""Columns carried beside the features: never model inputs."""
 
 _CHUNK = 250_000
 

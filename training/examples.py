@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from core.names import VersionTag
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -27,8 +29,8 @@ class TimeSplit:
         return split
 
     def as_params(self) -> dict[str, str]:
-        return {"valid_from": str(self.valid_from), "test_from": str(self.test_from),
-                "until": str(self.until)}
+        return {VersionTag.VALID_FROM: str(self.valid_from),
+                VersionTag.TEST_FROM: str(self.test_from), VersionTag.UNTIL: str(self.until)}
 
 
 def time_split(examples: pd.DataFrame, fractions: tuple[float, float, float],

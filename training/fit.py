@@ -15,8 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from features.model_bundle import Calibrator, ModelBundle, encode
-from features.settings import LightGBMConfig
+from core.model_bundle import Calibrator, ModelBundle, encode
+from core.settings import LightGBMConfig
 
 
 def vocabularies(train: pd.DataFrame, categorical: list[str]) -> dict[str, tuple[str, ...]]:

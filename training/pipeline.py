@@ -15,11 +15,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from core.model_bundle import ModelBundle
+from core.names import RunTag, VersionTag
+from core.settings import Runtime, Settings
+from core.timestamps import data_end
+from core.warehouse import Warehouse
 from features.engagement import feature_columns
-from features.labels import Examples, conversion_examples, data_end, dropout_examples
-from features.model_bundle import ModelBundle
-from features.settings import Runtime, Settings
-from features.warehouse import Warehouse
+from features.labels import Examples, conversion_examples, dropout_examples, label_settings
 from training import plots
 from training.dataset import build_dataset
 from training.evaluate import calibration_curve, group_auc, score_metrics
@@ -143,7 +145,8 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     say(f"[{spec.kind}] fitting LightGBM on {len(train):,} rows, "
         f"{len(features)} features")
     bundle = fit_lightgbm(spec.kind, train, valid, features, categorical, cfg.lightgbm,
-                          meta={"until": str(until), **split.as_params()})
+                          meta={"until": str(until), **split.as_params(),
+                                "labels": label_settings(cfg)})
     if spec.examples == "creation":
         bundle.meta["conversion_day_cdf"] = conversion_day_cdf(wh, train, cfg.horizon_days)
     say(f"[{spec.kind}] baselines and evaluation")
@@ -243,7 +246,7 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                     continue
                 with tempfile.TemporaryDirectory(prefix=f"leadlens-{kind}-") as tmp, \
                         tracked_run(kind, experiment_id, nested=True,
-                                    tags={"leadlens.model": kind}) as run:
+                                    tags={RunTag.MODEL: kind}) as run:
                     work = Path(tmp)
                     if spec.examples not in prepared:
                         prepared[spec.examples] = prepare(spec, wh, settings, until, say)
@@ -253,7 +256,7 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                     result.run_id = run.info.run_id
                     report.results[kind] = result
             if report.skipped:
-                mlflow.set_tag("leadlens.skipped", ",".join(report.skipped))
+                mlflow.set_tag(RunTag.SKIPPED, ",".join(report.skipped))
     return report
 
 
@@ -275,7 +278,7 @@ def _log(result: ModelResult, figs: dict[str, Path], card_args: dict, work: Path
         mlflow.log_metrics({f"test_{scorer}_{k}": v for k, v in m.items()
                             if np.isfinite(v)})
     flagged = result.audit[result.audit["flagged"]]
-    mlflow.set_tag("leakage_flags", ",".join(flagged["feature"]) or "none")
+    mlflow.set_tag(RunTag.LEAKAGE_FLAGS, ",".join(flagged["feature"]) or "none")
     for path in figs.values():
         mlflow.log_artifact(str(path), artifact_path="plots")
     for name in ("leakage_audit.csv", "group_auc_source.csv", "group_auc_team.csv"):
@@ -300,15 +303,15 @@ def _tag_version(result: ModelResult, version: int, digests: dict[str, str]) -> 
     client = MlflowClient()
     m = result.metrics["lightgbm"]
     tags = {
-        "kind": result.spec.kind,
+        VersionTag.KIND: result.spec.kind,
         **result.split.as_params(),
-        "test_roc_auc": f"{m['roc_auc']:.6f}",
-        "test_pr_auc": f"{m['pr_auc']:.6f}",
-        "test_ece": f"{m['ece']:.6f}",
-        "test_brier": f"{m['brier']:.6f}",
-        "test_rows": str(int(m["rows"])),
-        "test_digest": digests.get("test", ""),
-        "leakage_flags": ",".join(result.audit.loc[result.audit["flagged"], "feature"])
+        VersionTag.TEST_ROC_AUC: f"{m['roc_auc']:.6f}",
+        VersionTag.TEST_PR_AUC: f"{m['pr_auc']:.6f}",
+        VersionTag.TEST_ECE: f"{m['ece']:.6f}",
+        VersionTag.TEST_BRIER: f"{m['brier']:.6f}",
+        VersionTag.TEST_ROWS: str(int(m["rows"])),
+        VersionTag.TEST_DIGEST: digests.get("test", ""),
+        VersionTag.LEAKAGE_FLAGS: ",".join(result.audit.loc[result.audit["flagged"], "feature"])
         or "none",
     }
     for k, v in tags.items():

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from core.names import CHAMPION, VersionTag
+from core.registry import champion_version, load_version, model_versions
+from core.settings import Runtime
+from core.warehouse import Warehouse
 from features.labels import Examples
-from features.model_store import CHAMPION, champion_version, load_version, model_versions
-from features.settings import Runtime
-from features.warehouse import Warehouse
 from training.dataset import build_dataset
 from training.evaluate import score_metrics
 from training.examples import TimeSplit
@@ -64,8 +65,9 @@ def test_set(runtime: Runtime, kind: str, tags: dict[str, str]) -> pd.DataFrame:
     """The candidate's out-of-time test examples with their features, rebuilt from the
     warehouse with the split recorded on its version."""
     try:
-        split = TimeSplit(pd.Timestamp(tags["valid_from"]), pd.Timestamp(tags["test_from"]),
-                          pd.Timestamp(tags["until"]))
+        split = TimeSplit(pd.Timestamp(tags[VersionTag.VALID_FROM]),
+                          pd.Timestamp(tags[VersionTag.TEST_FROM]),
+                          pd.Timestamp(tags[VersionTag.UNTIL]))
     except KeyError as err:
         raise PromotionError(f"the version lacks the tag {err}; was it trained by LeadLens?") \
             from None
@@ -132,12 +134,13 @@ def promote(runtime: Runtime, kind: str, version: int | None = None, force: bool
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, str(candidate))
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    tags = {"promoted_at": now, "promoted_from": str(champ) if champ else "none",
-            "promotion_metrics": f"auc={cm['roc_auc']:.4f},ece={cm['ece']:.4f}"}
+    tags = {VersionTag.PROMOTED_AT: now,
+            VersionTag.PROMOTED_FROM: str(champ) if champ else "none",
+            VersionTag.PROMOTION_METRICS: f"auc={cm['roc_auc']:.4f},ece={cm['ece']:.4f}"}
     if rollback:
-        tags["promotion_kind"] = "rollback"
+        tags[VersionTag.PROMOTION_KIND] = "rollback"
     if force:
-        tags["promotion_forced_reason"] = reason.strip()  # type: ignore[union-attr]
+        tags[VersionTag.FORCED_REASON] = reason.strip()  # type: ignore[union-attr]
         decision.forced = True
         decision.reasons.append(f"forced past the gates: {reason.strip()}")  # type: ignore[union-attr]
     for k, v in tags.items():

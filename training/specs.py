@@ -5,14 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["conversion", "dropout", "lead_quality", "dropout_expected"]
-ExampleKind = Literal["snapshots", "touches", "creation"]
+from core import names
 
-REP_DERIVED = (
-    "rep_past_resolved_leads",
-    "rep_past_conversion_rate",
-    "rep_past_followup_depth",
-)
+ExampleKind = Literal["snapshots", "touches", "creation"]
 
 LEAD_STATE = (
     "outbound_touches",
@@ -30,7 +25,7 @@ may know (no rep, no rep history, no pace of the rep's own touches)."""
 
 @dataclass(frozen=True)
 class ModelSpec:
-    kind: Kind
+    kind: names.ModelKind
     registered_name: str
     examples: ExampleKind
     question: str
@@ -48,20 +43,20 @@ class ModelSpec:
 
 
 CONVERSION = ModelSpec(
-    "conversion", "leadlens-conversion", "snapshots",
+    names.CONVERSION, names.registered_name(names.CONVERSION), "snapshots",
     "Will this open lead convert?",
     "converted within the horizon after the snapshot",
     "Rank open leads for marketing and reps. Not for judging reps: it knows the rep's track "
-    "record and activity (use leadlens-lead-quality for that).",
+    "record and activity (use the lead-quality model for that).",
 )
 DROPOUT = ModelSpec(
-    "dropout", "leadlens-dropout", "touches",
+    names.DROPOUT, names.registered_name(names.DROPOUT), "touches",
     "Will the rep stop following this lead up too early?",
     "no further outbound touch within the window after this touch while the lead stayed open",
     "Warn managers and reps about leads likely to be dropped. Not a judgement of the rep.",
 )
 LEAD_QUALITY = ModelSpec(
-    "lead_quality", "leadlens-lead-quality", "creation",
+    names.LEAD_QUALITY, names.registered_name(names.LEAD_QUALITY), "creation",
     "How likely is a lead like this to convert, whoever works it?",
     "converted within the horizon after creation",
     "Expected conversions for fair rep comparison. Sees only the lead's own attributes and "
@@ -69,7 +64,7 @@ LEAD_QUALITY = ModelSpec(
 )
 
 DROPOUT_EXPECTED = ModelSpec(
-    "dropout_expected", "leadlens-dropout-expected", "touches",
+    names.DROPOUT_EXPECTED, names.registered_name(names.DROPOUT_EXPECTED), "touches",
     "How likely is a lead in this state to be dropped, whoever works it?",
     "no further outbound touch within the window after this touch while the lead stayed open",
     "Expected dropouts for judging a rep's follow-up discipline. Sees the lead's attributes and "

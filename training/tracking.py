@@ -1,5 +1,5 @@
 """MLflow writing: the experiment, runs that end KILLED on Ctrl-C or SIGTERM, model logging and
-registration. Reading the registry lives in `features.model_store`."""
+registration. Reading the registry lives in `core.registry`."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-import features
-from features.model_bundle import ModelBundle, synthetic_rows
-from features.model_store import BUNDLE_ARTIFACT, configure
-from features.settings import Runtime
+import core
+from core.model_bundle import ModelBundle, synthetic_rows
+from core.names import BUNDLE_ARTIFACT
+from core.registry import configure
+from core.settings import Runtime
 
 EXPERIMENT = "leadlens"
-ENTRY = Path(features.__file__).with_name("pyfunc_entry.py")
+ENTRY = Path(core.__file__).with_name("pyfunc_entry.py")
 
 
 def setup(runtime: Runtime) -> str:

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.settings import EngagementConfig, IngestConfig
+from core.warehouse import Warehouse
 from features.catalog import engagement_features, format_data_dictionary
 from features.engagement import batch_features, select_pairs
-from features.ingest import ingest_frames
 from features.online import OutcomeHistory, online_features
-from features.settings import EngagementConfig, IngestConfig
-from features.warehouse import Warehouse
+from ingest.load import ingest_frames
 
 CFG = EngagementConfig()
 AS_OF = pd.Timestamp("2025-03-01")

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.settings import EngagementConfig, IngestConfig, SimulateConfig
+from core.warehouse import Warehouse
 from features.engagement import batch_features
-from features.ingest import ingest_frames
 from features.online import OutcomeHistory, online_features
-from features.settings import EngagementConfig, IngestConfig, SimulateConfig
-from features.simulate import simulate_crm
-from features.warehouse import Warehouse
+from ingest.load import ingest_frames
+from leadlens.simulator.crm import simulate_crm
 
 CFG = EngagementConfig()
 ATTRS = ["industry", "company_size", "country"]

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from features.ingest import ingest_frames
-from features.settings import IngestConfig, Runtime, Settings, SimulateConfig
-from features.simulate import simulate_crm
-from features.warehouse import Warehouse
+from core.settings import IngestConfig, Runtime, Settings, SimulateConfig
+from core.warehouse import Warehouse
+from ingest.load import ingest_frames
+from leadlens.simulator.crm import simulate_crm
 
 KEY = "test-key-" + "x" * 24
 

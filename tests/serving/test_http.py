@@ -134,8 +134,8 @@ def test_not_ready_until_models_load(tmp_path, served_home):
 def test_hot_swap_under_load_fails_no_request(served_home, tmp_path):
     from mlflow import MlflowClient
 
-    from features.model_store import champion_version, configure
-    from features.settings import LightGBMConfig, Settings, TrainConfig
+    from core.registry import champion_version, configure
+    from core.settings import LightGBMConfig, Settings, TrainConfig
     from training.pipeline import train_models
 
     runtime, _, _ = served_home

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.registry import load_version
+from core.warehouse import Warehouse
 from features.engagement import batch_features
-from features.model_store import load_version
-from features.warehouse import Warehouse
 
 SECRET = "zq-SECRET-7731"  # planted in bad requests: must never come back
 
@@ -22,7 +22,7 @@ def _serving_the_champion(client, auth, seconds: float = 120) -> None:
     may have moved it; the service swaps at its next poll)."""
     import time
 
-    from features.model_store import champion_version
+    from core.registry import champion_version
 
     deadline = time.time() + seconds
     while True:
@@ -189,7 +189,22 @@ def test_malformed_requests_get_4xx_without_echo(client, auth, name, body, caplo
 def test_batch_limit_names_the_limit(client, auth):
     body = {"leads": [{"lead_id": f"L{i}"} for i in range(1001)]}
     r = client.post("/score", json=body, headers=auth)
-    assert r.status_code == 400 and "1000" in r.text
+    assert r.status_code == 400 and "at most 1000 (serve.max_batch)" in r.text
+
+
+def test_batch_limit_is_the_configured_one(client, auth, service_module, monkeypatch):
+    """`serve.max_batch` is the limit in force (the schema only holds its ceiling)."""
+    from core.settings import ServeConfig, Settings
+
+    state = service_module._LIVE["state"]
+    small = type(state.runtime)(Settings(serve=ServeConfig(max_batch=3)), state.runtime.home,
+                                None)
+    monkeypatch.setattr(state, "runtime", small)
+    ids = [{"lead_id": "L000002"}] * 4
+    for path in ("/score", "/dropout_risk"):
+        r = client.post(path, json={"leads": ids}, headers=auth)
+        assert r.status_code == 400 and "at most 3 (serve.max_batch)" in r.text, path
+    assert client.post("/score", json={"leads": ids[:3]}, headers=auth).status_code == 200
 
 
 def test_unknown_lead_is_404_naming_its_position(client, auth):
@@ -199,7 +214,7 @@ def test_unknown_lead_is_404_naming_its_position(client, auth):
 
 
 def test_body_size_limit(client, auth, service_module):
-    limit = service_module._runtime().settings.serve.max_body_bytes
+    limit = service_module._LIVE["state"].runtime.settings.serve.max_body_bytes
     big = b'{"leads": [' + b'{"lead_id": "L1"},' * (limit // 15) + b'{"lead_id": "L1"}]}'
     r = client.post("/score", content=big, headers={**auth, "content-type": "application/json"})
     assert r.status_code == 413
@@ -226,8 +241,8 @@ def test_reps_report(client, auth):
 def test_hot_swap_and_refusal(client, auth, served_home, service_module, monkeypatch):
     from mlflow import MlflowClient
 
-    from features.model_store import configure
-    from features.settings import LightGBMConfig, Settings, TrainConfig
+    from core.registry import configure
+    from core.settings import LightGBMConfig, Settings, TrainConfig
     from training.pipeline import train_models
 
     runtime, _, _ = served_home

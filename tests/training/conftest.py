@@ -1,30 +1,10 @@
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
 import pytest
 
-from features.ingest import ingest_frames
-from features.settings import IngestConfig, Runtime, Settings, SimulateConfig
-from features.simulate import SimulatedCRM, simulate_crm
-from features.warehouse import Warehouse
-
-
-def load_crm(home: Path, crm: SimulatedCRM | dict[str, pd.DataFrame]) -> Runtime:
-    """A runtime whose home holds a real DuckDB warehouse with `crm` ingested."""
-    raws = crm if isinstance(crm, dict) else {
-        "reps": crm.reps, "leads": crm.leads, "activities": crm.activities}
-    home.mkdir(parents=True, exist_ok=True)
-    with Warehouse(home / "warehouse.duckdb") as wh:
-        ingest_frames(wh, IngestConfig(), home / "quarantine", raws)
-    return Runtime(settings=Settings(), home=home, config_path=None)
-
-
-@pytest.fixture(scope="session")
-def crm_loader():
-    """`load_crm(home, crm) -> Runtime`: ingest a CRM into a real warehouse under `home`."""
-    return load_crm
+from core.settings import SimulateConfig
+from leadlens.simulator.crm import SimulatedCRM, simulate_crm
+from tests.conftest import load_crm
 
 
 @pytest.fixture(scope="session")

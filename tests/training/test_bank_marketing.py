@@ -2,8 +2,8 @@
 shipped mapping, train, promote, score, serve one request, and the LightGBM / logistic
 regression comparison. AUC floors are the measured figures (README) minus a small margin.
 
-The full file lives beside the checkout in `../shared/datasets/bank_marketing/` (CI has it); set
-LEADLENS_BANK_MARKETING to its path elsewhere. Without it this test fails, on purpose.
+The full file is vendored gzipped in `tests/data/bank_marketing/` (CC BY 4.0, attribution
+beside it); LEADLENS_BANK_MARKETING points the test at another copy.
 """
 
 from __future__ import annotations
@@ -23,17 +23,14 @@ REPO = Path(__file__).resolve().parents[2]
 MAPPING = REPO / "configs" / "sources" / "bank_marketing.yaml"
 CONFIG = REPO / "configs" / "bank_marketing.yaml"
 SAMPLE = REPO / "tests" / "data" / "bank_marketing" / "bank-additional-every10th.csv"
+FULL = REPO / "tests" / "data" / "bank_marketing" / "bank-additional-full.csv.gz"
 
 
 def _full_file() -> Path:
-    path = Path(os.environ.get(
-        "LEADLENS_BANK_MARKETING",
-        REPO.parent / "shared" / "datasets" / "bank_marketing" / "bank-additional-full.csv"))
+    path = Path(os.environ.get("LEADLENS_BANK_MARKETING", FULL))
     if not path.is_file():
-        pytest.fail(
-            f"the bank marketing data is missing at {path}. Download 'bank-additional.zip' from "
-            "https://archive.ics.uci.edu/dataset/222/bank+marketing (CC BY 4.0), unzip it and "
-            "set LEADLENS_BANK_MARKETING to bank-additional-full.csv.")
+        pytest.fail(f"the bank marketing data is missing at {path} (it is vendored at {FULL}; "
+                    "LEADLENS_BANK_MARKETING overrides the path)")
     return path
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from core.settings import TrainConfig
+from core.warehouse import Warehouse
 from features.labels import conversion_examples, dropout_examples
-from features.settings import TrainConfig
-from features.warehouse import Warehouse
 from training.examples import time_split
 from training.pipeline import NotEnoughData, check_enough, class_counts
 from training.specs import CONVERSION

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 
-from features.settings import SimulateConfig
-from features.simulate import simulate_crm
+from core.settings import SimulateConfig
+from leadlens.simulator.crm import simulate_crm
 
 
 def _statuses(db) -> list[str]:

@@ -6,8 +6,8 @@ import mlflow
 import numpy as np
 from mlflow import MlflowClient
 
-from features.settings import SimulateConfig
-from features.simulate import simulate_crm
+from core.settings import SimulateConfig
+from leadlens.simulator.crm import simulate_crm
 from training.leakage import leakage_audit, shap_shares
 from training.pipeline import train_models
 

@@ -12,8 +12,8 @@ import pandas as pd
 from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
-from features.model_bundle import synthetic_rows
-from features.model_store import load_version
+from core.model_bundle import synthetic_rows
+from core.registry import load_version
 
 
 def test_conversion_quality_against_oracle_and_baselines(trained, mid_crm):

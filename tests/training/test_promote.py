@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from mlflow import MlflowClient
 
-from features.model_store import champion_version, model_versions
-from features.settings import LightGBMConfig, PromoteConfig, Settings, TrainConfig
+from core.names import VersionTag
+from core.registry import champion_version, model_versions, version_records
+from core.settings import LightGBMConfig, PromoteConfig, Settings, TrainConfig
 from training.pipeline import train_models
 from training.promote import PromotionError, promote
 
@@ -50,8 +51,12 @@ def test_promotion_lifecycle(trained):
     d = promote(runtime, "conversion", force=True, reason="demo of a forced move")
     assert d.promoted and d.forced
     tags = MlflowClient().get_model_version("leadlens-conversion", str(second)).tags
-    assert tags["promotion_forced_reason"] == "demo of a forced move"
-    assert tags["promoted_from"] == str(first)
+    assert tags[VersionTag.FORCED_REASON] == "demo of a forced move"
+    assert tags[VersionTag.PROMOTED_FROM] == str(first)
+    # what the dashboard's model page and `leadlens models` read back
+    shown = {(r.registered_name, r.version): r for r in version_records()}
+    assert shown[("leadlens-conversion", second)].forced_reason == "demo of a forced move"
+    assert shown[("leadlens-conversion", second)].aliases == ["champion"]
 
     # rollback to the first version: absolute gates only
     d = promote(runtime, "conversion", version=first)

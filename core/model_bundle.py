@@ -1,0 +1,173 @@
+"""A trained LeadLens model as plain files, and the one loader every reader goes through.
+
+A bundle is a folder with the native LightGBM text model (`model.txt`), the calibrator and the
+input schema (`bundle.json`). Nothing is pickled, so loading a bundle from the registry never runs
+code from it. Training writes bundles; the scorer, promotion and reports read them with
+`load_bundle`, so a lead gets the same score wherever it is scored.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from core.values import is_missing
+
+BUNDLE_FORMAT = 1
+MODEL_FILE = "model.txt"
+META_FILE = "bundle.json"
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """Isotonic map from the booster's raw score (log-odds) to a probability.
+
+    Between knots it interpolates linearly and outside them it clips, exactly as scikit-learn's
+    `IsotonicRegression(out_of_bounds="clip")` does, but from two arrays instead of a pickle.
+    """
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+
+
+def encode(frame: pd.DataFrame, features: tuple[str, ...] | list[str],
+           categories: dict[str, tuple[str, ...]], what: str = "model") -> np.ndarray:
+    """The float64 design matrix: numeric columns as they are, categoricals as vocabulary codes
+    (an unseen or missing category becomes missing). Raises on a missing column."""
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} input lacks columns: {', '.join(missing)}")
+    if len(frame) <= 64:  # a lead or a few per request: plain Python beats pandas machinery
+        out = np.empty((len(frame), len(features)), dtype=np.float64)
+        table = frame[list(features)].to_numpy(dtype=object)
+        for j, name in enumerate(features):
+            if name in categories:
+                lookup = _vocabulary_index(categories[name])
+                out[:, j] = [np.nan if is_missing(v) else lookup.get(str(v), np.nan)
+                             for v in table[:, j]]
+            else:
+                out[:, j] = [_to_float(v) for v in table[:, j]]
+        return out
+    # filled column by column, so column-major: ten times faster to fill than row-major for
+    # large batches, and LightGBM predicts from it directly (about 4% slower than row-major)
+    out = np.empty((len(frame), len(features)), dtype=np.float64, order="F")
+    for j, name in enumerate(features):
+        col = frame[name]
+        if name in categories:
+            codes = pd.Index(categories[name]).get_indexer(col.astype("string").fillna("\0"))
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+        elif col.dtype.kind in "fiub":
+            out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            out[:, j] = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy(
+                na_value=np.nan)
+    return out
+
+
+def _to_float(v: object) -> float:
+    """A cell as float64, missing or unreadable as NaN (like `pd.to_numeric(errors="coerce")`)."""
+    if is_missing(v):
+        return np.nan
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return np.nan
+
+
+@functools.lru_cache(maxsize=256)
+def _vocabulary_index(vocab: tuple[str, ...]) -> dict[str, float]:
+    return {v: float(i) for i, v in enumerate(vocab)}
+
+
+@dataclass
+class ModelBundle:
+    """A fitted booster with its input schema and calibrator."""
+
+    kind: str
+    booster: lgb.Booster
+    features: tuple[str, ...]
+    categories: dict[str, tuple[str, ...]]
+    calibrator: Calibrator
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def categorical(self) -> tuple[str, ...]:
+        return tuple(f for f in self.features if f in self.categories)
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The float64 design matrix for `frame` (see `encode`)."""
+        return encode(frame, self.features, self.categories, self.kind)
+
+    def raw_score(self, x: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Log-odds from the booster for a design matrix."""
+        return self.booster.predict(x, raw_score=True, num_threads=num_threads)
+
+    def predict(self, frame: pd.DataFrame, num_threads: int = 0) -> np.ndarray:
+        """Calibrated probabilities, one per row of `frame`."""
+        return self.calibrator(self.raw_score(self.matrix(frame), num_threads))
+
+    def contributions(self, x: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Exact TreeSHAP values in log-odds, shape (rows, features + 1); the last column is the
+        base value, and each row sums to the raw score."""
+        return self.booster.predict(x, pred_contrib=True, num_threads=num_threads)
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(directory / MODEL_FILE))
+        meta = {
+            "format": BUNDLE_FORMAT,
+            "kind": self.kind,
+            "features": list(self.features),
+            "categories": {k: list(v) for k, v in self.categories.items()},
+            "calibrator": {"x": list(self.calibrator.x), "y": list(self.calibrator.y)},
+            "meta": self.meta,
+        }
+        (directory / META_FILE).write_text(json.dumps(meta, indent=1, default=str),
+                                           encoding="utf-8")
+        return directory
+
+
+def synthetic_rows(bundle: ModelBundle, n: int = 3) -> pd.DataFrame:
+    """Made-up input rows (signature, input example, validation): never real lead rows."""
+    data: dict[str, Any] = {}
+    for j, f in enumerate(bundle.features):
+        if f in bundle.categories:
+            vocab = bundle.categories[f] or ("unknown",)
+            data[f] = pd.array([vocab[i % len(vocab)] for i in range(n)], dtype=object)
+        else:
+            data[f] = np.arange(n, dtype=np.float64) + float(j % 3)
+    return pd.DataFrame(data)
+
+
+def load_bundle(directory: Path) -> ModelBundle:
+    """Read a bundle folder written by `ModelBundle.save`; raises ValueError if it is unusable."""
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{directory}: not a LeadLens model bundle ({err})") from None
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise ValueError(f"{directory}: bundle format {meta.get('format')!r}, "
+                         f"this LeadLens reads format {BUNDLE_FORMAT}")
+    booster = lgb.Booster(model_file=str(directory / MODEL_FILE))
+    features = tuple(meta["features"])
+    if tuple(booster.feature_name()) != features:
+        raise ValueError(f"{directory}: the booster's features differ from the bundle schema")
+    return ModelBundle(
+        kind=meta["kind"],
+        booster=booster,
+        features=features,
+        categories={k: tuple(v) for k, v in meta["categories"].items()},
+        calibrator=Calibrator(tuple(meta["calibrator"]["x"]), tuple(meta["calibrator"]["y"])),
+        meta=meta.get("meta", {}),
+    )

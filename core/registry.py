@@ -1,0 +1,138 @@
+"""The model registry as LeadLens reads it: which versions exist, which is `@champion`, and the
+one way to turn a registered version into a `ModelBundle`.
+
+Training, promotion, the scorer and the service all load models through `load_version`, so a lead
+gets the same score wherever it is scored. Writing (logging, registering) lives in `training/`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.model_bundle import ModelBundle, load_bundle
+from core.names import BUNDLE_ARTIFACT, CHAMPION, REGISTERED_NAMES, VersionTag
+
+
+def configure(tracking_uri: str, quick_fail: bool = True) -> None:
+    """Point MLflow at the store; with `quick_fail`, an unreachable server fails in seconds,
+    not after minutes of retries."""
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if quick_fail:
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    mlflow.set_tracking_uri(tracking_uri)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: int
+    aliases: tuple[str, ...]
+    run_id: str | None
+    tags: dict[str, str]
+    created: int
+
+
+def _client():
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def model_versions(name: str) -> list[VersionInfo]:
+    """Every registered version of `name`, newest first (empty if the model is unknown)."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    found = client.search_model_versions(f"name = '{name}'")
+    if not found:
+        return []
+    try:
+        by_version: dict[str, list[str]] = {}
+        for alias, ver in (client.get_registered_model(name).aliases or {}).items():
+            by_version.setdefault(str(ver), []).append(alias)
+    except MlflowException:
+        by_version = {}
+    out = [VersionInfo(v.name, int(v.version), tuple(sorted(by_version.get(str(v.version), []))),
+                       v.run_id, dict(v.tags or {}), int(v.creation_timestamp or 0))
+           for v in found]
+    return sorted(out, key=lambda v: -v.version)
+
+
+def champion_version(name: str) -> int | None:
+    """The version holding `@champion`, or None when there is none. An unreachable registry
+    raises (MlflowException), so callers can tell "no champion" from "cannot ask"."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return int(_client().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException as err:
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def load_version(name: str, version: int, cache_dir: Path | None = None) -> ModelBundle:
+    """Download a registered version's bundle (plain files only) and load it."""
+    import mlflow
+
+    dst = Path(cache_dir or tempfile.mkdtemp(prefix="leadlens-model-")) / f"{name}-v{version}"
+    if not (dst / "artifacts" / BUNDLE_ARTIFACT).exists():
+        dst.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}/artifacts/{BUNDLE_ARTIFACT}",
+            dst_path=str(dst))
+    bundle = load_bundle(dst / "artifacts" / BUNDLE_ARTIFACT)
+    bundle.meta.setdefault("registered_name", name)
+    bundle.meta["version"] = int(version)
+    return bundle
+
+
+def _tag_float(v: str | None) -> float | None:
+    try:
+        f = float(v) if v is not None else math.nan
+    except ValueError:
+        return None
+    return round(f, 4) if math.isfinite(f) else None
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One registered version as people are shown it."""
+
+    kind: str
+    registered_name: str
+    version: int
+    aliases: list[str]
+    test_roc_auc: float | None
+    test_ece: float | None
+    until: str | None
+    promoted_at: str | None
+    forced_reason: str | None
+    leakage_flags: str
+
+
+def version_records() -> list[VersionRecord]:
+    """Every registered version of every model, newest first per model: aliases, out-of-time
+    metrics, training window, promotion record and leakage flags (the dashboard's model page and
+    `leadlens models` show these)."""
+    out: list[VersionRecord] = []
+    for kind, name in REGISTERED_NAMES.items():
+        for v in model_versions(name):
+            t = v.tags
+            out.append(VersionRecord(
+                kind=kind, registered_name=name, version=v.version, aliases=list(v.aliases),
+                test_roc_auc=_tag_float(t.get(VersionTag.TEST_ROC_AUC)),
+                test_ece=_tag_float(t.get(VersionTag.TEST_ECE)),
+                until=t.get(VersionTag.UNTIL),
+                promoted_at=t.get(VersionTag.PROMOTED_AT),
+                forced_reason=t.get(VersionTag.FORCED_REASON),
+                leakage_flags=t.get(VersionTag.LEAKAGE_FLAGS, "none"),
+            ))
+    return out

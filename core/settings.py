@@ -1,0 +1,295 @@
+"""Configuration: one YAML file validated once, at the edge, into frozen typed objects.
+
+Defaults live in the models below and are mirrored by `configs/leadlens.yaml` (a test keeps the
+two equal). Locations and secrets come from the environment, never from the YAML file:
+`LEADLENS_HOME` (all state; default `./.leadlens`) and `LEADLENS_CONFIG` (a config file used
+when no `--config` is given).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.contract import DEFAULT_PERSONAL_DATA_COLUMNS
+
+HOME_ENV = "LEADLENS_HOME"
+CONFIG_ENV = "LEADLENS_CONFIG"
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
+DEFAULT_HOME = Path(".leadlens")
+MAX_BATCH_LIMIT = 10_000
+"""The largest `serve.max_batch` allowed (the request schema's own ceiling)."""
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class IngestConfig(_Section):
+    max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
+    """A table with a larger share of quarantined rows fails the whole ingest."""
+    personal_data_columns: tuple[str, ...] = DEFAULT_PERSONAL_DATA_COLUMNS
+    """Column names (matched as whole name tokens) dropped at ingestion as personal data."""
+
+
+class SimulateConfig(_Section):
+    leads: int = Field(20_000, ge=10)
+    reps: int = Field(40, ge=2)
+    months: int = Field(18, ge=1, le=120)
+    seed: int = 7
+    start: str = "2025-01-01"
+    """First day of the simulated CRM (ISO date)."""
+    rep_skill_sd: float = Field(1.0, ge=0.0)
+    """Spread of rep skill (log-odds effect on replies, meetings and wins)."""
+    weak_rep_share: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of reps made clearly weak (skill `weak_rep_skill`, little follow-up discipline)."""
+    weak_rep_skill: float = -1.5
+    discipline_spread: float = Field(1.0, ge=0.0, le=1.0)
+    """Spread of follow-up discipline around its mean (1: the full natural spread)."""
+    lead_skill_skew: float = 0.0
+    """How lead quality follows rep skill: > 0 gives better reps better leads, < 0 worse."""
+
+
+class EngagementConfig(_Section):
+    windows_days: tuple[int, ...] = (7, 30, 90)
+    """Look-back windows for activity counts, in days."""
+    dormant_days: int = Field(30, ge=1)
+    """A touch after this many days without any touch re-engages a dormant lead."""
+    quiet_days: int = Field(14, ge=1)
+    """A rep who has not touched a lead for this many days has gone quiet on it."""
+    decay_half_life_days: float = Field(14.0, gt=0)
+    """Half-life of the time-decayed engagement score."""
+    fifth_followup: int = Field(5, ge=1)
+    """The follow-up depth whose reach the rep metrics report."""
+
+
+class LightGBMConfig(_Section):
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.9, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_rounds: int = Field(1000, ge=1)
+    """Upper bound on boosting rounds; early stopping on validation picks the number."""
+    early_stopping_rounds: int = Field(50, ge=1)
+    early_stopping_metric: Literal["binary_logloss", "auc"] = "binary_logloss"
+    """What early stopping watches on validation. `auc` judges ranking only (calibration is
+    fitted afterwards): steadier when the conversion rate drifts between the splits."""
+    seed: int = 7
+
+
+class TrainConfig(_Section):
+    snapshot_ages_days: tuple[int, ...] = (0, 7, 14, 30, 60)
+    """Conversion examples: each lead as of these ages, while it is still open."""
+    horizon_days: int = Field(90, ge=1)
+    """Conversion label: converted within this many days after the snapshot."""
+    dropout_touches: int = Field(4, ge=1)
+    """Dropout examples: outbound touches number 1 to this."""
+    dropout_window_days: int = Field(14, ge=1)
+    """Dropout label: no further outbound touch within this many days while the lead is open."""
+    split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    """Train, validation and out-of-time test shares of the leads, in order of creation."""
+    min_per_class: int = Field(40, ge=1)
+    """Refuse to train with fewer positives or negatives than this among training examples."""
+    min_per_class_eval: int = Field(10, ge=1)
+    """... and fewer than this in the validation or the test split."""
+    leakage_auc: float = Field(0.9, gt=0.5, le=1.0)
+    """A feature that alone reaches this AUC is flagged as possible leakage."""
+    leakage_shap_share: float = Field(0.5, gt=0, le=1.0)
+    """A feature holding more than this share of total |SHAP| is flagged as possible leakage..."""
+    leakage_shap_min_features: int = Field(10, ge=1)
+    """... in a model with at least this many inputs (with four inputs, one holding half of the
+    attributions is normal, not a sign of leakage)."""
+    shap_sample: int = Field(5000, ge=100)
+    """Test rows explained for the SHAP summary and the leakage audit."""
+    lightgbm: LightGBMConfig = LightGBMConfig()
+
+    @field_validator("split_fractions")
+    @classmethod
+    def _fractions(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(v) <= 0 or abs(sum(v) - 1.0) > 1e-9:
+            raise ValueError("three positive shares (train, validation, test) summing to 1")
+        return v
+
+    @field_validator("snapshot_ages_days")
+    @classmethod
+    def _ages(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or min(v) < 0 or len(set(v)) != len(v):
+            raise ValueError("one or more distinct ages in days, each >= 0")
+        return tuple(sorted(v))
+
+
+class AucFloors(_Section):
+    conversion: float = Field(0.70, ge=0.5, le=1.0)
+    dropout: float = Field(0.60, ge=0.5, le=1.0)
+    lead_quality: float = Field(0.58, ge=0.5, le=1.0)
+    """Lower: judged before any activity, a lead's attributes alone predict less."""
+    dropout_expected: float = Field(0.55, ge=0.5, le=1.0)
+    """Lower: it may not know the rep, whose habits drive most dropouts."""
+
+
+class PromoteConfig(_Section):
+    min_auc: AucFloors = AucFloors()
+    """Per model: a candidate with a lower out-of-time ROC AUC is never promoted."""
+    max_ece: float = Field(0.05, gt=0, le=1.0)
+    """... nor one with a larger expected calibration error."""
+    auc_tolerance: float = Field(0.005, ge=0)
+    """... nor one whose AUC is below the champion's by more than this."""
+
+
+class RepsConfig(_Section):
+    q: float = Field(0.10, gt=0, lt=1)
+    """False discovery rate across the reps compared, per kind of flag."""
+    interval: float = Field(0.90, gt=0, lt=1)
+    """Coverage of the intervals shown for observed/expected ratios."""
+    conversion_margin: float = Field(0.75, gt=0, le=1)
+    """A conversion flag needs O/E credibly below this fraction of the typical rep's O/E."""
+    dropout_margin: float = Field(1.25, ge=1)
+    """A dropout flag needs dropouts/expected credibly above this multiple of the typical
+    rep's."""
+    min_expected_conversions: float = Field(3.0, gt=0)
+    """Below this many expected conversions a rep's conversions are not judged."""
+    min_expected_dropouts: float = Field(5.0, gt=0)
+    """Below this many expected dropouts a rep's follow-up discipline is not judged."""
+    min_new_leads_touched: int = Field(20, ge=1)
+    """New leads first touched needed before follow-up depth is compared with peers."""
+    depth_far_below: float = Field(0.5, gt=0, le=1)
+    """A depth flag also needs the rep's fifth-follow-up share below this fraction of the
+    team's."""
+    leads_at_risk: int = Field(5, ge=0)
+    """Open leads with a high score and a high dropout risk listed per rep."""
+
+
+class ServeConfig(_Section):
+    grade_cutoffs: tuple[float, float, float] = (0.30, 0.15, 0.05)
+    """Lowest calibrated score for grades A, B and C; below the last is D."""
+    max_batch: int = Field(1000, ge=1, le=MAX_BATCH_LIMIT)
+    """Most leads in one /score or /dropout_risk request (at most 10,000); more is a 400."""
+    max_body_bytes: int = Field(2_000_000, ge=1024)
+    """Larger request bodies are refused with 413."""
+    max_concurrency: int = Field(64, ge=1)
+    """Requests in flight beyond this are refused at once with 429."""
+    workers: int = Field(2, ge=1, le=64)
+    """Service worker processes (each loads the models; use about one per core)."""
+    poll_seconds: float = Field(30.0, gt=0)
+    """How often the service checks whether @champion moved."""
+    percentile_window: int = Field(10_000, ge=100)
+    """Recently scored leads a new score's percentile is measured against."""
+
+    @field_validator("grade_cutoffs")
+    @classmethod
+    def _descending(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not (1 >= v[0] > v[1] > v[2] > 0):
+            raise ValueError("three descending probabilities between 0 and 1 (A, B, C)")
+        return v
+
+
+class Settings(_Section):
+    ingest: IngestConfig = IngestConfig()
+    simulate: SimulateConfig = SimulateConfig()
+    engagement: EngagementConfig = EngagementConfig()
+    train: TrainConfig = TrainConfig()
+    promote: PromoteConfig = PromoteConfig()
+    reps: RepsConfig = RepsConfig()
+    serve: ServeConfig = ServeConfig()
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Validated settings plus the locations taken from the environment."""
+
+    settings: Settings
+    home: Path
+    config_path: Path | None
+    tracking_uri: str | None = None
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def mlflow_uri(self) -> str:
+        """`MLFLOW_TRACKING_URI` when set (a shared server), else a SQLite store in the home."""
+        return self.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.home / "mlartifacts"
+
+
+def format_config_errors(path: Path | None, err: ValidationError,
+                         what: str = "configuration") -> str:
+    """A pydantic validation error as lines naming the file and each bad key."""
+    where = str(path) if path else "built-in defaults"
+    lines = [f"{where}: invalid {what}"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  key '{key}': unknown key")
+        else:
+            lines.append(f"  key '{key}': {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_settings(data: dict[str, Any] | None, path: Path | None = None) -> Settings:
+    """Validate a mapping (as read from YAML) into `Settings`; errors name the key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    try:
+        # YAML lists arrive as lists; the models hold tuples.
+        return Settings.model_validate(_lists_to_tuples(data), strict=True)
+    except ValidationError as err:
+        raise ConfigError(format_config_errors(path, err)) from None
+
+
+def _lists_to_tuples(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists_to_tuples(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_lists_to_tuples(v) for v in value)
+    return value
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate a YAML config file; with no path, the built-in defaults."""
+    if path is None:
+        return Settings()
+    return parse_settings(read_yaml(path, "config file"), Path(path))
+
+
+def read_yaml(path: Path | str, what: str) -> Any:
+    """A YAML file's content; unreadable or invalid files raise `ConfigError` naming it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the {what} ({err.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+
+
+def load_runtime(config: Path | None = None, env: dict[str, str] | None = None) -> Runtime:
+    """Settings from `config` (or `LEADLENS_CONFIG`), home from `LEADLENS_HOME`."""
+    env = dict(os.environ) if env is None else env
+    if config is None and env.get(CONFIG_ENV):
+        config = Path(env[CONFIG_ENV])
+    settings = load_settings(config)
+    home = Path(env.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+    return Runtime(settings=settings, home=home, config_path=config,
+                   tracking_uri=env.get(TRACKING_ENV) or None)

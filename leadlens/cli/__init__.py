@@ -1,0 +1,37 @@
+"""`leadlens`: a thin command-line shell. Each command parses, calls one plain function, reports.
+
+Commands live by area: `data` (simulate, ingest, summary), `signals` (features), `reps`,
+`models` (train, promote, evaluate, models), `scoring` (score, explain), `serve`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from leadlens.cli import data, models, reps, scoring, serve, signals
+from leadlens.cli.common import Obj
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML config file (default: $LEADLENS_CONFIG, else built-in defaults, "
+    "as in configs/leadlens.yaml).",
+)
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """LeadLens: which leads to work and which reps need help.
+
+    All state lives under $LEADLENS_HOME (default ./.leadlens).
+    """
+    ctx.obj = Obj(config)
+
+
+for _command in (data.simulate, data.ingest, data.summary, signals.features, reps.reps,
+                 models.train, models.promote, models.evaluate, models.models,
+                 scoring.score, scoring.explain, serve.serve):
+    main.add_command(_command)

@@ -1,0 +1,95 @@
+"""Getting data in: simulate a demo CRM, ingest an export, summarise the warehouse."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from core.settings import ConfigError
+from leadlens.cli.common import Obj, open_warehouse, say
+
+
+@click.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for leads.csv, activities.csv, reps.csv and truth/.")
+@click.option("--leads", type=click.IntRange(min=10), default=None, help="Number of leads.")
+@click.option("--reps", type=click.IntRange(min=2), default=None, help="Number of reps.")
+@click.option("--months", type=click.IntRange(1, 120), default=None, help="Months of history.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same CRM).")
+@click.pass_obj
+def simulate(obj: Obj, out_dir: Path, leads: int | None, reps: int | None,
+             months: int | None, seed: int | None) -> None:
+    """Write a realistic simulated CRM export (defaults from the config's `simulate`)."""
+    from tqdm import tqdm
+
+    from leadlens.simulator.crm import simulate_crm, write_crm
+
+    cfg = obj.runtime.settings.simulate
+    overrides = {k: v for k, v in
+                 {"leads": leads, "reps": reps, "months": months, "seed": seed}.items()
+                 if v is not None}
+    cfg = cfg.model_copy(update=overrides)
+    with tqdm(desc="simulating follow-up steps", unit="step", file=sys.stderr) as bar:
+        crm = simulate_crm(cfg, progress=lambda _step: bar.update(1))
+    say("writing files")
+    paths = write_crm(crm, out_dir)
+    click.echo(
+        f"Simulated {len(crm.leads):,} leads, {len(crm.activities):,} activities, "
+        f"{len(crm.reps):,} reps (seed {cfg.seed}) -> {out_dir}\n"
+        f"  truth (never read by LeadLens): {paths['lead_truth'].parent}"
+    )
+
+
+@click.command()
+@click.option("--leads", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Leads file (.csv or .parquet).")
+@click.option("--activities", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Activities file (.csv or .parquet).")
+@click.option("--reps", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Reps file (.csv or .parquet).")
+@click.option("--source", "mapping_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Source mapping (configs/sources/NAME.yaml) for a flat leads "
+              "export that is not in contract form.")
+@click.pass_obj
+def ingest(obj: Obj, leads: Path | None, activities: Path | None, reps: Path | None,
+           mapping_path: Path | None) -> None:
+    """Validate a CRM export and load the valid rows; quarantine the rest with reasons."""
+    from core.warehouse import Warehouse, WarehouseBusy
+    from ingest.load import IngestError, format_summary, ingest_files, ingest_flat
+    from ingest.source_mapping import load_source_mapping
+
+    rt = obj.runtime
+    mapping = None
+    if mapping_path is not None:
+        if leads is None:
+            raise click.UsageError("--source maps a flat leads export: give --leads too")
+        try:
+            mapping = load_source_mapping(mapping_path)
+        except ConfigError as err:
+            raise click.ClickException(str(err)) from None
+    try:
+        with Warehouse(rt.warehouse_path) as wh:
+            if mapping is not None:
+                summary = ingest_flat(wh, rt.settings.ingest, rt.quarantine_dir, leads, mapping,
+                                      activities=activities, reps=reps, progress=say)
+            else:
+                summary = ingest_files(
+                    wh, rt.settings.ingest, rt.quarantine_dir,
+                    leads=leads, activities=activities, reps=reps, progress=say,
+                )
+    except (IngestError, WarehouseBusy) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(format_summary(summary))
+    click.echo(f"Warehouse: {rt.warehouse_path}")
+
+
+@click.command()
+@click.pass_obj
+def summary(obj: Obj) -> None:
+    """What the warehouse holds: rows, dates, conversion rate, follow-ups per lead."""
+    from ingest.summary import format_crm_summary, summarize_crm
+
+    with open_warehouse(obj) as wh:
+        click.echo(format_crm_summary(summarize_crm(wh)))

@@ -1,0 +1,144 @@
+"""Training, promotion, comparison with the baseline, and the registry listing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from leadlens.cli.common import Obj, open_warehouse, say, timestamp
+
+MODEL_KINDS = ("conversion", "dropout", "lead_quality", "dropout_expected")
+
+
+@click.command()
+@click.option("--until", default=None,
+              help="Train as of this time (ISO-8601, UTC): later outcomes are unknown. "
+              "Default: the latest timestamp in the warehouse.")
+@click.option("--model", "models", type=click.Choice(MODEL_KINDS), multiple=True,
+              help="Train only these models (repeatable; default: all four).")
+@click.pass_obj
+def train(obj: Obj, until: str | None, models: tuple[str, ...]) -> None:
+    """Train, evaluate and register the models; one MLflow run with a nested run per model."""
+    from training.pipeline import NotEnoughData, train_models
+
+    rt = obj.runtime
+    if not rt.warehouse_path.exists():
+        raise click.ClickException(f"no warehouse at {rt.warehouse_path}: run `leadlens ingest`")
+    try:
+        report = train_models(rt, timestamp(until, "--until"), models or MODEL_KINDS, say=say)
+    except NotEnoughData as err:
+        raise click.ClickException(str(err)) from None
+    except KeyboardInterrupt:
+        say("training interrupted: the MLflow run is marked KILLED; no alias moved")
+        sys.exit(130)
+    click.echo(f"MLflow run {report.parent_run_id} (until {report.until}); tracking store "
+               f"{rt.mlflow_uri}")
+    for r in report.results.values():
+        m = r.metrics
+        flags = r.audit.loc[r.audit["flagged"], "feature"].tolist()
+        click.echo(f"  {r.spec.registered_name} v{r.version}: test AUC "
+                   f"{m['lightgbm']['roc_auc']:.3f} (logistic {m['logistic']['roc_auc']:.3f}, "
+                   f"rule {m['rule']['roc_auc']:.3f}), ECE {m['lightgbm']['ece']:.3f}"
+                   + (f"; possible leakage: {', '.join(flags)}" if flags else ""))
+    for kind, why in report.skipped.items():
+        click.echo(f"  {kind}: not trained ({why})")
+    click.echo("Promote with `leadlens promote` (each model must pass the gates).")
+
+
+@click.command()
+@click.option("--model", "models", type=click.Choice(MODEL_KINDS), multiple=True,
+              help="Model to promote (repeatable; default: all four).")
+@click.option("--version", type=click.IntRange(min=1), default=None,
+              help="Promote this version (a version below the champion is a rollback). "
+              "Default: the latest.")
+@click.option("--force", is_flag=True, help="Move the alias even if the gates fail.")
+@click.option("--reason", default=None, help="Why --force was needed (recorded on the version).")
+@click.pass_obj
+def promote(obj: Obj, models: tuple[str, ...], version: int | None, force: bool,
+            reason: str | None) -> None:
+    """Move @champion to a candidate that passes the gates; otherwise say why not."""
+    from training.promote import PromotionError
+    from training.promote import promote as run_promote
+
+    if version is not None and len(models) != 1:
+        raise click.UsageError("--version needs exactly one --model")
+    failed = False
+    for kind in models or MODEL_KINDS:
+        if not models and kind in ("dropout", "dropout_expected") \
+                and not _has_versions(obj, kind):
+            click.echo(f"{kind}: no versions trained (they need an activity log); skipped")
+            continue
+        try:
+            decision = run_promote(obj.runtime, kind, version, force, reason)
+        except PromotionError as err:
+            raise click.ClickException(str(err)) from None
+        click.echo(decision.summary())
+        failed |= not decision.promoted and decision.champion != decision.candidate
+    if failed:
+        sys.exit(2)
+
+
+@click.command()
+@click.option("--model", "kind", type=click.Choice(["conversion", "lead_quality"]),
+              default="conversion", show_default=True, help="Which model's examples and inputs.")
+@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True,
+              help="Folds of the random cross-validation.")
+@click.option("--test-share", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True,
+              help="The latest leads held out as the time-ordered test.")
+@click.option("--until", default=None, help="Outcomes after this time are unknown "
+              "(default: the latest timestamp in the warehouse).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every fold's figures to this CSV.")
+@click.pass_obj
+def evaluate(obj: Obj, kind: str, folds: int, test_share: float, until: str | None,
+             out: Path | None) -> None:
+    """LightGBM against logistic regression: time-ordered split and random cross-validation."""
+    from core.timestamps import data_end
+    from training.compare import compare_models, format_table, summarise
+
+    with open_warehouse(obj) as wh:
+        when = timestamp(until, "--until") or data_end(wh.con)
+        results = compare_models(wh, obj.runtime.settings, when, kind, folds, test_share,
+                                 say=say)
+    if out is not None:
+        results.to_csv(out, index=False)
+    click.echo(format_table(summarise(results)))
+
+
+def _has_versions(obj: Obj, kind: str) -> bool:
+    from core.names import REGISTERED_NAMES
+    from core.registry import model_versions
+    from training.tracking import setup
+
+    setup(obj.runtime)
+    return bool(model_versions(REGISTERED_NAMES[kind]))
+
+
+@click.command()
+@click.pass_obj
+def models(obj: Obj) -> None:
+    """Registered model versions, their aliases and out-of-time test metrics."""
+    from core.names import REGISTERED_NAMES
+    from core.registry import version_records
+    from training.tracking import setup
+
+    setup(obj.runtime)
+    click.echo(f"Tracking store: {obj.runtime.mlflow_uri}")
+    records = version_records()
+    for kind, name in REGISTERED_NAMES.items():
+        mine = [r for r in records if r.kind == kind]
+        click.echo(f"{name} ({kind}): " + ("no versions" if not mine else ""))
+        for r in mine:
+            alias = f" @{','.join(r.aliases)}" if r.aliases else ""
+            click.echo(f"  v{r.version}{alias}: AUC {_fmt(r.test_roc_auc)}, "
+                       f"ECE {_fmt(r.test_ece)}, trained until {r.until or '?'}"
+                       + (f", promoted {r.promoted_at}" if r.promoted_at else "")
+                       + (f" (forced: {r.forced_reason})" if r.forced_reason else "")
+                       + (f", leakage flags: {r.leakage_flags}"
+                          if r.leakage_flags != "none" else ""))
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "?"

@@ -1,0 +1,154 @@
+"""Scoring leads and explaining one, with the service's own scorer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from core.names import CONVERSION, registered_name
+from core.settings import ConfigError, Runtime
+from leadlens.cli.common import Obj, as_of_or_default, say
+
+
+def _scoring(obj: Obj, kind: str = "conversion"):
+    from serving.lead_features import FeatureSource
+    from serving.models import NoChampion, load_champion
+
+    rt: Runtime = obj.runtime
+    if not rt.warehouse_path.exists():
+        raise click.ClickException(f"no warehouse at {rt.warehouse_path}: run `leadlens ingest`")
+    source = FeatureSource(rt.warehouse_path, rt.settings.engagement)
+    try:
+        scorer = load_champion(rt, kind, source.attributes)
+    except NoChampion as err:
+        source.close()
+        raise click.ClickException(str(err)) from None
+    return source, scorer
+
+
+@click.command()
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Leads to score (.csv or .parquet, contract columns).")
+@click.option("--activities", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Their activities (optional).")
+@click.option("--open", "open_leads", is_flag=True,
+              help="Score every lead open at --as-of in the warehouse instead.")
+@click.option("--as-of", "as_of", default=None,
+              help="Score as of this time (default: just after the latest data).")
+@click.option("--explain", type=click.IntRange(0, 20), default=0,
+              help="Add the top N reasons per lead.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output .csv or .parquet.")
+@click.option("--source", "mapping_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Source mapping for an --input in a flat export's own "
+              "format (its outcome column may be absent).")
+@click.pass_obj
+def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads: bool,
+          as_of: str | None, explain: int, out: Path, mapping_path: Path | None) -> None:
+    """Score leads with the @champion conversion model (the same code as the service)."""
+    from ingest.readers import read_table_file as read_table
+    from serving.batch import score_leads, score_open
+
+    if open_leads == (input_path is not None):
+        raise click.UsageError("give either --input FILE or --open")
+    if mapping_path is not None and input_path is None:
+        raise click.UsageError("--source maps an --input file")
+    when = as_of_or_default(as_of, obj.runtime.warehouse_path)
+    source, scorer = _scoring(obj)
+    try:
+        if open_leads:
+            frame = score_open(source, scorer, when, explain, say=say)
+        else:
+            leads = (_mapped_leads(input_path, mapping_path) if mapping_path is not None
+                     else read_table(input_path))
+            acts = read_table(activities) if activities is not None else None
+            frame = score_leads(source, scorer, leads, acts, when, explain)
+    except (ValueError, KeyError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        source.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+    click.echo(f"{len(frame):,} leads scored as of {when} with {registered_name(CONVERSION)} "
+               f"v{scorer.version} -> {out}")
+
+
+def _mapped_leads(path: Path, mapping_path: Path):  # -> pd.DataFrame
+    """A flat export mapped onto contract leads for scoring; refuses rows the mapping cannot
+    use, naming the first."""
+    from core.contract import normalise_column_name
+    from ingest.flat_export import apply_mapping, read_export
+    from ingest.source_mapping import load_source_mapping
+
+    try:
+        mapping = load_source_mapping(mapping_path)
+        mapped = apply_mapping(read_export(path, mapping), mapping, str(path), with_outcome=False)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+    for f in mapped.failures:
+        row = int(f.rows.argmax()) + 1
+        raise click.ClickException(f"{path}: row {row}, column '{f.column}': {f.rule} "
+                                   f"({f.message}); {int(f.rows.sum())} such rows")
+    frame = mapped.frame
+    frame.columns = [normalise_column_name(str(c)) for c in frame.columns]
+    return frame
+
+
+@click.command()
+@click.argument("lead_id")
+@click.option("--as-of", "as_of", default=None,
+              help="Explain as of this time (default: just after the latest data).")
+@click.option("--top", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "html"]), default="text",
+              show_default=True, help="html: a self-contained page (waterfall chart, reasons, "
+              "next steps, timeline) for email.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (default: standard output).")
+@click.pass_obj
+def explain(obj: Obj, lead_id: str, as_of: str | None, top: int, fmt: str,
+            out: Path | None) -> None:
+    """Why one lead scores as it does: its score and the features that moved it most."""
+    from serving.lead_features import UnknownLead
+
+    when = as_of_or_default(as_of, obj.runtime.warehouse_path)
+    source, scorer = _scoring(obj)
+    try:
+        if fmt == "html":
+            _explain_html(obj, source, scorer, lead_id, when, top, out)
+            return
+        feats = source.for_ids([lead_id], when)
+    except UnknownLead:
+        raise click.ClickException(f"lead {lead_id!r} is not in the warehouse") from None
+    finally:
+        source.close()
+    e = scorer.explain(feats)[0]
+    click.echo(f"Lead {lead_id} as of {when}: score {e.score:.3f} "
+               f"(grade {scorer.score_rows(feats, ranked=False)[0]['grade']}), "
+               f"{registered_name(CONVERSION)} v{scorer.version}")
+    click.echo(f"  a typical lead scores {e.base_score:.3f}; what moved this one:")
+    for r in scorer.reasons(e, top):
+        click.echo(f"  {r['points']:+6.1f} pts  {r['label']} = {r['value']}")
+
+
+def _explain_html(obj: Obj, source, scorer, lead_id: str, when, top: int,
+                  out: Path | None) -> None:
+    from serving.lead_view import lead_view
+    from serving.models import NoChampion, load_champion
+    from serving.render.lead_page import lead_html
+
+    scorers = {"conversion": scorer}
+    try:
+        scorers["dropout"] = load_champion(obj.runtime, "dropout", source.attributes)
+    except NoChampion:
+        pass
+    page = lead_html(lead_view(source, scorers, lead_id, when, top))
+    if out is None:
+        click.echo(page)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page, encoding="utf-8")
+        click.echo(f"lead {lead_id} -> {out}")

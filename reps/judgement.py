@@ -1,0 +1,208 @@
+"""Rep judgement: arithmetic on frames, no model, warehouse or server.
+
+Input: one row per rep with what was observed and what rep-blind models expected. Output: the
+same rows with intervals, tests, shrunk rates, a status and flags with their reasons.
+
+- Conversions: observed O against expected E (the sum of each lead's rep-blind probability);
+  the ratio O/E gets an exact (Garwood) 90% interval. A flag needs credible evidence of a
+  material gap: under "this rep converts at `conversion_margin` times the typical rep's O/E"
+  (the median over the reps compared), O is about Poisson(margin x typical x E), and the
+  one-sided p = P(X <= O) must survive the false discovery rate control. Testing against the
+  typical rep rather than 1 keeps a team with a few very weak reps from making everyone else
+  look strong, and the margin keeps "slightly below average" from becoming a flag.
+- Dropouts: the same, one-sided the other way (more dropouts than `dropout_margin` times the
+  typical rep's).
+- Follow-up depth: the share of new leads taken to the fifth follow-up against the team's share
+  (the rep excluded), one-sided binomial, flagged only when also far below (a fraction of it).
+- Each family is tested across all reps compared with Benjamini-Hochberg at level q.
+- Displayed rates are shrunk toward the team (gamma-Poisson or beta-binomial, prior strength by
+  the method of moments), so a small sample does not look extreme.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from core.settings import RepsConfig
+
+COACHING_NOTE = (
+    "Flags are for coaching: each shows its evidence and needs a manager's judgement. They are "
+    "not a basis for employment decisions."
+)
+
+
+def garwood_interval(observed: np.ndarray, expected: np.ndarray,
+                     level: float = 0.90) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Poisson interval for O, divided by E: the interval of the ratio O/E."""
+    o = np.asarray(observed, dtype=float)
+    e = np.asarray(expected, dtype=float)
+    a = (1.0 - level) / 2.0
+    low = np.where(o > 0, stats.chi2.ppf(a, 2 * o) / 2.0, 0.0)
+    high = stats.chi2.ppf(1.0 - a, 2 * o + 2) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(e > 0, low / e, np.nan), np.where(e > 0, high / e, np.nan)
+
+
+def benjamini_hochberg(pvalues: np.ndarray, q: float) -> np.ndarray:
+    """Which hypotheses are rejected at false discovery rate q (NaN p-values never are)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.zeros(len(p), dtype=bool)
+    idx = np.flatnonzero(~np.isnan(p))
+    if idx.size == 0:
+        return out
+    order = idx[np.argsort(p[idx], kind="stable")]
+    m = idx.size
+    passed = p[order] <= q * np.arange(1, m + 1) / m
+    if passed.any():
+        k = np.flatnonzero(passed).max()
+        out[order[: k + 1]] = True
+    return out
+
+
+def _moments_strength(num: np.ndarray, den: np.ndarray, fallback: float) -> float:
+    """Prior strength (in units of `den`) from the spread of rate num/den across reps beyond
+    what sampling alone explains (method of moments); `fallback` when it cannot be told."""
+    ok = den > 0
+    if ok.sum() < 3:
+        return fallback
+    r = num[ok] / den[ok]
+    w = den[ok] / den[ok].sum()
+    mean = float((w * r).sum())
+    between = float((w * (r - mean) ** 2).sum()) - mean / den[ok].mean()
+    if mean <= 0 or between <= 0:
+        return fallback * 10  # no spread beyond noise: shrink hard
+    return float(np.clip(mean / between, 1.0, 1e4))
+
+
+def _shrink(num: np.ndarray, den: np.ndarray, groups: np.ndarray, fallback: float,
+            empty: float) -> np.ndarray:
+    """num/den shrunk toward its group's pooled rate: (num + s x pooled) / (den + s), with the
+    prior strength s (in units of `den`) from `_moments_strength`; `empty` is the pooled rate
+    of a group with no `den` at all."""
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(len(num), np.nan)
+    for g in pd.unique(groups):
+        m = groups == g
+        pooled = num[m].sum() / den[m].sum() if den[m].sum() > 0 else empty
+        strength = _moments_strength(num[m], den[m], fallback)
+        with np.errstate(invalid="ignore"):
+            out[m] = (num[m] + strength * pooled) / (den[m] + strength)
+    return out
+
+
+def shrink_ratio(observed: np.ndarray, expected: np.ndarray, groups: np.ndarray,
+                 fallback: float = 10.0) -> np.ndarray:
+    """O/E shrunk toward its group's pooled O/E (gamma-Poisson posterior mean)."""
+    return _shrink(observed, expected, groups, fallback, empty=1.0)
+
+
+def shrink_share(successes: np.ndarray, trials: np.ndarray, groups: np.ndarray,
+                 fallback: float = 20.0) -> np.ndarray:
+    """A success share shrunk toward its group's pooled share (beta-binomial posterior mean)."""
+    return _shrink(successes, trials, groups, fallback, empty=np.nan)
+
+
+def _typical(ratios: np.ndarray, usable: np.ndarray) -> float:
+    """The median ratio over the reps with enough data (1.0 when there are none)."""
+    r = ratios[usable & np.isfinite(ratios)]
+    return float(np.median(r)) if r.size else 1.0
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1f}" if abs(x) < 100 else f"{x:,.0f}"
+
+
+def judge(reps: pd.DataFrame, cfg: RepsConfig) -> pd.DataFrame:
+    """Add intervals, tests, shrunk figures, `status` and `flags` to one row per rep.
+
+    Expects columns: rep_id, team, leads, conversions, expected_conversions, touches_judged,
+    dropouts, expected_dropouts, new_leads_first_touched, reached_fifth.
+    """
+    out = reps.copy().reset_index(drop=True)
+    team = out["team"].astype("string").fillna("(no team)").to_numpy()
+    o, e = out["conversions"].to_numpy(float), out["expected_conversions"].to_numpy(float)
+    d, ed = out["dropouts"].to_numpy(float), out["expected_dropouts"].to_numpy(float)
+    n5 = out["new_leads_first_touched"].to_numpy(float)
+    k5 = out["reached_fifth"].to_numpy(float)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["oe_ratio"] = np.where(e > 0, o / e, np.nan)
+        out["dropout_ratio"] = np.where(ed > 0, d / ed, np.nan)
+    out["oe_low"], out["oe_high"] = garwood_interval(o, e, cfg.interval)
+    out["dropout_low"], out["dropout_high"] = garwood_interval(d, ed, cfg.interval)
+    out["oe_ratio_shrunk"] = shrink_ratio(o, e, team)
+    out["dropout_ratio_shrunk"] = shrink_ratio(d, ed, team)
+    out["reached_fifth_share_shrunk"] = shrink_share(k5, n5, team)
+
+    conv_ok = e >= cfg.min_expected_conversions
+    drop_ok = ed >= cfg.min_expected_dropouts
+    depth_ok = n5 >= cfg.min_new_leads_touched
+    typical_oe = _typical(out["oe_ratio"].to_numpy(), conv_ok)
+    typical_drop = _typical(out["dropout_ratio"].to_numpy(), drop_ok)
+    out["typical_oe_ratio"] = typical_oe
+    out["typical_dropout_ratio"] = typical_drop
+    null_conv = e * typical_oe * cfg.conversion_margin
+    null_drop = ed * typical_drop * cfg.dropout_margin
+    out["p_conversions_below"] = np.where(conv_ok, stats.poisson.cdf(o, null_conv), np.nan)
+    out["p_dropouts_above"] = np.where(drop_ok, stats.poisson.sf(d - 1, null_drop), np.nan)
+    # the team's share without the rep, so a rep is not compared with itself
+    team_k = pd.Series(k5).groupby(team).transform("sum").to_numpy() - k5
+    team_n = pd.Series(n5).groupby(team).transform("sum").to_numpy() - n5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        peer_share = np.where(team_n > 0, team_k / team_n, np.nan)
+    out["team_reached_fifth_share"] = peer_share
+    depth_testable = depth_ok & np.isfinite(peer_share) & (peer_share > 0)
+    out["p_depth_below"] = np.where(
+        depth_testable, stats.binom.cdf(k5, n5.astype(int), np.nan_to_num(peer_share)), np.nan)
+
+    conv_flag = benjamini_hochberg(out["p_conversions_below"].to_numpy(), cfg.q) & (o < e)
+    drop_flag = benjamini_hochberg(out["p_dropouts_above"].to_numpy(), cfg.q) & (d > ed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        far_below = np.where(n5 > 0, k5 / n5, np.nan) < cfg.depth_far_below * peer_share
+    depth_flag = benjamini_hochberg(out["p_depth_below"].to_numpy(), cfg.q) & far_below
+
+    flags: list[list[dict]] = []
+    status: list[str] = []
+    for i, row in out.iterrows():
+        f: list[dict] = []
+        if conv_flag[i]:
+            f.append({
+                "metric": "conversions", "value": float(o[i]), "expected": float(e[i]),
+                "reason": (
+                    f"converted {int(o[i])} of {int(row['leads'])} leads; leads like these "
+                    f"convert {_fmt(e[i])} on average; ratio {row['oe_ratio']:.2f} "
+                    f"({cfg.interval:.0%} interval {row['oe_low']:.2f} to {row['oe_high']:.2f}); "
+                    f"the typical rep: {typical_oe:.2f}"),
+            })
+        if drop_flag[i]:
+            f.append({
+                "metric": "dropouts", "value": float(d[i]), "expected": float(ed[i]),
+                "reason": (
+                    f"went quiet after {int(d[i])} of {int(row['touches_judged'])} touches on "
+                    f"open leads (no further touch within the window); leads in these states "
+                    f"are dropped {_fmt(ed[i])} times on average; ratio "
+                    f"{row['dropout_ratio']:.2f} ({cfg.interval:.0%} interval "
+                    f"{row['dropout_low']:.2f} to {row['dropout_high']:.2f}); the typical rep: "
+                    f"{typical_drop:.2f}"),
+            })
+        if depth_flag[i]:
+            f.append({
+                "metric": "followup_depth", "value": float(k5[i] / n5[i]),
+                "expected": float(peer_share[i]),
+                "reason": (
+                    f"took {int(k5[i])} of {int(n5[i])} new leads to the fifth follow-up "
+                    f"({k5[i] / n5[i]:.0%}); the rest of the team: {peer_share[i]:.0%}"),
+            })
+        flags.append(f)
+        if f:
+            status.append("flagged")
+        elif not (conv_ok[i] or drop_ok[i] or depth_ok[i]):
+            status.append("insufficient_data")
+        else:
+            status.append("ok")
+    out["status"] = status
+    out["flags"] = flags
+    return out

@@ -1,0 +1,195 @@
+"""The CLI end to end on a small simulated CRM, in a temporary LEADLENS_HOME."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from leadlens.cli import main
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADLENS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LEADLENS_CONFIG", raising=False)
+    # MLflow exports the URI it was last pointed at; each test has its own store
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # nothing may land in the current folder
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_help_lists_every_command_and_each_has_help(run):
+    out = run("--help")
+    assert out.exit_code == 0
+    for cmd in ("simulate", "ingest", "summary", "features", "reps", "train", "promote", "models"):
+        assert cmd in out.output
+        sub = run(cmd, "--help")
+        assert sub.exit_code == 0 and "Usage:" in sub.output
+
+
+def test_simulate_ingest_summary(run, tmp_path):
+    crm = tmp_path / "crm"
+    out = run("simulate", "--out", str(crm), "--leads", "2000", "--reps", "8", "--months", "6")
+    assert out.exit_code == 0, out.output
+    assert {p.name for p in crm.iterdir()} == {"leads.csv", "activities.csv", "reps.csv", "truth"}
+    out = run("ingest", "--leads", str(crm / "leads.csv"),
+              "--activities", str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    assert out.exit_code == 0, out.output
+    assert "leads       read     2,000  loaded     2,000" in out.output
+    assert "personal-data columns dropped: contact_email" in out.output
+    assert (tmp_path / "home" / "warehouse.duckdb").is_file()
+    out = run("summary")
+    assert out.exit_code == 0
+    assert "2,000 leads" in out.output and "conversion rate" in out.output
+
+    feats = tmp_path / "features.parquet"
+    out = run("features", "--as-of", "2025-05-01T00:00:00+02:00", "--leads", "all",
+              "--out", str(feats))
+    assert out.exit_code == 0, out.output
+    frame = pd.read_parquet(feats)
+    assert (frame["as_of"] == pd.Timestamp("2025-04-30 22:00:00")).all()
+    assert (frame["lead_age_days"] >= 0).all() and len(frame) > 500
+    assert {"industry", "company_size", "country"} <= set(frame.columns)
+    assert "contact_email" not in frame.columns
+
+    out = run("features", "--list")
+    assert "`outbound_touches`" in out.output and "`company_size`" in out.output
+
+    out = run("reps", "--metrics-only", "--period", "2025-Q2", "--format", "json")
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert len(rows) == 8 and {"new_leads", "calls_to_new_leads", "calls_to_previous_leads",
+                               "followups_to_engaged_leads", "proposals"} <= set(rows[0])
+    assert sum(r["new_leads"] for r in rows) > 0
+    out = run("reps", "--metrics-only", "--top", "2")
+    assert out.exit_code == 0 and "top and bottom 2" in out.output
+    out = run("reps", "--period", "soon")
+    assert out.exit_code != 0 and "2025-Q1" in out.output
+
+
+def test_ingest_failure_exits_non_zero_with_the_reason(run, tmp_path):
+    bad = tmp_path / "leads.csv"
+    bad.write_text("lead_id,owner_rep_id\nL1,R1\n")
+    out = run("ingest", "--leads", str(bad))
+    assert out.exit_code != 0
+    assert "required column(s) missing: created_at" in out.output
+
+
+def test_bad_config_names_the_key(run, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("simulate:\n  lead: 5\n")
+    out = run("--config", str(cfg), "simulate", "--out", str(tmp_path / "x"))
+    assert out.exit_code != 0
+    assert "simulate.lead" in out.output
+
+
+def test_summary_without_warehouse_says_what_to_do(run):
+    out = run("summary")
+    assert out.exit_code != 0 and "leadlens ingest" in out.output
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "leadlens"
+    done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "simulate" in done.stdout
+
+
+def test_train_promote_models(run, tmp_path):
+    crm = tmp_path / "crm"
+    run("simulate", "--out", str(crm), "--leads", "8000", "--reps", "16", "--months", "12")
+    run("ingest", "--leads", str(crm / "leads.csv"), "--activities",
+        str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    out = run("train", "--model", "conversion", "--until", "2025-12-01T00:00:00Z")
+    assert out.exit_code == 0, out.output
+    assert "leadlens-conversion v1: test AUC" in out.output
+    assert "(until 2025-12-01 00:00:00)" in out.output
+    out = run("promote", "--model", "conversion")
+    assert out.exit_code == 0 and "v1 is now @champion" in out.output
+    out = run("models")
+    assert "v1 @champion: AUC" in out.output
+    assert "leadlens-dropout (dropout): no versions" in out.output
+
+
+def test_train_refuses_too_little_data(run, tmp_path):
+    crm = tmp_path / "crm"
+    run("simulate", "--out", str(crm), "--leads", "300", "--reps", "4", "--months", "6")
+    run("ingest", "--leads", str(crm / "leads.csv"), "--activities",
+        str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    out = run("train", "--model", "conversion")
+    assert out.exit_code == 1
+    assert "not enough data to train the conversion model" in out.output
+    assert "need at least" in out.output and "positives and" in out.output
+
+
+def test_rep_report_formats(run, tmp_path):
+    crm = tmp_path / "crm"
+    run("simulate", "--out", str(crm), "--leads", "8000", "--reps", "16", "--months", "12")
+    run("ingest", "--leads", str(crm / "leads.csv"), "--activities",
+        str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    out = run("reps")
+    assert out.exit_code == 1 and "run `leadlens train`" in out.output
+    assert run("reps", "--metrics-only").exit_code == 0  # no models needed
+    run("train", "--model", "lead_quality", "--model", "dropout_expected")
+    out = run("reps", "--from", "2025-04-01", "--to", "2025-09-30", "--format", "json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output[out.output.index("{"):])
+    assert "not a basis for employment decisions" in data["note"]
+    assert len(data["reps"]) == 16
+    rep = data["reps"][0]
+    for key in ("rep_id", "team", "period", "metrics", "conversions", "expected_conversions",
+                "oe_ratio", "oe_interval", "status", "flags", "quota_attainment", "peers"):
+        assert key in rep, key
+    assert set(rep["metrics"]) == {"new_leads", "calls_to_new_leads", "calls_to_previous_leads",
+                                   "followups_to_engaged_leads", "proposals"}
+    assert rep["status"] in ("flagged", "ok", "insufficient_data")
+    assert rep["oe_interval"][0] <= rep["oe_ratio"] <= rep["oe_interval"][1]
+    page = tmp_path / "reps.html"
+    out = run("reps", "--from", "2025-04-01", "--to", "2025-09-30", "--format", "html",
+              "--out", str(page))
+    assert out.exit_code == 0, out.output
+    text = page.read_text()
+    assert "<svg" in text and "employment decisions" in text  # the dashboard's chart, inline
+    # self-contained: nothing fetched from anywhere (the SVG namespace URI is a name, not a fetch)
+    assert not re.search(r"(src|href|url)\s*[=(]\s*['\"]?https?:", text)
+    out = run("reps", "--from", "2025-04-01", "--to", "2025-09-30", "--flagged-only")
+    assert "Flagged reps:" in out.output
+    # the models learned a 90-day horizon: a config that says 60 days is refused, not mixed in
+    other = tmp_path / "horizon60.yaml"
+    other.write_text("train:\n  horizon_days: 60\n")
+    out = run("--config", str(other), "reps", "--from", "2025-04-01", "--to", "2025-09-30")
+    assert out.exit_code == 1
+    assert "train.horizon_days is 60 in the config but 90 in the model" in out.output
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_ingest_while_the_warehouse_is_held_says_why(run, tmp_path):
+
+    crm = tmp_path / "crm"
+    run("simulate", "--out", str(crm), "--leads", "300", "--reps", "4", "--months", "3")
+    args = ("ingest", "--leads", str(crm / "leads.csv"), "--activities",
+            str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    assert run(*args).exit_code == 0
+    home = tmp_path / "home"
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], "
+                               "read_only=True); print('held', flush=True); time.sleep(30)",
+                               str(home / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        out = run(*args)
+        assert out.exit_code == 1 and "in use by another process" in out.output
+        assert "leadlens serve" in out.output
+    finally:
+        holder.kill()
