@@ -75,6 +75,8 @@ def sanitize_errors(body: bytes, known_fields: frozenset[str]) -> bytes:
         data = json.loads(body)
     except ValueError:
         return json.dumps({"error": "invalid request"}).encode()
+    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
+        data = data[0]  # BentoML wraps the message of an exception raised in a handler in a list
     details = data.get("detail") if isinstance(data, dict) else None
     if not isinstance(details, list):
         message = data.get("error") if isinstance(data, dict) else None

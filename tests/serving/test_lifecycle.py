@@ -8,8 +8,6 @@ import subprocess
 import sys
 import time
 
-from starlette.testclient import TestClient
-
 
 def test_importing_the_service_reads_no_configuration(tmp_path):
     env = {k: v for k, v in os.environ.items()
@@ -32,23 +30,27 @@ def test_bentoml_overrides_carry_workers_and_concurrency(service_module, served_
 
 
 def test_shutdown_stops_the_poller_and_closes_the_warehouse(client, service_module):
-    """A second app instance started and stopped beside the session's: on shutdown its model
-    thread ends and its warehouse connection is closed."""
+    """A second service instance (the class BentoML wraps, beside the session's app: BentoML's
+    metrics allow one app per process) loads, then its shutdown hook ends its model thread and
+    closes its warehouse connection."""
+    import threading
+
     live = service_module._LIVE
     serving_state = live["state"]
+    cls = service_module.LeadLens.inner
+    assert getattr(cls.shutdown, "__bentoml_shutdown_hook__", False)  # BentoML calls it
     try:
-        with TestClient(service_module.LeadLens.to_asgi()) as c:
-            deadline = time.time() + 120
-            while c.get("/readyz").status_code != 200:
-                assert time.time() < deadline, "second instance never became ready"
-                time.sleep(0.2)
-            state = live["state"]
-            assert state is not serving_state
-            source = state.current.source
-            assert source._wh._con is not None
-        assert state._stop.is_set()
+        svc = cls()
+        deadline = time.time() + 120
+        while not svc.__is_ready__():
+            assert time.time() < deadline, "second instance never became ready"
+            time.sleep(0.2)
+        source = svc.state.current.source
+        assert source._wh._con is not None
+        svc.shutdown()
+        assert not svc._thread.is_alive()
         assert source._wh._con is None
-        threads = [t for t in __import__("threading").enumerate() if t.name == "leadlens-models"]
-        assert len(threads) == 1  # only the session's own poller is left
+        assert [t for t in threading.enumerate() if t.name == "leadlens-models"] != []
+        assert live.get("state") is None  # the gone instance is not left answering /model
     finally:
         live["state"] = serving_state
