@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from _common import free_port, record, served_home, wait_ok  # noqa: E402
+import httpx
+import numpy as np
+import pandas as pd
+from _common import free_port, record, served_home, wait_ok
 
 KEY = "bench-key-" + "b" * 24
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import peak_rss_gib, record, timed  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+from _common import peak_rss_gib, record, timed
+from tqdm import tqdm
 
-from core.settings import SimulateConfig  # noqa: E402
-from leadlens.simulator.crm import simulate_crm, write_crm  # noqa: E402
+from core.settings import SimulateConfig
+from leadlens.simulator.crm import simulate_crm, write_crm
 
 
 def run(leads: int) -> dict[str, object]:

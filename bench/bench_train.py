@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import peak_rss_gib, record, timed  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+from _common import peak_rss_gib, record, timed
+from tqdm import tqdm
 
-from core.settings import IngestConfig, Runtime, Settings, SimulateConfig  # noqa: E402
-from core.warehouse import Warehouse  # noqa: E402
-from ingest.load import ingest_frames  # noqa: E402
-from leadlens.simulator.crm import simulate_crm  # noqa: E402
+from core.settings import IngestConfig, Runtime, Settings, SimulateConfig
+from core.warehouse import Warehouse
+from ingest.load import ingest_frames
+from leadlens.simulator.crm import simulate_crm
 
 
 def _peer_fit(runtime: Runtime, until) -> dict[str, float]:

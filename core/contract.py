@@ -41,13 +41,16 @@ class Table:
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """The column names, in contract order."""
         return tuple(c.name for c in self.columns)
 
     @property
     def required(self) -> tuple[str, ...]:
+        """The names of the required columns, in contract order."""
         return tuple(c.name for c in self.columns if c.required)
 
     def column(self, name: str) -> Column:
+        """The column called `name`; raises KeyError if the table has none."""
         for c in self.columns:
             if c.name == name:
                 return c

@@ -12,7 +12,7 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -37,6 +37,7 @@ class Calibrator:
     y: tuple[float, ...]
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """Probabilities for raw scores (log-odds)."""
         return np.interp(raw, np.asarray(self.x), np.asarray(self.y))
 
 
@@ -102,6 +103,7 @@ class ModelBundle:
 
     @property
     def categorical(self) -> tuple[str, ...]:
+        """The input features encoded as categories, in feature order."""
         return tuple(f for f in self.features if f in self.categories)
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
@@ -110,7 +112,8 @@ class ModelBundle:
 
     def raw_score(self, x: np.ndarray, num_threads: int = 0) -> np.ndarray:
         """Log-odds from the booster for a design matrix."""
-        return self.booster.predict(x, raw_score=True, num_threads=num_threads)
+        # a dense matrix in, an ndarray out (LightGBM's return type also covers sparse input)
+        return cast(np.ndarray, self.booster.predict(x, raw_score=True, num_threads=num_threads))
 
     def predict(self, frame: pd.DataFrame, num_threads: int = 0) -> np.ndarray:
         """Calibrated probabilities, one per row of `frame`."""
@@ -119,9 +122,12 @@ class ModelBundle:
     def contributions(self, x: np.ndarray, num_threads: int = 0) -> np.ndarray:
         """Exact TreeSHAP values in log-odds, shape (rows, features + 1); the last column is the
         base value, and each row sums to the raw score."""
-        return self.booster.predict(x, pred_contrib=True, num_threads=num_threads)
+        # a dense matrix in, an ndarray out (LightGBM's return type also covers sparse input)
+        return cast(np.ndarray, self.booster.predict(x, pred_contrib=True,
+                                                     num_threads=num_threads))
 
     def save(self, directory: Path) -> Path:
+        """Write `model.txt` and `bundle.json` into `directory` (created if needed); returns it."""
         directory.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(directory / MODEL_FILE))
         meta = {

@@ -5,19 +5,25 @@ plain files, so no pickled object is ever loaded from the registry."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from core.model_bundle import load_bundle
 
 
 class LeadLensModel(PythonModel):
-    def load_context(self, context) -> None:
+    """A LeadLens bundle as an MLflow pyfunc: calibrated probabilities, one per input row."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        """Load the bundle from the model's `bundle` artifact (plain files, nothing unpickled)."""
         self.bundle = load_bundle(Path(context.artifacts["bundle"]))
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+    def predict(self, context: PythonModelContext, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """A `probability` column: the calibrated score of each row of `model_input`."""
         return pd.DataFrame({"probability": self.bundle.predict(model_input, num_threads=1)})
 
 

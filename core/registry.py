@@ -12,9 +12,13 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.model_bundle import ModelBundle, load_bundle
 from core.names import BUNDLE_ARTIFACT, CHAMPION, REGISTERED_NAMES, VersionTag
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 def configure(tracking_uri: str, quick_fail: bool = True) -> None:
@@ -31,6 +35,8 @@ def configure(tracking_uri: str, quick_fail: bool = True) -> None:
 
 @dataclass(frozen=True)
 class VersionInfo:
+    """One registered model version as the registry returns it: aliases, run, tags, creation."""
+
     name: str
     version: int
     aliases: tuple[str, ...]
@@ -39,7 +45,7 @@ class VersionInfo:
     created: int
 
 
-def _client():
+def _client() -> MlflowClient:
     from mlflow import MlflowClient
 
     return MlflowClient()

@@ -35,6 +35,8 @@ class _Section(BaseModel):
 
 
 class IngestConfig(_Section):
+    """The `ingest` section: quarantine tolerance and the personal-data columns dropped."""
+
     max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
     """A table with a larger share of quarantined rows fails the whole ingest."""
     personal_data_columns: tuple[str, ...] = DEFAULT_PERSONAL_DATA_COLUMNS
@@ -42,6 +44,8 @@ class IngestConfig(_Section):
 
 
 class SimulateConfig(_Section):
+    """The `simulate` section: size, seed and rep make-up of the demo CRM."""
+
     leads: int = Field(20_000, ge=10)
     reps: int = Field(40, ge=2)
     months: int = Field(18, ge=1, le=120)
@@ -60,6 +64,8 @@ class SimulateConfig(_Section):
 
 
 class EngagementConfig(_Section):
+    """The `engagement` section: feature windows and the dormant, quiet and decay spans."""
+
     windows_days: tuple[int, ...] = (7, 30, 90)
     """Look-back windows for activity counts, in days."""
     dormant_days: int = Field(30, ge=1)
@@ -73,6 +79,8 @@ class EngagementConfig(_Section):
 
 
 class LightGBMConfig(_Section):
+    """The `train.lightgbm` section: booster parameters and early stopping."""
+
     learning_rate: float = Field(0.05, gt=0, le=1)
     num_leaves: int = Field(31, ge=2)
     min_data_in_leaf: int = Field(50, ge=1)
@@ -88,6 +96,8 @@ class LightGBMConfig(_Section):
 
 
 class TrainConfig(_Section):
+    """The `train` section: examples, labels, splits, class minimums and leakage checks."""
+
     snapshot_ages_days: tuple[int, ...] = (0, 7, 14, 30, 60)
     """Conversion examples: each lead as of these ages, while it is still open."""
     horizon_days: int = Field(90, ge=1)
@@ -129,6 +139,8 @@ class TrainConfig(_Section):
 
 
 class AucFloors(_Section):
+    """The `promote.min_auc` section: the lowest out-of-time ROC AUC per model."""
+
     conversion: float = Field(0.70, ge=0.5, le=1.0)
     dropout: float = Field(0.60, ge=0.5, le=1.0)
     lead_quality: float = Field(0.58, ge=0.5, le=1.0)
@@ -138,6 +150,8 @@ class AucFloors(_Section):
 
 
 class PromoteConfig(_Section):
+    """The `promote` section: the gates a candidate must pass to become `@champion`."""
+
     min_auc: AucFloors = AucFloors()
     """Per model: a candidate with a lower out-of-time ROC AUC is never promoted."""
     max_ece: float = Field(0.05, gt=0, le=1.0)
@@ -147,6 +161,8 @@ class PromoteConfig(_Section):
 
 
 class RepsConfig(_Section):
+    """The `reps` section: how the rep report judges reps and what it lists."""
+
     q: float = Field(0.10, gt=0, lt=1)
     """False discovery rate across the reps compared, per kind of flag."""
     interval: float = Field(0.90, gt=0, lt=1)
@@ -170,6 +186,8 @@ class RepsConfig(_Section):
 
 
 class ServeConfig(_Section):
+    """The `serve` section: grades, request limits, workers and model polling."""
+
     grade_cutoffs: tuple[float, float, float] = (0.30, 0.15, 0.05)
     """Lowest calibrated score for grades A, B and C; below the last is D."""
     max_batch: int = Field(1000, ge=1, le=MAX_BATCH_LIMIT)
@@ -194,6 +212,8 @@ class ServeConfig(_Section):
 
 
 class Settings(_Section):
+    """The whole validated configuration, one attribute per section."""
+
     ingest: IngestConfig = IngestConfig()
     simulate: SimulateConfig = SimulateConfig()
     engagement: EngagementConfig = EngagementConfig()
@@ -214,10 +234,12 @@ class Runtime:
 
     @property
     def warehouse_path(self) -> Path:
+        """The DuckDB warehouse file in the home."""
         return self.home / "warehouse.duckdb"
 
     @property
     def quarantine_dir(self) -> Path:
+        """Where ingestion writes the rows it quarantines."""
         return self.home / "quarantine"
 
     @property
@@ -227,6 +249,7 @@ class Runtime:
 
     @property
     def mlflow_artifacts(self) -> Path:
+        """The local MLflow artifact store in the home."""
         return self.home / "mlartifacts"
 
 

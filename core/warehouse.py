@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -31,8 +32,18 @@ def _ddl(table: Table) -> str:
 
 @dataclass(frozen=True)
 class UpsertCounts:
+    """Rows an upsert added and rows it replaced."""
+
     inserted: int
     updated: int
+
+
+def single_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The one row of a query that always returns one (an aggregate without GROUP BY)."""
+    row = result.fetchone()
+    if row is None:
+        raise RuntimeError("the query returned no row")
+    return row
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -77,6 +88,7 @@ class Warehouse:
         self.close()
 
     def open(self) -> None:
+        """Open the DuckDB file; a missing read-only warehouse says to run `leadlens ingest`."""
         if self._con is not None:
             return
         if self.read_only and not self.path.exists():
@@ -98,17 +110,20 @@ class Warehouse:
             self.ensure_schema()
 
     def close(self) -> None:
+        """Close the connection (if open)."""
         if self._con is not None:
             self._con.close()
             self._con = None
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
+        """The open connection; raises RuntimeError when the warehouse is not open."""
         if self._con is None:
             raise RuntimeError("the warehouse is not open")
         return self._con
 
     def ensure_schema(self) -> None:
+        """Create the contract tables that do not exist yet."""
         for table in TABLES.values():
             self.con.execute(_ddl(table))
 
@@ -124,6 +139,7 @@ class Warehouse:
         self.con.execute("COMMIT")
 
     def columns(self, table: str) -> dict[str, str]:
+        """Column name -> DuckDB type of `table`, in table order."""
         return table_columns(self.con, table)
 
     def attribute_types(self) -> dict[str, str]:
@@ -131,11 +147,14 @@ class Warehouse:
         return attribute_types(self.con)
 
     def lead_ids(self) -> pd.Index:
+        """Every stored lead_id, as strings."""
         ids = self.con.execute("SELECT lead_id FROM leads").fetchnumpy()["lead_id"]
         return pd.Index(ids, dtype="string")
 
     def count(self, table: str) -> int:
-        return int(self.con.execute(f"SELECT count(*) FROM {TABLES[table].name}").fetchone()[0])
+        """Rows in a contract table."""
+        sql = f"SELECT count(*) FROM {TABLES[table].name}"  # noqa: S608 (contract table name)
+        return int(single_row(self.con.execute(sql))[0])
 
     def upsert(
         self, table: str, frame: pd.DataFrame, attribute_types: dict[str, str] | None = None
@@ -152,13 +171,16 @@ class Warehouse:
                 )
         self.con.register("_incoming", frame)
         try:
-            updated = self.con.execute(
-                f'SELECT count(*) FROM {spec.name} WHERE "{spec.key}" IN '
+            updated = single_row(self.con.execute(
+                f'SELECT count(*) FROM {spec.name} WHERE "{spec.key}" IN '  # noqa: S608 (contract names)
                 f'(SELECT "{spec.key}" FROM _incoming)'
-            ).fetchone()[0]
+            ))[0]
+            # column names: the contract's, or attribute names normalised at validation to
+            # letters, digits and underscores (`normalise_column_name`); the values come from
+            # the registered frame, never from the SQL text
             cols = ", ".join(f'"{c}"' for c in frame.columns)
             self.con.execute(
-                f"INSERT OR REPLACE INTO {spec.name} ({cols}) SELECT {cols} FROM _incoming"
+                f"INSERT OR REPLACE INTO {spec.name} ({cols}) SELECT {cols} FROM _incoming"  # noqa: S608 (normalised column names)
             )
         finally:
             self.con.unregister("_incoming")
@@ -166,4 +188,4 @@ class Warehouse:
 
     def read(self, table: str) -> pd.DataFrame:
         """A whole table as a frame (fine for small tables and tests)."""
-        return self.con.execute(f"SELECT * FROM {TABLES[table].name}").df()
+        return self.con.execute(f"SELECT * FROM {TABLES[table].name}").df()  # noqa: S608 (contract table name)

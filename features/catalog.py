@@ -46,6 +46,8 @@ Kind = Literal["numeric", "categorical"]
 
 @dataclass(frozen=True)
 class Feature:
+    """One model input as the data dictionary describes it: name, meaning, unit and kind."""
+
     name: str
     description: str
     unit: str
@@ -53,6 +55,7 @@ class Feature:
 
 
 def window_label(days: int | None) -> str:
+    """A window's suffix in feature names: `7d`, or `all` for no window."""
     return "all" if days is None else f"{days}d"
 
 

@@ -95,7 +95,7 @@ def conversion_examples(con: duckdb.DuckDBPyConnection, cfg: TrainConfig, until:
                CASE WHEN won_at < horizon_end THEN 1 ELSE 0 END AS label, horizon_end
         FROM open_snaps
         ORDER BY as_of, lead_id
-    """, {"until": until.to_pydatetime()}).df()
+    """, {"until": until.to_pydatetime()}).df()  # noqa: S608 (ages and horizon: ints; until bound)
     censored = frame["horizon_end"] > until
     return Examples(_tidy(frame[~censored]), {"horizon runs past the data": int(censored.sum())})
 
@@ -135,7 +135,7 @@ def dropout_examples(con: duckdb.DuckDBPyConnection, cfg: TrainConfig,
                window_end AS horizon_end
         FROM cands
         ORDER BY as_of, lead_id
-    """, {"until": until.to_pydatetime()}).df()
+    """, {"until": until.to_pydatetime()}).df()  # noqa: S608 (config ints; until bound)
     closed = frame["label"].isna()
     censored = ~closed & (frame["horizon_end"] > until)
     keep = ~closed & ~censored

@@ -73,6 +73,7 @@ class OutcomeHistory:
 
     @classmethod
     def from_warehouse(cls, con: duckdb.DuckDBPyConnection) -> OutcomeHistory:
+        """The history of every lead resolved in the warehouse (`resolved_leads_sql`)."""
         return cls(con.execute(resolved_leads_sql()).df())
 
     def before(self, group: str, key: str | None, t: float) -> tuple[int, float, float]:

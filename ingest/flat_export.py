@@ -16,7 +16,7 @@ import pandas as pd
 
 from ingest.readers import read_table_file
 from ingest.row_order_dates import NotInTimeOrder, month_numbers, reconstruct
-from ingest.source_mapping import DateRule, Sentinel, SourceMapping
+from ingest.source_mapping import DateRule, OutcomeRule, Sentinel, SourceMapping
 from ingest.validation import ContractError, MappingFailure, parse_timestamps
 
 
@@ -26,6 +26,8 @@ class MappingError(ContractError):
 
 @dataclass
 class MappedLeads:
+    """A flat export mapped onto contract leads, with the rows and columns the mapping left out."""
+
     frame: pd.DataFrame
     """Contract leads columns plus the attributes kept, in file order."""
     failures: list[MappingFailure] = field(default_factory=list)
@@ -88,6 +90,8 @@ def _dates(raw: pd.DataFrame, rule: DateRule, key: str, failures: list[MappingFa
                 f"not in time order, or some months are missing")
         notes += [f"{key}: {n}" for n in month_notes]
         return out
+    if rule.column is None:  # unreachable: a DateRule has exactly one of the two
+        raise MappingError(f"mapping key '{key}': neither `column` nor `from_row_order`")
     values = raw[rule.column]
     if rule.format is None:
         return values  # ISO-8601 text: the validator parses and reports it
@@ -99,14 +103,9 @@ def _dates(raw: pd.DataFrame, rule: DateRule, key: str, failures: list[MappingFa
     return parsed.astype("datetime64[us]")
 
 
-def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
-                  with_outcome: bool = True) -> MappedLeads:
-    """Map a flat export onto the leads contract (see the module docstring).
-
-    `with_outcome=False` is for scoring new leads: the outcome column may be absent, and the
-    file may be a slice (`last_year` is not checked).
-    """
-    m = mapping
+def _check_references(raw: pd.DataFrame, m: SourceMapping, source: str,
+                      with_outcome: bool) -> dict[str, str | None]:
+    """Mapping key -> export column named; MappingError for a column the export lacks."""
     refs = {
         "lead_id.column": m.lead_id.column,
         "created_at.column": m.created_at.column,
@@ -130,7 +129,11 @@ def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
         _need(raw, f"rename.{col}", col, source)
     for col in m.missing.columns:
         _need(raw, f"missing.columns.{col}", col, source)
+    return refs
 
+
+def _blank_missing(raw: pd.DataFrame, m: SourceMapping) -> pd.DataFrame:
+    """A copy of the export with the mapping's missing-value sentinels made missing."""
     work = raw.copy()
     for col in work.columns:
         sentinels = (*m.missing.everywhere, *m.missing.columns.get(col, ()))
@@ -138,6 +141,19 @@ def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
             hit = _is_sentinel(work[col], sentinels)
             if hit.any():
                 work[col] = work[col].mask(hit)
+    return work
+
+
+def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
+                  with_outcome: bool = True) -> MappedLeads:
+    """Map a flat export onto the leads contract (see the module docstring).
+
+    `with_outcome=False` is for scoring new leads: the outcome column may be absent, and the
+    file may be a slice (`last_year` is not checked).
+    """
+    m = mapping
+    refs = _check_references(raw, m, source, with_outcome)
+    work = _blank_missing(raw, m)
 
     failures: list[MappingFailure] = []
     notes: list[str] = []
@@ -153,7 +169,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
         if rule is not None and with_outcome:
             out[name] = _dates(work, rule, name, failures, notes)
     if m.outcome is not None and with_outcome:
-        _outcome(work, m, out, failures)
+        _outcome(work, m.outcome, out, failures)
     for name in ("owner_rep_id", "source", "deal_amount"):
         ref = getattr(m, name)
         if ref is not None:
@@ -181,9 +197,8 @@ def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
                        {k: v for k, v in excluded.items() if v}, notes)
 
 
-def _outcome(work: pd.DataFrame, m: SourceMapping, out: pd.DataFrame,
+def _outcome(work: pd.DataFrame, rule: OutcomeRule, out: pd.DataFrame,
              failures: list[MappingFailure]) -> None:
-    rule = m.outcome
     values = work[rule.column]
     present = values.astype("string").str.strip().fillna("").ne("").to_numpy()
     won = _is_sentinel(values, rule.won) & present

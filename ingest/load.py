@@ -37,6 +37,8 @@ class IngestError(RuntimeError):
 
 @dataclass
 class IngestSummary:
+    """What an ingest did: each table's validation, the rows loaded, the quarantine files."""
+
     results: dict[str, TableResult]
     loaded: dict[str, UpsertCounts] = field(default_factory=dict)
     quarantine_files: dict[str, Path] = field(default_factory=dict)

@@ -86,7 +86,7 @@ def reconstruct(months: pd.Series, first_year: int, weekdays: pd.Series | None =
         rows = ok[b0:b1]
         first = pd.Timestamp(int(years[b0]), int(mv[b0]), 1)
         days = None if wd is None else _calling_days(first, wd[rows])
-        if days is not None:
+        if wd is not None and days is not None:  # days is None whenever wd is
             runs = np.flatnonzero(np.r_[True, wd[rows][1:] != wd[rows][:-1]])
             bounds = np.r_[runs, len(rows)]
             times = []

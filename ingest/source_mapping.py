@@ -29,6 +29,8 @@ def _exactly_one(first: object, second: object, names: str) -> None:
 
 
 class ReadOptions(_Part):
+    """The mapping key `read`: how to read the export file."""
+
     separator: str | None = None
     """`,` or `;`; detected from the header when left out."""
 
@@ -41,6 +43,8 @@ class ReadOptions(_Part):
 
 
 class LeadIdRule(_Part):
+    """The mapping key `lead_id`: an id column, or ids numbered in file order."""
+
     column: str | None = None
     """The export column holding a unique lead id ..."""
     row_number: bool = False
@@ -73,6 +77,8 @@ class RowOrderDates(_Part):
 
 
 class DateRule(_Part):
+    """A date key (`created_at`, ...): a column (ISO-8601 or a format), or dates from row order."""
+
     column: str | None = None
     format: str | None = None
     """A `strftime` format such as `%d/%m/%Y`; ISO-8601 when left out."""
@@ -107,6 +113,8 @@ class OutcomeRule(_Part):
 
 
 class ColumnRef(_Part):
+    """A contract column taken from an export column, or one constant value for every row."""
+
     column: str | None = None
     value: str | None = None
     """A constant for every row instead of a column (e.g. `source: {value: telemarketing}`)."""
@@ -118,6 +126,8 @@ class ColumnRef(_Part):
 
 
 class MissingValues(_Part):
+    """The mapping key `missing`: values that mean missing, everywhere or per column."""
+
     everywhere: tuple[Sentinel, ...] = ()
     """Values read as missing in every column (e.g. `unknown`)."""
     columns: dict[str, tuple[Sentinel, ...]] = {}
@@ -125,6 +135,8 @@ class MissingValues(_Part):
 
 
 class Exclusions(_Part):
+    """The mapping key `exclude`: export columns never kept, by why they are left out."""
+
     leaky: tuple[str, ...] = ()
     """Known only after the outcome (e.g. a call's duration): never a feature."""
     personal: tuple[str, ...] = ()

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from core.warehouse import Warehouse
+from core.warehouse import Warehouse, single_row
 
 FOLLOWUP_BUCKETS = ("0", "1", "2", "3", "4", "5-9", "10+")
 
 
 @dataclass(frozen=True)
 class CrmSummary:
+    """The figures `summarize_crm` reports."""
+
     rows: dict[str, int]
     first_lead: pd.Timestamp | None
     last_lead: pd.Timestamp | None
@@ -25,11 +27,13 @@ class CrmSummary:
 
     @property
     def conversion_rate(self) -> float:
+        """Converted leads as a share of all leads (0 when there are none)."""
         total = self.converted + self.lost + self.open
         return self.converted / total if total else 0.0
 
     @property
     def resolved_conversion_rate(self) -> float:
+        """Converted leads as a share of resolved (converted or lost) leads."""
         resolved = self.converted + self.lost
         return self.converted / resolved if resolved else 0.0
 
@@ -38,7 +42,7 @@ def summarize_crm(warehouse: Warehouse) -> CrmSummary:
     """Summarise the CRM tables in the warehouse."""
     con = warehouse.con
     rows = {t: warehouse.count(t) for t in ("leads", "activities", "reps")}
-    first, last, won, lost, open_ = con.execute(
+    first, last, won, lost, open_ = single_row(con.execute(
         """
         SELECT min(created_at), max(created_at),
                count(*) FILTER (WHERE converted_at IS NOT NULL),
@@ -46,8 +50,8 @@ def summarize_crm(warehouse: Warehouse) -> CrmSummary:
                count(*) FILTER (WHERE converted_at IS NULL AND closed_lost_at IS NULL)
         FROM leads
         """
-    ).fetchone()
-    last_act = con.execute("SELECT max(occurred_at) FROM activities").fetchone()[0]
+    ))
+    last_act = single_row(con.execute("SELECT max(occurred_at) FROM activities"))[0]
     depth = con.execute(
         """
         WITH touches AS (

@@ -62,15 +62,18 @@ class TableResult:
 
     @property
     def rows_quarantined(self) -> int:
+        """Rows that failed a rule."""
         return len(self.quarantine)
 
     @property
     def quarantined_by_rule(self) -> dict[str, int]:
+        """Quarantined rows per rule broken, in the order of `RULES`."""
         counts = self.quarantine["rule"].value_counts()
         return {rule: int(counts[rule]) for rule in RULES if rule in counts.index}
 
     @property
     def quarantine_share(self) -> float:
+        """Quarantined rows as a share of the rows read (0 for an empty file)."""
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
 

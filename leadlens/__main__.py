@@ -1,3 +1,5 @@
+"""`python -m leadlens`: the command line."""
+
 from leadlens.cli import main
 
 main()

@@ -3,7 +3,7 @@
 #   jupytext:
 #     text_representation:
 #       extension: .py
-#       format_name: percent
+#       format_name: percent  # noqa: ERA001 (jupytext's header, not code)
 # ---
 
 # %% [markdown]
@@ -21,6 +21,7 @@
 # defaults without it).
 
 # %%
+"""Notebook 01: follow-up depth, the five rep metrics, and where leads go dormant."""
 import os
 from pathlib import Path
 

@@ -3,7 +3,7 @@
 #   jupytext:
 #     text_representation:
 #       extension: .py
-#       format_name: percent
+#       format_name: percent  # noqa: ERA001 (jupytext's header, not code)
 # ---
 
 # %% [markdown]
@@ -23,6 +23,7 @@
 # no personal data is stored or printed.
 
 # %%
+"""Notebook 02: what drives conversion scores, one lead's waterfall, follow-up what-ifs."""
 import os
 from pathlib import Path
 
@@ -163,6 +164,7 @@ print(f"{len(young):,} young open leads; a touch added every {pace_days} (the me
 
 
 def touch(record: dict, i: int, when: pd.Timestamp) -> dict:
+    """The lead's i-th added outbound touch at `when`: a call or an email, alternately."""
     kind, outcome = (("call", "no_answer"), ("email", "sent"))[i % 2]
     return {"activity_id": f"what-if-{i}", "lead_id": record["lead_id"],
             "rep_id": record.get("owner_rep_id"), "occurred_at": when, "type": kind,

@@ -3,7 +3,7 @@
 #   jupytext:
 #     text_representation:
 #       extension: .py
-#       format_name: percent
+#       format_name: percent  # noqa: ERA001 (jupytext's header, not code)
 # ---
 
 # %% [markdown]
@@ -22,6 +22,7 @@
 # not a basis for employment decisions.
 
 # %%
+"""Notebook 03: reps ranked by raw conversion rate and by observed/expected; flagged reps."""
 import os
 from pathlib import Path
 
@@ -79,6 +80,7 @@ ranked["expected_rate"] = ranked["expected_conversions"] / ranked["leads"]  # le
 
 
 def rank(values: pd.Series) -> pd.Series:
+    """Rank 1 for the highest value (ties share the best rank)."""
     return values.rank(ascending=False, method="min").astype(int)
 
 
@@ -90,6 +92,7 @@ ranked["moved_by_shrinkage"] = ranked["oe_rank"] - ranked["adjusted_rank"]
 
 
 def spearman(a: str, b: str) -> float:
+    """Spearman correlation of two columns of `ranked`."""
     return float(ranked[[a, b]].corr(method="spearman").iloc[0, 1])
 
 

@@ -3,7 +3,7 @@
 #   jupytext:
 #     text_representation:
 #       extension: .py
-#       format_name: percent
+#       format_name: percent  # noqa: ERA001 (jupytext's header, not code)
 # ---
 
 # %% [markdown]
@@ -22,6 +22,7 @@
 # service picks a moved alias up within `serve.poll_seconds`.
 
 # %%
+"""Notebook 04: train new model versions, compare them with the champions, promote, roll back."""
 import os
 from pathlib import Path
 

@@ -50,6 +50,8 @@ class JudgingModels:
 
 @dataclass
 class RepReport:
+    """The judged rep report for one period, with the evidence behind its flags."""
+
     period: Period
     as_of: pd.Timestamp
     reps: pd.DataFrame  # one row per rep, judged
@@ -68,14 +70,21 @@ def period_leads(con: duckdb.DuckDBPyConnection, period: Period, as_of: pd.Times
                  model: ModelBundle) -> pd.DataFrame:
     """Leads created in the period, each with its rep-blind probability of converting within
     the horizon, the part of it expected by `as_of`, and whether it converted by then."""
+    # a stored model is untrusted: only names that are columns of this warehouse reach the SQL
+    known = set(attribute_types(con))
+    unknown = [a for a in model.features if a != "source" and a not in known]
+    if unknown:
+        raise LookupError(f"the lead-quality model needs lead attributes this warehouse lacks: "
+                          f"{', '.join(unknown)}; retrain it on this warehouse")
     attrs = [a for a in model.features if a != "source"]
     cols = "".join(f', "{a}"' for a in attrs)
-    leads = con.execute(f"""
+    sql = f"""
         SELECT lead_id, owner_rep_id AS rep_id, created_at, converted_at, source{cols}
         FROM leads
         WHERE created_at >= $start AND created_at < $end AND created_at < $as_of
           AND owner_rep_id IS NOT NULL
-    """, {"start": period.start.to_pydatetime(), "end": period.end.to_pydatetime(),
+    """  # noqa: S608 (attribute names checked against the warehouse above; values bound)
+    leads = con.execute(sql, {"start": period.start.to_pydatetime(), "end": period.end.to_pydatetime(),
           "as_of": as_of.to_pydatetime()}).df()
     horizon_days = int(model.meta["labels"]["horizon_days"])  # as the model learned it
     cdf = np.asarray(model.meta.get("conversion_day_cdf") or [1.0] * (horizon_days + 1))
@@ -192,6 +201,7 @@ def _attach_evidence(judged: pd.DataFrame, leads: pd.DataFrame, touches: pd.Data
 
 
 def num_or_none(v: Any) -> float | None:
+    """A value as float, or None when it is missing (None, NaN or pd.NA)."""
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
         return None
     return float(v)

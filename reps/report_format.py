@@ -12,6 +12,7 @@ from reps.report import RepReport
 
 
 def header(report: RepReport) -> str:
+    """The report's title line: period, its first and last day, and when outcomes end."""
     p = report.period
     return (f"Rep report, {p.label} ({p.start:%Y-%m-%d} to "
             f"{(p.end - pd.Timedelta(days=1)):%Y-%m-%d}); outcomes known up to "
@@ -19,6 +20,7 @@ def header(report: RepReport) -> str:
 
 
 def to_json(report: RepReport) -> str:
+    """The report as indented JSON: period, note, model versions and one record per rep."""
     return json.dumps({
         "period": report.period.label,
         "period_start": str(report.period.start.date()),
@@ -31,6 +33,7 @@ def to_json(report: RepReport) -> str:
 
 
 def to_csv(report: RepReport) -> str:
+    """The report as CSV, one flattened row per rep (flags joined into one column)."""
     rows = []
     for r in report.records():
         flat: dict[str, Any] = {k: v for k, v in r.items()
@@ -47,10 +50,12 @@ def to_csv(report: RepReport) -> str:
 
 
 def fmt_num(v: float | None, fmt: str = "{:.2f}") -> str:
+    """A number in `fmt`, or `-` when it is missing or NaN."""
     return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else fmt.format(v)
 
 
 def to_table(report: RepReport, flagged_only: bool = False) -> str:
+    """The report as text: every rep in a table (unless `flagged_only`), then the flags."""
     recs = report.records()
     lines = [header(report), report.note, ""]
     if not flagged_only:

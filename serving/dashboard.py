@@ -104,6 +104,8 @@ def api_routes(get_state: Callable[[], ServingState | None],
 
     def lead(state: ServingState, q: dict[str, str]) -> dict:
         served = state.current
+        if served is None:  # `_api` answers 503 before; once loaded, never None again
+            raise LookupError("models are still loading")
         if not q.get("id"):
             raise BadQuery("query parameter 'id' (a lead_id) is required")
         return lead_view(served.source, served.scorers, q["id"], served.as_of)
@@ -112,6 +114,8 @@ def api_routes(get_state: Callable[[], ServingState | None],
         from core.registry import version_records
 
         served = state.current
+        if served is None:  # `_api` answers 503 before; once loaded, never None again
+            raise LookupError("models are still loading")
         info = state.model_info(served)
         for kind, m in info["models"].items():
             curve = served.scorers[kind].bundle.meta.get("calibration_curve")

@@ -108,6 +108,7 @@ class Guard:
         self.public = public or {}  # the dashboard's page and assets: no data, no key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the key and the body size, then hand the request to a route or the app."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -134,48 +135,64 @@ class Guard:
             return
         # read the whole body first (it is small by construction), so an oversized one is
         # refused before the app sees a byte of it
+        parts = await self._read_body(receive, send)
+        if parts is None:
+            return
+        await self.app(scope, _replay(parts, receive), _sanitizing(send, self.known_fields))
+
+    async def _read_body(self, receive: Receive, send: Send) -> list[bytes] | None:
+        """The whole request body in parts, or None once an error reply has been sent."""
         parts: list[bytes] = []
         received = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
                 await _reply(send, 400, "request ended early")
-                return
+                return None
             received += len(message.get("body", b""))
             if received > self.max_body:
                 await _reply(send, 413, f"request body larger than {self.max_body} bytes")
-                return
+                return None
             parts.append(message.get("body", b""))
             if not message.get("more_body"):
-                break
-        replayed = False
+                return parts
 
-        async def limited() -> dict[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(parts), "more_body": False}
-            return await receive()
 
-        held: dict[str, Any] | None = None
-        chunks: list[bytes] = []
+def _replay(parts: list[bytes], receive: Receive) -> Receive:
+    """`receive` for the app: the body already read, in one message, then `receive` itself."""
+    replayed = False
 
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start" and message.get("status") == 400:
-                held = message  # rewrite the body once it is complete
+    async def limited() -> dict[str, Any]:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": b"".join(parts), "more_body": False}
+        return await receive()
+
+    return limited
+
+
+def _sanitizing(send: Send, known_fields: frozenset[str]) -> Send:
+    """`send` for the app: a 400 reply is held until complete, then sent sanitised."""
+    held: dict[str, Any] | None = None
+    chunks: list[bytes] = []
+
+    async def tracking_send(message: dict[str, Any]) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start" and message.get("status") == 400:
+            held = message  # rewrite the body once it is complete
+            return
+        if held is not None and message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
                 return
-            if held is not None and message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-                if message.get("more_body"):
-                    return
-                body = sanitize_errors(b"".join(chunks), self.known_fields)
-                headers = [(k, v) for k, v in held.get("headers", [])
-                           if k.lower() != b"content-length"]
-                headers.append((b"content-length", str(len(body)).encode()))
-                await send({**held, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
-            await send(message)
+            body = sanitize_errors(b"".join(chunks), known_fields)
+            headers = [(k, v) for k, v in held.get("headers", [])
+                       if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**held, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(message)
 
-        await self.app(scope, limited, tracking_send)
+    return tracking_send

@@ -13,7 +13,7 @@ import pandas as pd
 
 from core.settings import EngagementConfig
 from core.timestamps import data_end, default_as_of
-from core.warehouse import Warehouse
+from core.warehouse import Warehouse, single_row
 from features.engagement import batch_features, feature_columns, select_pairs
 from features.online import OutcomeHistory, online_features
 
@@ -42,9 +42,11 @@ class FeatureSource:
 
     @property
     def columns(self) -> list[str]:
+        """The feature columns every path returns, in order (catalog, then attributes)."""
         return feature_columns(self.cfg, self.attributes)
 
     def close(self) -> None:
+        """Close the warehouse connection."""
         self._wh.close()
 
     def for_ids(self, lead_ids: Sequence[str], as_of: pd.Timestamp) -> pd.DataFrame:
@@ -116,13 +118,14 @@ class FeatureSource:
     def typical_proposal_amount(self, as_of: pd.Timestamp) -> float | None:
         """The median amount of the proposals sent before `as_of` (for what-if proposals)."""
         with self._lock:
-            row = self._wh.con.execute(
+            row = single_row(self._wh.con.execute(
                 "SELECT median(amount) FROM activities WHERE type = 'proposal' "
                 "AND amount IS NOT NULL AND occurred_at < $t",
-                {"t": as_of.to_pydatetime()}).fetchone()
+                {"t": as_of.to_pydatetime()}))
         return None if row[0] is None else float(row[0])
 
     def open_lead_ids(self, as_of: pd.Timestamp) -> list[str]:
+        """The ids of the leads open at `as_of`, sorted."""
         with self._lock:
             return select_pairs(self._wh.con, as_of, "open")["lead_id"].tolist()
 

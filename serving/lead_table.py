@@ -131,7 +131,7 @@ def leads_page(table: LeadTable, scorer: Scorer, filters: dict[str, str], page: 
                      "created_at": _text(r["created_at"]), "dropout_risk": _num(r["dropout_risk"]),
                      "reasons": scorer.reasons(e, reasons)})
     return {
-        "as_of": str(table.as_of), "total": int(len(picked)), "page": page,
+        "as_of": str(table.as_of), "total": len(picked), "page": page,
         "per_page": per_page, "pages": pages, "rows": rows,
         "filters": table.filter_choices,
     }

@@ -27,14 +27,14 @@ def _actions(source: FeatureSource, scorer: Scorer, record: dict[str, Any],
     when = at + STEP_DELAY
     amount = source.typical_proposal_amount(as_of)
     owner = record.get("owner_rep_id")
-    steps = [("call", "another call", {"type": "call", "outcome": None, "amount": None}),
-             ("meeting", "a held meeting", {"type": "meeting", "outcome": "held",
-                                            "amount": None})]
+    steps: list[tuple[str, str, dict[str, Any]]] = [
+        ("call", "another call", {"type": "call", "outcome": None, "amount": None}),
+        ("meeting", "a held meeting", {"type": "meeting", "outcome": "held", "amount": None})]
     if amount is not None:
         steps.append(("proposal", f"a proposal of ${amount:,.0f}",
                       {"type": "proposal", "outcome": "sent", "amount": amount}))
     base = acts.to_dict("records")
-    lists = [base] + [base + [{"activity_id": f"what-if-{key}", "lead_id": record["lead_id"],
+    lists = [base] + [[*base, {"activity_id": f"what-if-{key}", "lead_id": record["lead_id"],
                                "rep_id": owner, "occurred_at": at, "direction": "outbound",
                                **fields}] for key, _label, fields in steps]
     feats = source.for_payload([record] * len(lists), lists, when)

@@ -20,6 +20,8 @@ class _Strict(BaseModel):
 
 
 class ActivityIn(_Strict):
+    """One activity of a lead described by its fields (as in the activities table)."""
+
     activity_id: str | None = Field(None, max_length=128)
     occurred_at: datetime
     type: Literal[ACTIVITY_TYPES]  # type: ignore[valid-type]
@@ -51,27 +53,36 @@ class LeadIn(_Strict):
 
     @property
     def by_id(self) -> bool:
+        """True for a lead given by its lead_id only (no fields)."""
         return self.created_at is None
 
 
 class ScoreIn(_Strict):
+    """`POST /score`: leads to score, how many reasons each, and the moment to score at."""
+
     leads: list[LeadIn] = Field(min_length=1, max_length=MAX_LEADS)
     explain: int = Field(0, ge=0, le=20)
     as_of: datetime | None = None
 
 
 class ExplainIn(_Strict):
+    """`POST /explain`: one lead and the moment to explain it at."""
+
     lead: LeadIn
     as_of: datetime | None = None
 
 
 class DropoutIn(_Strict):
+    """`POST /dropout_risk`: leads, how many reasons each, and the moment to score at."""
+
     leads: list[LeadIn] = Field(min_length=1, max_length=MAX_LEADS)
     explain: int = Field(3, ge=0, le=20)
     as_of: datetime | None = None
 
 
 class RepsIn(_Strict):
+    """`POST /reps`: a period (or `from` and `to` dates) and optionally one team."""
+
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True,
                               populate_by_name=True)
     period: str | None = Field(None, max_length=32, pattern=r"^\d{4}(-\d{2}|-?[Qq][1-4])?$")

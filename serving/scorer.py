@@ -53,6 +53,7 @@ class RecentScores:
         self._lock = threading.Lock()
 
     def add_and_rank(self, scores: np.ndarray) -> np.ndarray:
+        """Add `scores` to the window, then each one's percentile (0-100] within it."""
         with self._lock:
             for s in scores:
                 s = float(s)
@@ -67,6 +68,8 @@ class RecentScores:
 
 @dataclass(frozen=True)
 class Explained:
+    """One row's explanation: base score, score, and per-feature points and log-odds."""
+
     base_score: float
     score: float
     points: np.ndarray  # per feature, probability points, sums to score - base_score
@@ -74,6 +77,7 @@ class Explained:
     raw: np.ndarray  # per feature, log-odds contributions (orders reasons where points tie)
 
     def value(self, j: int) -> Any:
+        """Feature `j`'s value as plain JSON-ready Python (None when missing)."""
         return _plain(self.row[j])
 
 
@@ -88,9 +92,11 @@ class Scorer:
 
     @property
     def version(self) -> int | None:
+        """The registered version of the model, if it came from the registry."""
         return self.bundle.meta.get("version")
 
     def scores(self, feats: pd.DataFrame) -> np.ndarray:
+        """Calibrated scores, one per feature row."""
         return self.bundle.predict(feats, num_threads=1)
 
     def inputs(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +135,7 @@ class Scorer:
         return [self._reason(e, j) for j in order[:k] if e.raw[j] != 0.0]
 
     def breakdown(self, e: Explained) -> list[dict[str, Any]]:
+        """Every feature's contribution to this lead's score, in the model's feature order."""
         return [self._reason(e, j) for j in range(len(self.bundle.features))]
 
     def _reason(self, e: Explained, j: int) -> dict[str, Any]:
@@ -151,14 +158,19 @@ class Scorer:
                      contrib: np.ndarray | None = None) -> list[dict[str, Any]]:
         """`score_rows` for prepared inputs (see `inputs`; `values` needed with `explain`;
         `contrib` as in `explain_matrix`)."""
-        explained = self.explain_matrix(x, values, contrib) if explain > 0 else None
+        explained: list[Explained] | None = None
+        if explain > 0:
+            if values is None:  # every caller passes them with `explain`
+                raise TypeError("score_matrix: `values` is needed with `explain`")
+            explained = self.explain_matrix(x, values, contrib)
         s = (np.array([e.score for e in explained]) if explained is not None
              else self.bundle.calibrator(self.bundle.raw_score(x, num_threads=1)))
         grades = grade(s, self.serve.grade_cutoffs)
         pct = self.recent.add_and_rank(s) if ranked else np.full(len(s), np.nan)
-        rows = [{"score": round(float(s[i]), 6), "grade": str(grades[i]),
-                 "percentile": None if np.isnan(pct[i]) else round(float(pct[i]), 1),
-                 "model_version": self.version} for i in range(len(s))]
+        rows: list[dict[str, Any]] = [
+            {"score": round(float(s[i]), 6), "grade": str(grades[i]),
+             "percentile": None if np.isnan(pct[i]) else round(float(pct[i]), 1),
+             "model_version": self.version} for i in range(len(s))]
         if explained is not None:
             for row, e in zip(rows, explained, strict=True):
                 row["reasons"] = self.reasons(e, explain)

@@ -43,7 +43,8 @@ def _prepared(state: ServingState, served: Served, kind: str, leads: list[LeadIn
     table = state.ready_table(served)
     if table is None or as_of != table.as_of or not all(lead.by_id for lead in leads):
         return None
-    return table.prepared(kind, [lead.lead_id for lead in leads])
+    # every lead here is by id, so each has a lead_id (`LeadIn` refuses neither id nor fields)
+    return table.prepared(kind, [lead.lead_id for lead in leads if lead.lead_id is not None])
 
 
 def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.DataFrame:
@@ -54,7 +55,9 @@ def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.Da
     frames: list[pd.DataFrame] = []
     if by_id:
         try:
-            frames.append(served.source.for_ids([leads[i].lead_id for i in by_id], as_of)[cols])
+            # a lead by id has a lead_id (`LeadIn` refuses neither id nor fields): none dropped
+            ids = [lid for i in by_id if (lid := leads[i].lead_id) is not None]
+            frames.append(served.source.for_ids(ids, as_of)[cols])
         except UnknownLead as err:
             raise NotFound(f"leads[{by_id[err.position]}]: lead_id is not in the warehouse") \
                 from None
@@ -210,6 +213,8 @@ def _rep_report(state: ServingState, period: str | None, date_from: Any, date_to
     from reps.report import build_report
 
     served = state.current
+    if served is None:  # callers check first; once loaded, never None again
+        raise LookupError("models are still loading")
     p = resolve_period(period, date_from, date_to, lambda: served.as_of)
     judging = state.judging()
     rt = state.runtime
@@ -244,6 +249,7 @@ async def _model_app(scope: dict, receive: Any, send: Any) -> None:
 
     if scope["type"] != "http":
         return
+    payload: dict[str, Any]
     if scope.get("method") not in ("GET", "HEAD"):
         status, payload = 405, {"error": "use GET"}
     else:
@@ -300,4 +306,5 @@ class ServiceGuard(Guard):
                          known_fields=_known_fields(), routes=routes, public=static_routes())
 
 
-LeadLens.add_asgi_middleware(ServiceGuard)
+# added by @bentoml.service at run time; its typing does not show it on the class
+LeadLens.add_asgi_middleware(ServiceGuard)  # type: ignore[attr-defined]

@@ -127,6 +127,7 @@ class ServingState:
 
     @property
     def ready(self) -> bool:
+        """True once models are loaded and being served."""
         return self.current is not None
 
     def _load(self, kind: str, version: int | None = None) -> tuple[ModelBundle, int, str]:

@@ -16,6 +16,8 @@ scores are not calibrated here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -46,13 +48,24 @@ def _fit_and_score(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame,
     booster, cats = refit_lightgbm(full, features, categorical, cfg, rounds)
     logistic = LogisticBaseline(features, categorical).fit(full, valid)
     y = test["label"].to_numpy()
-    return {"lightgbm": score_metrics(y, booster.predict(encode(test, features, cats))),
+    # a dense matrix in, an ndarray out (LightGBM's return type also covers sparse input)
+    lgb_scores = cast(np.ndarray, booster.predict(encode(test, features, cats)))
+    return {"lightgbm": score_metrics(y, lgb_scores),
             "logistic": score_metrics(y, logistic.predict_uncalibrated(test))}
 
 
+@dataclass(frozen=True)
+class CompareSetup:
+    """How `compare_models` splits: CV folds, test and early-stopping holdout shares, seed."""
+
+    folds: int = 5
+    test_share: float = 0.2
+    holdout_share: float = 0.1
+    seed: int = 0
+
+
 def compare_models(wh: Warehouse, settings: Settings, until: pd.Timestamp, kind: str = "conversion",
-                   folds: int = 5, test_share: float = 0.2, holdout_share: float = 0.1,
-                   seed: int = 0, say: Say = print) -> pd.DataFrame:
+                   setup: CompareSetup = CompareSetup(), say: Say = print) -> pd.DataFrame:
     """One row per (setup, model, fold) with ROC AUC, PR AUC and lift in the top 10%.
 
     Time split: the first `1 - test_share` of leads by creation train (their latest
@@ -60,6 +73,8 @@ def compare_models(wh: Warehouse, settings: Settings, until: pd.Timestamp, kind:
     Cross-validation: `folds` stratified folds, grouped by lead; a random `holdout_share` of
     each fold's training leads for early stopping and calibration.
     """
+    folds, test_share, holdout_share = setup.folds, setup.test_share, setup.holdout_share
+    seed = setup.seed
     spec = SPECS[kind]
     attr_types = wh.attribute_types()
     attributes = list(attr_types)
@@ -109,7 +124,7 @@ def format_table(summary: pd.DataFrame) -> str:
     """The comparison as a Markdown table (what the README shows)."""
     lines = ["| setup | model | ROC AUC | PR AUC | lift at 10% |", "|---|---|---|---|---|"]
     for r in summary.itertuples():
-        def cell(name: str, r=r) -> str:
+        def cell(name: str, r: Any = r) -> str:
             v, sd = getattr(r, name), getattr(r, f"{name}_sd")
             return f"{v:.3f}" + (f" ± {sd:.3f}" if sd > 0 else "")
         lines.append(f"| {r.setup} | {r.model} | {cell('roc_auc')} | {cell('pr_auc')} | "

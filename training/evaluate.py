@@ -40,7 +40,7 @@ def calibration_curve(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS
 
 def lift_capture(y: np.ndarray, p: np.ndarray, top: float) -> tuple[float, float]:
     """Lift (rate in the top share / overall rate) and capture (share of positives there)."""
-    n = max(1, int(round(len(y) * top)))
+    n = max(1, round(len(y) * top))
     order = np.argsort(-p, kind="stable")[:n]
     base = y.mean()
     hit = y[order].sum()

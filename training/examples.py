@@ -29,6 +29,7 @@ class TimeSplit:
         return split
 
     def as_params(self) -> dict[str, str]:
+        """The split's boundaries as version tags and run parameters (text)."""
         return {VersionTag.VALID_FROM: str(self.valid_from),
                 VersionTag.TEST_FROM: str(self.test_from), VersionTag.UNTIL: str(self.until)}
 

@@ -5,6 +5,8 @@ All three scorers are calibrated on the validation split, so the report compares
 
 from __future__ import annotations
 
+from typing import cast
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -67,7 +69,8 @@ def fit_lightgbm(kind: str, train: pd.DataFrame, valid: pd.DataFrame, features: 
     )
     # keep only the trees up to the best round, so the saved model is what was validated
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
-    calibrator = fit_calibrator(booster.predict(x_va, raw_score=True), y_va)
+    # a dense matrix in, an ndarray out (LightGBM's return type also covers sparse input)
+    calibrator = fit_calibrator(cast(np.ndarray, booster.predict(x_va, raw_score=True)), y_va)
     info = dict(meta or {})
     info["best_iteration"] = int(booster.current_iteration())
     return ModelBundle(kind, booster, tuple(features), cats, calibrator, info)
@@ -92,6 +95,7 @@ class LogisticBaseline:
         self.categorical = categorical
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> LogisticBaseline:
+        """Fit the regression on `train` and its calibration on `valid`; returns itself."""
         numeric = [f for f in self.features if f not in self.categorical]
         prep = ColumnTransformer([
             ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
@@ -120,6 +124,7 @@ class LogisticBaseline:
         return self.pipeline_.decision_function(self._frame(df))
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities, one per row of `df`."""
         return self.calibrator_(self._raw(df))
 
     def predict_uncalibrated(self, df: pd.DataFrame) -> np.ndarray:
@@ -148,9 +153,11 @@ class RuleBaseline:
         self.kind = kind
 
     def fit(self, valid: pd.DataFrame) -> RuleBaseline:
+        """Calibrate the rule on `valid`; returns itself."""
         self.calibrator_ = fit_calibrator(rule_score(self.kind, valid),
                                           valid["label"].to_numpy())
         return self
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities, one per row of `df`."""
         return self.calibrator_(rule_score(self.kind, df))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -27,12 +28,24 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def model_card(spec: ModelSpec, *, version: int | None, window: dict[str, str],
-               counts: pd.DataFrame, excluded: dict[str, int],
-               metrics: dict[str, dict[str, float]], calibration: pd.DataFrame,
-               group_aucs: dict[str, pd.DataFrame], audit: pd.DataFrame,
-               features: list[str], best_iteration: int) -> str:
+@dataclass(frozen=True)
+class CardFacts:
+    """What training found that the model card reports, beside the spec and the version."""
+
+    window: dict[str, str]
+    counts: pd.DataFrame
+    excluded: dict[str, int]
+    metrics: dict[str, dict[str, float]]
+    calibration: pd.DataFrame
+    group_aucs: dict[str, pd.DataFrame]
+    audit: pd.DataFrame
+    features: list[str]
+    best_iteration: int
+
+
+def model_card(spec: ModelSpec, *, version: int | None, facts: CardFacts) -> str:
     """Markdown: intended use, data window, metrics against baselines, calibration, leakage."""
+    metrics, audit, excluded = facts.metrics, facts.audit, facts.excluded
     flagged = audit[audit["flagged"]]
     scorers = list(metrics)
     perf = pd.DataFrame([{"metric": m, **{s: metrics[s].get(m, float("nan")) for s in scorers}}
@@ -47,17 +60,17 @@ def model_card(spec: ModelSpec, *, version: int | None, window: dict[str, str],
         "Examples are (lead, as_of) snapshots with features from strictly before as_of. Leads "
         "are split by creation time, so every test lead was created after every training "
         "lead and a lead sits in one split only.",
-        _table(pd.DataFrame([{"boundary": k, "time": v} for k, v in window.items()])),
-        _table(counts),
+        _table(pd.DataFrame([{"boundary": k, "time": v} for k, v in facts.window.items()])),
+        _table(facts.counts),
         "Left out: " + (", ".join(f"{v:,} ({k})" for k, v in excluded.items()) or "none") + ".",
         "## Out-of-time test",
-        f"LightGBM ({best_iteration} trees, early stopping on validation), isotonic "
+        f"LightGBM ({facts.best_iteration} trees, early stopping on validation), isotonic "
         "calibration fitted on validation; the baselines are calibrated the same way.",
         _table(perf),
         "### Calibration (LightGBM, equal-width bins)",
-        _table(calibration[["bin_low", "bin_high", "rows", "mean_score", "observed"]]),
+        _table(facts.calibration[["bin_low", "bin_high", "rows", "mean_score", "observed"]]),
     ]
-    for name, frame in group_aucs.items():
+    for name, frame in facts.group_aucs.items():
         parts += [f"### ROC AUC per {name}", _table(frame)]
     parts += [
         "## Leakage audit",
@@ -68,7 +81,7 @@ def model_card(spec: ModelSpec, *, version: int | None, window: dict[str, str],
         if len(flagged) else "No feature flagged.",
         _table(audit.head(15)[["feature", "single_feature_auc", "shap_share", "flagged"]]),
         "## Inputs",
-        ", ".join(f"`{f}`" for f in features),
+        ", ".join(f"`{f}`" for f in facts.features),
         "No names, emails or phone numbers: personal columns are dropped at ingestion, and the "
         "logged signature and input example are synthetic rows.",
     ]

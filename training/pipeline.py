@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from core.model_bundle import ModelBundle
 from core.names import RunTag, VersionTag
 from core.settings import Runtime, Settings
 from core.timestamps import data_end
-from core.warehouse import Warehouse
+from core.warehouse import Warehouse, single_row
 from features.engagement import feature_columns
 from features.labels import Examples, conversion_examples, dropout_examples, label_settings
 from training import plots
@@ -28,7 +29,7 @@ from training.evaluate import calibration_curve, group_auc, score_metrics
 from training.examples import SPLITS, TimeSplit, time_split
 from training.fit import LogisticBaseline, RuleBaseline, fit_lightgbm
 from training.leakage import leakage_audit, shap_shares, single_feature_auc
-from training.model_card import model_card
+from training.model_card import CardFacts, model_card
 from training.specs import SPECS, ModelSpec
 from training.tracking import (
     flatten,
@@ -48,6 +49,8 @@ class NotEnoughData(ValueError):
 
 @dataclass
 class ModelResult:
+    """One trained and evaluated model: bundle, split, counts, test metrics, leakage audit."""
+
     spec: ModelSpec
     bundle: ModelBundle
     split: TimeSplit
@@ -63,6 +66,8 @@ class ModelResult:
 
 @dataclass
 class TrainReport:
+    """What `train_models` did: the parent run, each model's result, and the models skipped."""
+
     until: pd.Timestamp
     parent_run_id: str
     results: dict[str, ModelResult] = field(default_factory=dict)
@@ -70,6 +75,7 @@ class TrainReport:
 
 
 def class_counts(data: pd.DataFrame) -> pd.DataFrame:
+    """Examples, positives and negatives per split, one row per split."""
     rows = []
     for s in SPLITS:
         part = data.loc[data["split"] == s, "label"]
@@ -93,7 +99,8 @@ def check_enough(spec: ModelSpec, counts: pd.DataFrame, min_train: int, min_eval
                               "train.min_per_class_eval in the config.")
 
 
-def examples_for(kind: str, con, settings: Settings, until: pd.Timestamp) -> Examples:
+def examples_for(kind: str, con: duckdb.DuckDBPyConnection, settings: Settings,
+                 until: pd.Timestamp) -> Examples:
     """The labelled snapshots a model of this kind learns from."""
     which = SPECS[kind].examples
     if which == "touches":
@@ -114,6 +121,7 @@ class Prepared:
 
 def prepare(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Timestamp,
             say: Say) -> Prepared:
+    """The model's examples with their time split and features; NotEnoughData if none."""
     examples = examples_for(spec.kind, wh.con, settings, until)
     if examples.frame.empty:
         raise NotEnoughData(f"no usable {spec.kind} examples before {until}")
@@ -125,7 +133,7 @@ def prepare(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Timest
 
 
 def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prepared,
-              work_dir: Path, say: Say) -> tuple[ModelResult, dict[str, Path], dict]:
+              work_dir: Path, say: Say) -> tuple[ModelResult, dict[str, Path], CardFacts]:
     """Fit and evaluate one model (no MLflow); returns the result, its plots and its card."""
     cfg = settings.train
     attr_types = wh.attribute_types()
@@ -192,10 +200,10 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
         test=test.assign(score=scores["lightgbm"]),
         used={s: data.loc[data["split"] == s, ["lead_id", "as_of", "label"]] for s in SPLITS},
     )
-    card_args = dict(window=split.as_params(), counts=counts, excluded=examples.excluded,
-                     metrics=metrics, calibration=curve,
-                     group_aucs=groups, audit=audit, features=features,
-                     best_iteration=bundle.meta["best_iteration"])
+    card_args = CardFacts(window=split.as_params(), counts=counts, excluded=examples.excluded,
+                          metrics=metrics, calibration=curve,
+                          group_aucs=groups, audit=audit, features=features,
+                          best_iteration=bundle.meta["best_iteration"])
     (work_dir / "group_auc_source.csv").write_text(groups["source"].to_csv(index=False))
     (work_dir / "group_auc_team.csv").write_text(groups["team"].to_csv(index=False))
     (work_dir / "leakage_audit.csv").write_text(audit.to_csv(index=False))
@@ -235,8 +243,8 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                 settings.engagement.model_dump()}))
             report = TrainReport(until, parent.info.run_id)
             prepared: dict[str, Prepared] = {}
-            has_activities = wh.con.execute(
-                "SELECT count(*) > 0 FROM activities").fetchone()[0]
+            has_activities = single_row(wh.con.execute(
+                "SELECT count(*) > 0 FROM activities"))[0]
             for kind in kinds:
                 spec = SPECS[kind]
                 if spec.examples == "touches" and not has_activities:
@@ -260,7 +268,7 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
     return report
 
 
-def _log(result: ModelResult, figs: dict[str, Path], card_args: dict, work: Path,
+def _log(result: ModelResult, figs: dict[str, Path], card_args: CardFacts, work: Path,
          runtime: Runtime, say: Say) -> None:
     spec = result.spec
     mlflow.log_params({"kind": spec.kind, "registered_name": spec.registered_name,
@@ -287,7 +295,7 @@ def _log(result: ModelResult, figs: dict[str, Path], card_args: dict, work: Path
         k: round(v, 4) for k, v in result.metrics["lightgbm"].items() if np.isfinite(v)}
     version = log_and_register(result.bundle, work, spec.registered_name)
     result.version = version
-    card = model_card(spec, version=version, **card_args)
+    card = model_card(spec, version=version, facts=card_args)
     (work / "model_card.md").write_text(card, encoding="utf-8")
     mlflow.log_artifact(str(work / "model_card.md"))
     _tag_version(result, version, digests)

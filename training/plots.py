@@ -23,6 +23,7 @@ def _pyplot() -> Any:
 
 
 def roc_pr(y: np.ndarray, scores: dict[str, np.ndarray], title: str, path: Path) -> Path:
+    """ROC and precision-recall curves of each scorer, side by side, saved as PNG to `path`."""
     plt = _pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.2))
     for name, p in scores.items():
@@ -41,6 +42,7 @@ def roc_pr(y: np.ndarray, scores: dict[str, np.ndarray], title: str, path: Path)
 
 
 def calibration(y: np.ndarray, scores: dict[str, np.ndarray], title: str, path: Path) -> Path:
+    """Reliability diagram of each scorer (mean score against observed rate per bin), as PNG."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], ls=":", c="grey", label="perfect")
@@ -55,6 +57,7 @@ def calibration(y: np.ndarray, scores: dict[str, np.ndarray], title: str, path: 
 
 def shap_summary(contributions: np.ndarray, x: np.ndarray, features: list[str], title: str,
                  path: Path, top: int = 20) -> Path:
+    """SHAP beeswarm of the `top` features (log-odds; the base-value column dropped), as PNG."""
     plt = _pyplot()
     import shap
 
@@ -66,6 +69,7 @@ def shap_summary(contributions: np.ndarray, x: np.ndarray, features: list[str], 
 
 
 def importance(gains: pd.Series, title: str, path: Path, top: int = 25) -> Path:
+    """Bar chart of the `top` features by total gain, as PNG."""
     plt = _pyplot()
     top_gains = gains.sort_values(ascending=True).tail(top)
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(top_gains) + 1.2))

@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 
 from core.names import CHAMPION, VersionTag
-from core.registry import champion_version, load_version, model_versions
-from core.settings import Runtime
+from core.registry import VersionInfo, champion_version, load_version, model_versions
+from core.settings import PromoteConfig, Runtime
 from core.warehouse import Warehouse
 from features.labels import Examples
 from training.dataset import build_dataset
@@ -34,6 +35,8 @@ class PromotionError(ValueError):
 
 @dataclass
 class Decision:
+    """The outcome of a promotion: candidate, champion, whether it moved, why, and the metrics."""
+
     name: str
     candidate: int
     champion: int | None
@@ -44,6 +47,7 @@ class Decision:
     forced: bool = False
 
     def summary(self) -> str:
+        """The decision as lines of text: the verdict, both models' metrics, the reasons."""
         head = (f"{self.name}: v{self.candidate} is now @{CHAMPION}" if self.promoted else
                 f"{self.name}: v{self.candidate} NOT promoted")
         if self.champion is not None:
@@ -79,6 +83,43 @@ def test_set(runtime: Runtime, kind: str, tags: dict[str, str]) -> pd.DataFrame:
                              list(wh.attribute_types()))
 
 
+def _candidate(name: str, version: int | None) -> tuple[dict[int, VersionInfo], int]:
+    """The registered versions of `name` and the candidate: `version`, or the latest."""
+    versions = {v.version: v for v in model_versions(name)}
+    if not versions:
+        raise PromotionError(f"no versions of {name} yet: run `leadlens train` first")
+    candidate = version if version is not None else max(versions)
+    if candidate not in versions:
+        raise PromotionError(f"{name} has no version {candidate} "
+                             f"(versions: {', '.join(map(str, sorted(versions)))})")
+    return versions, candidate
+
+
+def _judge(decision: Decision, gates: PromoteConfig, kind: str, data: pd.DataFrame,
+           y: np.ndarray, rollback: bool) -> None:
+    """Score the candidate (and the champion) on the test set; add a reason per gate failed."""
+    name, candidate, champ = decision.name, decision.candidate, decision.champion
+    cand = load_version(name, candidate)
+    decision.candidate_metrics = score_metrics(y, cand.predict(data))
+    cm = decision.candidate_metrics
+    floor = getattr(gates.min_auc, kind)
+    if cm["roc_auc"] < floor:
+        decision.reasons.append(f"AUC {cm['roc_auc']:.4f} is below the floor {floor}")
+    if cm["ece"] > gates.max_ece:
+        decision.reasons.append(f"calibration error {cm['ece']:.4f} is above the ceiling "
+                                f"{gates.max_ece}")
+    if champ is not None:
+        try:
+            decision.champion_metrics = score_metrics(y, load_version(name, champ).predict(data))
+        except ValueError as err:
+            decision.reasons.append(f"note: the champion cannot score this test set ({err})")
+        hm = decision.champion_metrics
+        if hm and not rollback and cm["roc_auc"] < hm["roc_auc"] - gates.auc_tolerance:
+            decision.reasons.append(
+                f"AUC {cm['roc_auc']:.4f} is worse than the champion's {hm['roc_auc']:.4f} "
+                f"by more than the tolerance {gates.auc_tolerance}")
+
+
 def promote(runtime: Runtime, kind: str, version: int | None = None, force: bool = False,
             reason: str | None = None) -> Decision:
     """Judge a candidate against the gates and the champion; move the alias if it passes."""
@@ -90,44 +131,20 @@ def promote(runtime: Runtime, kind: str, version: int | None = None, force: bool
         raise PromotionError("--force needs --reason TEXT (it is recorded on the version)")
     setup(runtime)
     name = SPECS[kind].registered_name
-    versions = {v.version: v for v in model_versions(name)}
-    if not versions:
-        raise PromotionError(f"no versions of {name} yet: run `leadlens train` first")
-    candidate = version if version is not None else max(versions)
-    if candidate not in versions:
-        raise PromotionError(f"{name} has no version {candidate} "
-                             f"(versions: {', '.join(map(str, sorted(versions)))})")
+    versions, candidate = _candidate(name, version)
     champ = champion_version(name)
     decision = Decision(name, candidate, champ, promoted=False)
     if champ == candidate:
         decision.reasons.append(f"v{candidate} already holds @{CHAMPION}")
         return decision
 
-    gates = runtime.settings.promote
     data = test_set(runtime, kind, versions[candidate].tags)
     y = data["label"].to_numpy()
     if y.min() == y.max():
         raise PromotionError("the candidate's test set has a single class; cannot judge it")
-    cand = load_version(name, candidate)
-    decision.candidate_metrics = score_metrics(y, cand.predict(data))
-    cm = decision.candidate_metrics
-    floor = getattr(gates.min_auc, kind)
-    if cm["roc_auc"] < floor:
-        decision.reasons.append(f"AUC {cm['roc_auc']:.4f} is below the floor {floor}")
-    if cm["ece"] > gates.max_ece:
-        decision.reasons.append(f"calibration error {cm['ece']:.4f} is above the ceiling "
-                                f"{gates.max_ece}")
     rollback = champ is not None and version is not None and candidate < champ
-    if champ is not None:
-        try:
-            decision.champion_metrics = score_metrics(y, load_version(name, champ).predict(data))
-        except ValueError as err:
-            decision.reasons.append(f"note: the champion cannot score this test set ({err})")
-        hm = decision.champion_metrics
-        if hm and not rollback and cm["roc_auc"] < hm["roc_auc"] - gates.auc_tolerance:
-            decision.reasons.append(
-                f"AUC {cm['roc_auc']:.4f} is worse than the champion's {hm['roc_auc']:.4f} "
-                f"by more than the tolerance {gates.auc_tolerance}")
+    _judge(decision, runtime.settings.promote, kind, data, y, rollback)
+    cm = decision.candidate_metrics
     blocking = [r for r in decision.reasons if not r.startswith("note:")]
     if blocking and not force:
         return decision

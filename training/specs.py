@@ -25,6 +25,8 @@ may know (no rep, no rep history, no pace of the rep's own touches)."""
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """One model LeadLens trains: its kind, registered name, examples and what it is for."""
+
     kind: names.ModelKind
     registered_name: str
     examples: ExampleKind

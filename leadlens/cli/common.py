@@ -25,6 +25,7 @@ class Obj:
 
     @property
     def runtime(self) -> Runtime:
+        """The runtime, read on first use; a bad config file becomes a ClickException."""
         if self._runtime is None:
             try:
                 self._runtime = load_runtime(self.config)

@@ -71,7 +71,7 @@ def ingest(obj: Obj, leads: Path | None, activities: Path | None, reps: Path | N
             raise click.ClickException(str(err)) from None
     try:
         with Warehouse(rt.warehouse_path) as wh:
-            if mapping is not None:
+            if mapping is not None and leads is not None:  # --source needs --leads (above)
                 summary = ingest_flat(wh, rt.settings.ingest, rt.quarantine_dir, leads, mapping,
                                       activities=activities, reps=reps, progress=say)
             else:

@@ -96,12 +96,12 @@ def evaluate(obj: Obj, kind: str, folds: int, test_share: float, until: str | No
              out: Path | None) -> None:
     """LightGBM against logistic regression: time-ordered split and random cross-validation."""
     from core.timestamps import data_end
-    from training.compare import compare_models, format_table, summarise
+    from training.compare import CompareSetup, compare_models, format_table, summarise
 
     with open_warehouse(obj) as wh:
         when = timestamp(until, "--until") or data_end(wh.con)
-        results = compare_models(wh, obj.runtime.settings, when, kind, folds, test_share,
-                                 say=say)
+        results = compare_models(wh, obj.runtime.settings, when, kind,
+                                 CompareSetup(folds=folds, test_share=test_share), say=say)
     if out is not None:
         results.to_csv(out, index=False)
     click.echo(format_table(summarise(results)))

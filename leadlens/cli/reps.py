@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from leadlens.cli.common import Obj, open_warehouse, say
+
+if TYPE_CHECKING:
+    from core.periods import Period
+    from core.warehouse import Warehouse
 
 
 @click.command()
@@ -26,7 +31,7 @@ from leadlens.cli.common import Obj, open_warehouse, say
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file instead of the terminal.")
 @click.pass_obj
-def reps(obj: Obj, metrics_only: bool, period: str | None, date_from: str | None,
+def reps(obj: Obj, metrics_only: bool, period: str | None, date_from: str | None,  # noqa: PLR0913 (one parameter per CLI option)
          date_to: str | None, team: str | None, top: int | None, flagged_only: bool, fmt: str,
          out: Path | None) -> None:
     """The rep report: five metrics against peers, observed vs expected conversions and
@@ -60,7 +65,8 @@ def reps(obj: Obj, metrics_only: bool, period: str | None, date_from: str | None
         click.echo(text)
 
 
-def _metrics_only(wh, obj: Obj, p, team: str | None, top: int | None, fmt: str) -> str:
+def _metrics_only(wh: Warehouse, obj: Obj, p: Period, team: str | None, top: int | None,
+                  fmt: str) -> str:
     import pandas as pd
 
     from reps.metrics import format_rep_metrics, rep_metrics
@@ -81,7 +87,8 @@ def _metrics_only(wh, obj: Obj, p, team: str | None, top: int | None, fmt: str) 
     return title + "\n" + format_rep_metrics(frame)
 
 
-def _full_report(wh, obj: Obj, p, team: str | None, fmt: str, flagged_only: bool) -> str:
+def _full_report(wh: Warehouse, obj: Obj, p: Period, team: str | None, fmt: str,
+                 flagged_only: bool) -> str:
     from core.registry import configure
     from reps import report_format as formats
     from reps.report import build_report, judging_models_from_registry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,8 +11,14 @@ from core.names import CONVERSION, registered_name
 from core.settings import ConfigError, Runtime
 from leadlens.cli.common import Obj, as_of_or_default, say
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def _scoring(obj: Obj, kind: str = "conversion"):
+    from serving.lead_features import FeatureSource
+    from serving.scorer import Scorer
+
+
+def _scoring(obj: Obj, kind: str = "conversion") -> tuple[FeatureSource, Scorer]:
     from serving.lead_features import FeatureSource
     from serving.models import NoChampion, load_champion
 
@@ -57,7 +64,7 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
     when = as_of_or_default(as_of, obj.runtime.warehouse_path)
     source, scorer = _scoring(obj)
     try:
-        if open_leads:
+        if input_path is None:  # --open (exactly one of the two is given, checked above)
             frame = score_open(source, scorer, when, explain, say=say)
         else:
             leads = (_mapped_leads(input_path, mapping_path) if mapping_path is not None
@@ -77,7 +84,7 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
                f"v{scorer.version} -> {out}")
 
 
-def _mapped_leads(path: Path, mapping_path: Path):  # -> pd.DataFrame
+def _mapped_leads(path: Path, mapping_path: Path) -> pd.DataFrame:
     """A flat export mapped onto contract leads for scoring; refuses rows the mapping cannot
     use, naming the first."""
     from core.contract import normalise_column_name
@@ -134,8 +141,8 @@ def explain(obj: Obj, lead_id: str, as_of: str | None, top: int, fmt: str,
         click.echo(f"  {r['points']:+6.1f} pts  {r['label']} = {r['value']}")
 
 
-def _explain_html(obj: Obj, source, scorer, lead_id: str, when, top: int,
-                  out: Path | None) -> None:
+def _explain_html(obj: Obj, source: FeatureSource, scorer: Scorer, lead_id: str,
+                  when: pd.Timestamp, top: int, out: Path | None) -> None:
     from serving.lead_view import lead_view
     from serving.models import NoChampion, load_champion
     from serving.render.lead_page import lead_html

@@ -41,6 +41,8 @@ StepProgress = Callable[[int], None]
 
 @dataclass
 class SimulatedCRM:
+    """A simulated CRM export (leads, activities, reps) and its hidden truth per lead and rep."""
+
     leads: pd.DataFrame
     activities: pd.DataFrame
     reps: pd.DataFrame
@@ -126,7 +128,7 @@ def simulate_crm(config: SimulateConfig, progress: StepProgress | None = None, *
     if config.weak_rep_share > 0:
         # a separate stream, so the default CRM stays the same
         weak = np.random.default_rng(config.seed + 1).permutation(r)[
-            : int(round(config.weak_rep_share * r))]
+            : round(config.weak_rep_share * r)]
         skill[weak] = config.weak_rep_skill
         discipline_draw[weak] = np.minimum(discipline_draw[weak], 0.25)
     # good reps tend to be disciplined too, which concentrates the sales in a few of them

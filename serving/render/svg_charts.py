@@ -55,7 +55,7 @@ def waterfall(base_score: float, score: float, steps: Sequence[Step], top: int =
     levels = [start]
     for s in shown:
         levels.append(levels[-1] + s.points)
-    lo, hi = min(levels + [score * 100]), max(levels + [score * 100])
+    lo, hi = min([*levels, score * 100]), max([*levels, score * 100])
     pad = max(1.0, (hi - lo) * 0.08)
     lo, hi = max(0.0, lo - pad), min(100.0, hi + pad)
     span = max(hi - lo, 1e-9)

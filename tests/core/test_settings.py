@@ -26,9 +26,9 @@ def test_unknown_key_is_an_error_naming_the_key(tmp_path: Path) -> None:
 
 
 def test_out_of_range_and_wrong_type_values_are_rejected() -> None:
-    with pytest.raises(ConfigError, match="ingest.max_quarantine_share"):
+    with pytest.raises(ConfigError, match=r"ingest\.max_quarantine_share"):
         parse_settings({"ingest": {"max_quarantine_share": 2.0}})
-    with pytest.raises(ConfigError, match="simulate.leads"):
+    with pytest.raises(ConfigError, match=r"simulate\.leads"):
         parse_settings({"simulate": {"leads": "many"}})
 
 

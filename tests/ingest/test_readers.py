@@ -25,7 +25,7 @@ def test_gzipped_csv_reads_like_the_plain_file(tmp_path):
 def test_truncated_gzip_is_a_clear_error(tmp_path):
     bad = tmp_path / "leads.csv.gz"
     bad.write_bytes(gzip.compress((CSV * 2000).encode())[:200])
-    with pytest.raises(ContractError, match="leads.csv.gz: cannot read the file"):
+    with pytest.raises(ContractError, match=r"leads\.csv\.gz: cannot read the file"):
         read_table_file(bad)
 
 

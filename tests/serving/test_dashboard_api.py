@@ -106,7 +106,7 @@ def test_lead_page_matches_explain_and_its_what_if_is_the_model_s(client, auth, 
                  "owner_rep_id": lead["owner_rep_id"], "source": lead["source"],
                  "attributes": {k: (float(lead[k]) if k == "company_size" else lead[k]) for k in ("industry", "company_size", "country")
                                 if k in lead.index and not pd.isna(lead[k])},
-                 "activities": base_acts + [{"activity_id": "what-if-call",
+                 "activities": [*base_acts, {"activity_id": "what-if-call",
                                              "occurred_at": step_at, "type": "call"}]}
     again = client.post("/score", headers=auth, json={
         "leads": [described], "as_of": (as_of + pd.Timedelta(minutes=2)).isoformat()}).json()

@@ -66,7 +66,7 @@ def _test_auc(output: str, name: str) -> tuple[float, float]:
 
 
 def test_whole_path_on_the_full_file(bank, tmp_path):
-    home, run, out = bank
+    _home, run, out = bank
     assert "leads       read    41,188  loaded    41,188" in out["ingest"]
     assert "left out as leaky: duration" in out["ingest"]
     # no activity log: the dropout models are skipped, not failed
