@@ -84,8 +84,9 @@ def period_leads(con: duckdb.DuckDBPyConnection, period: Period, as_of: pd.Times
         WHERE created_at >= $start AND created_at < $end AND created_at < $as_of
           AND owner_rep_id IS NOT NULL
     """  # noqa: S608 (attribute names checked against the warehouse above; values bound)
-    leads = con.execute(sql, {"start": period.start.to_pydatetime(), "end": period.end.to_pydatetime(),
-          "as_of": as_of.to_pydatetime()}).df()
+    leads = con.execute(sql, {"start": period.start.to_pydatetime(),
+                              "end": period.end.to_pydatetime(),
+                              "as_of": as_of.to_pydatetime()}).df()
     horizon_days = int(model.meta["labels"]["horizon_days"])  # as the model learned it
     cdf = np.asarray(model.meta.get("conversion_day_cdf") or [1.0] * (horizon_days + 1))
     elapsed = ((as_of - leads["created_at"]).dt.total_seconds() / DAY).clip(0, horizon_days)
