@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from core.values import is_missing
 
@@ -27,18 +29,50 @@ META_FILE = "bundle.json"
 
 @dataclass(frozen=True)
 class Calibrator:
-    """Isotonic map from the booster's raw score (log-odds) to a probability.
+    """A strictly increasing map from the booster's raw score (log-odds) to a probability.
 
-    Between knots it interpolates linearly and outside them it clips, exactly as scikit-learn's
-    `IsotonicRegression(out_of_bounds="clip")` does, but from two arrays instead of a pickle.
+    Knots `x`, `y` (centered isotonic regression: linear between knots, flat outside them),
+    blended with a small share `platt_weight` of a logistic curve on the raw score (`platt`:
+    slope, intercept). The blend keeps every distinct raw score distinct, so ranks and reasons
+    survive calibration, and no score is exactly 0 or 1. Plain arrays, never a pickle; a bundle
+    written before the blend existed has no `platt` and maps through the knots alone.
     """
 
     x: tuple[float, ...]
     y: tuple[float, ...]
+    platt: tuple[float, float] | None = None
+    platt_weight: float = 0.0
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         """Probabilities for raw scores (log-odds)."""
-        return np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+        p = np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+        if self.platt is None or self.platt_weight <= 0:
+            return p
+        slope, intercept = self.platt
+        w = self.platt_weight
+        return (1.0 - w) * p + w * expit(slope * np.asarray(raw, dtype=np.float64) + intercept)
+
+    def to_json(self) -> dict[str, Any]:
+        """The calibrator as the bundle stores it."""
+        return {"x": list(self.x), "y": list(self.y),
+                "platt": list(self.platt) if self.platt is not None else None,
+                "platt_weight": self.platt_weight}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Calibrator:
+        """Read a stored calibrator; a malformed one raises ValueError naming what is wrong."""
+        x, y = tuple(float(v) for v in data["x"]), tuple(float(v) for v in data["y"])
+        if not x or len(x) != len(y) or any(b < a for a, b in pairwise(x)) \
+                or any(b < a for a, b in pairwise(y)) or not all(0.0 <= v <= 1.0 for v in y):
+            raise ValueError("calibrator knots must be non-empty, sorted and within [0, 1]")
+        platt = data.get("platt")
+        weight = float(data.get("platt_weight", 0.0))
+        if platt is not None and (len(platt) != 2 or float(platt[0]) <= 0 or
+                                  not 0.0 <= weight < 1.0):
+            raise ValueError("calibrator logistic part must have a positive slope and a "
+                             "weight in [0, 1)")
+        return cls(x, y, (float(platt[0]), float(platt[1])) if platt is not None else None,
+                   weight)
 
 
 def encode(frame: pd.DataFrame, features: tuple[str, ...] | list[str],
@@ -135,7 +169,7 @@ class ModelBundle:
             "kind": self.kind,
             "features": list(self.features),
             "categories": {k: list(v) for k, v in self.categories.items()},
-            "calibrator": {"x": list(self.calibrator.x), "y": list(self.calibrator.y)},
+            "calibrator": self.calibrator.to_json(),
             "meta": self.meta,
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=1, default=str),
@@ -174,6 +208,6 @@ def load_bundle(directory: Path) -> ModelBundle:
         booster=booster,
         features=features,
         categories={k: tuple(v) for k, v in meta["categories"].items()},
-        calibrator=Calibrator(tuple(meta["calibrator"]["x"]), tuple(meta["calibrator"]["y"])),
+        calibrator=Calibrator.from_json(meta["calibrator"]),
         meta=meta.get("meta", {}),
     )
