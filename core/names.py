@@ -41,7 +41,9 @@ class RunTag:
     """Tag keys on MLflow runs."""
 
     MODEL: Final = "leadlens.model"
+    UNTIL: Final = "leadlens.until"
     SKIPPED: Final = "leadlens.skipped"
+    """On the parent run: the models not trained; on a model's run: why it was not."""
     LEAKAGE_FLAGS: Final = "leakage_flags"
 
 

@@ -173,9 +173,18 @@ class RuleBaseline:
 
     def fit(self, valid: pd.DataFrame) -> RuleBaseline:
         """Calibrate the rule on `valid`; returns itself."""
-        self.calibrator_ = fit_calibrator(rule_score(self.kind, valid),
-                                          valid["label"].to_numpy())
+        score = rule_score(self.kind, valid)
+        self.constant_ = bool(np.ptp(score) == 0) if len(score) else True
+        self.has_source_ = "source_past_conversion_rate" in valid
+        self.calibrator_ = fit_calibrator(score, valid["label"].to_numpy())
         return self
+
+    def constant_note(self) -> str:
+        """Empty, or why the rule scored every lead alike (its AUC is then 0.5 by design)."""
+        if not self.constant_:
+            return ""
+        why = "no source history" if not self.has_source_ else "no variation in its inputs"
+        return f"; the rule is constant here: {why}"
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, one per row of `df`."""

@@ -62,6 +62,7 @@ class ModelResult:
     used: dict[str, pd.DataFrame] = field(default_factory=dict)  # split -> lead_id, as_of, label
     version: int | None = None
     run_id: str | None = None
+    rule_note: str = ""  # why the rule baseline is uninformative, when it is
 
 
 @dataclass
@@ -199,6 +200,7 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
         metrics=metrics, audit=audit,
         test=test.assign(score=scores["lightgbm"]),
         used={s: data.loc[data["split"] == s, ["lead_id", "as_of", "label"]] for s in SPLITS},
+        rule_note=rule.constant_note(),
     )
     card_args = CardFacts(window=split.as_params(), counts=counts, excluded=examples.excluded,
                           metrics=metrics, calibration=curve,
@@ -236,7 +238,7 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
     with Warehouse(runtime.warehouse_path, read_only=True) as wh, sigterm_as_interrupt():
         until = pd.Timestamp(until) if until is not None else data_end(wh.con)
         with tracked_run(f"train-until-{until:%Y-%m-%d}", experiment_id,
-                         tags={"leadlens.until": str(until)}) as parent:
+                         tags={RunTag.UNTIL: str(until)}) as parent:
             mlflow.log_params({"until": str(until), "models": ",".join(kinds)})
             mlflow.log_params(flatten("", {
                 "train": settings.train.model_dump(), "engagement":
@@ -255,12 +257,19 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                 with tempfile.TemporaryDirectory(prefix=f"leadlens-{kind}-") as tmp, \
                         tracked_run(kind, experiment_id, nested=True,
                                     tags={RunTag.MODEL: kind}) as run:
-                    work = Path(tmp)
-                    if spec.examples not in prepared:
-                        prepared[spec.examples] = prepare(spec, wh, settings, until, say)
-                    result, figs, card_args = train_one(spec, wh, settings,
-                                                        prepared[spec.examples], work, say)
-                    _log(result, figs, card_args, work, runtime, say)
+                    # a model without enough data is skipped with its reason; the rest train
+                    try:
+                        if spec.examples not in prepared:
+                            prepared[spec.examples] = prepare(spec, wh, settings, until, say)
+                        result, figs, card_args = train_one(spec, wh, settings,
+                                                            prepared[spec.examples], Path(tmp),
+                                                            say=say)
+                    except NotEnoughData as err:
+                        report.skipped[kind] = str(err)
+                        mlflow.set_tag(RunTag.SKIPPED, str(err)[:4000])
+                        say(f"[{kind}] skipped: {err}")
+                        continue
+                    _log(result, figs, card_args, Path(tmp), runtime, say)
                     result.run_id = run.info.run_id
                     report.results[kind] = result
             if report.skipped:

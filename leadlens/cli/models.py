@@ -21,15 +21,14 @@ MODEL_KINDS = ("conversion", "dropout", "lead_quality", "dropout_expected")
 @click.pass_obj
 def train(obj: Obj, until: str | None, models: tuple[str, ...]) -> None:
     """Train, evaluate and register the models; one MLflow run with a nested run per model."""
-    from training.pipeline import NotEnoughData, train_models
+    from core.names import CONVERSION
+    from training.pipeline import train_models
 
     rt = obj.runtime
     if not rt.warehouse_path.exists():
         raise click.ClickException(f"no warehouse at {rt.warehouse_path}: run `leadlens ingest`")
     try:
         report = train_models(rt, timestamp(until, "--until"), models or MODEL_KINDS, say=say)
-    except NotEnoughData as err:
-        raise click.ClickException(str(err)) from None
     except KeyboardInterrupt:
         say("training interrupted: the MLflow run is marked KILLED; no alias moved")
         sys.exit(130)
@@ -40,11 +39,15 @@ def train(obj: Obj, until: str | None, models: tuple[str, ...]) -> None:
         flags = r.audit.loc[r.audit["flagged"], "feature"].tolist()
         click.echo(f"  {r.spec.registered_name} v{r.version}: test AUC "
                    f"{m['lightgbm']['roc_auc']:.3f} (logistic {m['logistic']['roc_auc']:.3f}, "
-                   f"rule {m['rule']['roc_auc']:.3f}), ECE {m['lightgbm']['ece']:.3f}"
+                   f"rule {m['rule']['roc_auc']:.3f}{r.rule_note}), "
+                   f"ECE {m['lightgbm']['ece']:.3f}"
                    + (f"; possible leakage: {', '.join(flags)}" if flags else ""))
     for kind, why in report.skipped.items():
         click.echo(f"  {kind}: not trained ({why})")
-    click.echo("Promote with `leadlens promote` (each model must pass the gates).")
+    if CONVERSION in report.skipped:  # the model marketing is served: without it, a failure
+        raise click.ClickException(report.skipped[CONVERSION])
+    if report.results:
+        click.echo("Promote with `leadlens promote` (each model must pass the gates).")
 
 
 @click.command()

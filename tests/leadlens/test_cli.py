@@ -193,3 +193,33 @@ def test_ingest_while_the_warehouse_is_held_says_why(run, tmp_path):
         assert "leadlens serve" in out.output
     finally:
         holder.kill()
+
+
+@pytest.mark.slow
+def test_train_goes_on_past_a_model_without_enough_data(run, tmp_path):
+    """A model with too few positives is skipped with its reason; the others are trained and
+    registered, and the command succeeds while the conversion model trains."""
+    from core.settings import load_runtime
+    from training.pipeline import train_models
+
+    crm = tmp_path / "crm"
+    run("simulate", "--out", str(crm), "--leads", "3000", "--reps", "8", "--months", "10")
+    run("ingest", "--leads", str(crm / "leads.csv"), "--activities",
+        str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
+    first = train_models(load_runtime(), kinds=("conversion", "lead_quality"),
+                         say=lambda _m: None)
+    positives = {k: int(r.counts.loc[r.counts["split"] == "train", "positives"].iloc[0])
+                 for k, r in first.results.items()}
+    assert positives["lead_quality"] < positives["conversion"]
+    between = (positives["lead_quality"] + positives["conversion"]) // 2
+    config = tmp_path / "strict.yaml"
+    config.write_text(f"train:\n  min_per_class: {between}\n")
+    out = run("--config", str(config), "train", "--model", "lead_quality",
+              "--model", "conversion")
+    assert out.exit_code == 0, out.output
+    assert "leadlens-conversion v2: test AUC" in out.output
+    assert "lead_quality: not trained (not enough data to train the lead_quality model" \
+        in out.output
+    config.write_text(f"train:\n  min_per_class: {positives['conversion'] + 1}\n")
+    out = run("--config", str(config), "train", "--model", "conversion")
+    assert out.exit_code == 1 and "not enough data to train the conversion model" in out.output
