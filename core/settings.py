@@ -76,6 +76,12 @@ class EngagementConfig(_Section):
     """Half-life of the time-decayed engagement score."""
     fifth_followup: int = Field(5, ge=1)
     """The follow-up depth whose reach the rep metrics report."""
+    response_outcomes: tuple[str, ...] = ("connected",)
+    """Outcomes of an outbound call that count as a response (the lead picked up and talked),
+    besides every inbound activity."""
+    history_days: int = Field(365, ge=1)
+    """Rep and source track records count the leads resolved in this many days before as_of:
+    a rolling window, so the inputs do not grow with the calendar."""
 
 
 class LightGBMConfig(_Section):

@@ -5,15 +5,18 @@ data. Both paths compute exactly these columns: the batch path in the warehouse
 (`features.engagement`) and the online path for one lead from a request (`features.online`).
 
 Definitions shared by both paths:
-- a *touch* is an outbound activity (the rep reaching the lead); a *response* is an inbound one;
+- a *touch* is an outbound activity (the rep reaching the lead); a *response* is an inbound one,
+  or an outbound call whose outcome is one of `response_outcomes` (default `connected`: the lead
+  picked up and talked);
 - only activities strictly before `as_of` count; a window of N days holds activities with
   `as_of - N days <= occurred_at < as_of`;
 - a lead is *engaged* at time t once it has responded, or held a meeting, strictly before t;
 - a touch *re-engages* a dormant lead when the lead's previous activity (either direction) was at
   least `dormant_days` earlier;
-- past rates of the owner rep and of the source use only leads resolved (converted or lost)
-  strictly before `as_of`, and are shrunk toward the overall past rate with weight
-  `RATE_PRIOR_WEIGHT` leads.
+- past rates of the owner rep and of the source use only leads resolved (converted or lost) in
+  the `history_days` before `as_of` (`as_of - history_days <= resolved < as_of`: a rolling
+  window, never a count that grows with the calendar), and are shrunk toward the overall rate
+  over the same window with weight `RATE_PRIOR_WEIGHT` leads.
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ def engagement_features(cfg: EngagementConfig) -> list[Feature]:
         *count_features(cfg),
         Feature("outbound_touches", "outbound touches so far (the follow-up count)", "count"),
         Feature("inbound_responses", "inbound activities so far", "count"),
-        Feature("has_responded", "1 if the lead has responded at least once", "0/1"),
+        Feature("has_responded", "1 if the lead has responded at least once (an inbound "
+                "activity or a connected call)", "0/1"),
         Feature("touches_before_first_response",
                 "outbound touches up to the first response (all touches if none yet)", "count"),
         Feature("days_since_first_touch", "days from the first touch to as_of (empty if none)",
@@ -88,7 +92,10 @@ def engagement_features(cfg: EngagementConfig) -> list[Feature]:
         Feature("days_since_last_touch", "days from the last touch to as_of (empty if none)",
                 "days"),
         Feature("days_since_last_response",
-                "days from the last inbound activity to as_of (empty if none)", "days"),
+                "days from the last response to as_of (empty if none)", "days"),
+        Feature("days_since_last_activity",
+                "days from the last activity in either direction to as_of (empty if none)",
+                "days"),
         Feature("mean_gap_days", "mean gap between consecutive touches (empty if < 2 touches)",
                 "days"),
         Feature("longest_gap_days",
@@ -107,18 +114,15 @@ def engagement_features(cfg: EngagementConfig) -> list[Feature]:
                 f"{SCORE_WEIGHT_HELD_MEETING:g}, proposal {SCORE_WEIGHT_PROPOSAL:g}, "
                 f"other touch {SCORE_WEIGHT_TOUCH:g})", "points"),
         Feature("lead_age_days", "days from the lead's creation to as_of", "days"),
-        Feature("rep_past_resolved_leads",
-                "owner rep's leads resolved before as_of", "count"),
         Feature("rep_past_conversion_rate",
-                "owner rep's conversion rate on leads resolved before as_of (shrunk)", "share"),
+                f"owner rep's conversion rate on leads resolved in the {cfg.history_days} days "
+                "before as_of (shrunk)", "share"),
         Feature("rep_past_followup_depth",
-                "mean touches the owner rep gave leads resolved before as_of (empty if none)",
-                "count"),
-        Feature("source_past_resolved_leads", "leads of this source resolved before as_of",
-                "count"),
+                f"mean touches the owner rep gave leads resolved in the {cfg.history_days} days "
+                "before as_of (empty if none)", "count"),
         Feature("source_past_conversion_rate",
-                "conversion rate of this source on leads resolved before as_of (shrunk)",
-                "share"),
+                f"conversion rate of this source on leads resolved in the {cfg.history_days} "
+                "days before as_of (shrunk)", "share"),
         Feature("source", "the lead's channel", "category", "categorical"),
     ]
 

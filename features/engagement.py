@@ -81,30 +81,47 @@ def resolved_leads_sql(d: Dialect = DUCKDB) -> str:
     """  # noqa: S608 (only the dialect's fixed epoch expression is interpolated)
 
 
-def _running_outcomes_sql(group: str, depth: bool = False) -> str:
-    """Per pair: leads of the same `group` resolved strictly before as_of, won, and (if `depth`)
-    touch depth.
+def _running_outcomes_sql(group: str, window_s: float, depth: bool = False) -> str:
+    """Per pair: leads of the same `group` resolved in `[as_of - window, as_of)`, won, and (if
+    `depth`) touch depth.
 
-    Pairs and resolutions are merged into one time-ordered stream per group; at equal times the
-    pair sorts first, so a resolution exactly at as_of is not counted.
+    Pairs and resolutions are merged into one time-ordered stream per group, each pair twice:
+    at the window's start and at as_of. At equal times a pair marker sorts first, so a
+    resolution exactly at as_of is not counted and one exactly at the start is. The window's
+    figures are the running totals at as_of minus those at its start.
     """
     key = "'all'" if group == "*" else group
     depth_sum = ", sum(depth) OVER w AS sum_depth" if depth else ""
+    depth_out = (", max(sum_depth) FILTER (WHERE edge = 1) - "
+                 "coalesce(max(sum_depth) FILTER (WHERE edge = 0), 0) AS sum_depth"
+                 if depth else "")
     return f"""
-    SELECT pair_id, n_resolved, n_won{', sum_depth' if depth else ''} FROM (
-        SELECT pair_id, kind, sum(kind) OVER w AS n_resolved, sum(won) OVER w AS n_won
+    SELECT pair_id,
+           max(n_resolved) FILTER (WHERE edge = 1)
+               - coalesce(max(n_resolved) FILTER (WHERE edge = 0), 0) AS n_resolved,
+           max(n_won) FILTER (WHERE edge = 1)
+               - coalesce(max(n_won) FILTER (WHERE edge = 0), 0) AS n_won
+           {depth_out}
+    FROM (
+        SELECT pair_id, kind, edge, sum(kind) OVER w AS n_resolved, sum(won) OVER w AS n_won
                {depth_sum}
         FROM (
-            SELECT {key} AS grp, resolved_s AS t, 1 AS kind, won, depth,
+            SELECT {key} AS grp, resolved_s AS t, 1 AS kind, 0 AS edge, won, depth,
                    CAST(NULL AS BIGINT) AS pair_id
             FROM resolved WHERE {key} IS NOT NULL
             UNION ALL
-            SELECT {key} AS grp, as_of_s AS t, 0 AS kind, 0 AS won, 0 AS depth, pair_id
+            SELECT {key} AS grp, as_of_s AS t, 0 AS kind, 1 AS edge, 0 AS won, 0 AS depth,
+                   pair_id
+            FROM pairs WHERE {key} IS NOT NULL
+            UNION ALL
+            SELECT {key} AS grp, as_of_s - {window_s} AS t, 0 AS kind, 0 AS edge, 0 AS won,
+                   0 AS depth, pair_id
             FROM pairs WHERE {key} IS NOT NULL
         ) stream
         WINDOW w AS (PARTITION BY grp ORDER BY t, kind ROWS UNBOUNDED PRECEDING)
     ) running WHERE kind = 0
-    """  # noqa: S608 (group: a column name this module passes; no values)
+    GROUP BY pair_id
+    """  # noqa: S608 (group: a column name this module passes; window: a config number)
 
 
 KINDS: list[tuple[str, str]] = [(t, d) for t in ACTIVITY_TYPE_PLURALS for d in DIRECTION_SHORT]
@@ -144,6 +161,10 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
     half_life = cfg.decay_half_life_days * DAY
     dormant = cfg.dormant_days * DAY
     m = RATE_PRIOR_WEIGHT
+    history_s = float(cfg.history_days * DAY)
+    # outcome words from the config, quoted as SQL literals (lower-cased, quotes doubled)
+    responses = ", ".join("'" + o.lower().replace("'", "''") + "'"
+                          for o in cfg.response_outcomes) or "NULL"
     lead_attrs = "".join(f', l."{a}"' for a in attributes)
     pair_attrs = "".join(f', p."{a}"' for a in attributes)
     return f"""
@@ -160,18 +181,23 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
                (first_response_s IS NULL OR ts <= first_response_s) AS before_response,
                (first_held_s IS NOT NULL AND first_held_s < ts) AS after_meeting
         FROM (
-            SELECT lead_id, ts, kind, outbound, inbound, held, amount, weight,
+            SELECT lead_id, ts, kind, outbound, inbound, response, held, amount, weight,
                    ts - lag(ts) OVER w_all AS gap_any,
                    ts - max(CASE WHEN outbound THEN ts END) OVER w_prev AS gap_out,
-                   min(CASE WHEN inbound THEN ts END) OVER w_lead AS first_response_s,
+                   min(CASE WHEN response THEN ts END) OVER w_lead AS first_response_s,
                    min(CASE WHEN held THEN ts END) OVER w_lead AS first_held_s
             FROM (
                 SELECT activity_id, lead_id, amount, {d.epoch('occurred_at')} AS ts,
                        {_kind_sql()} AS kind,
                        direction = 'outbound' AS outbound,
                        direction = 'inbound' AS inbound,
+                       (direction = 'inbound' OR (direction = 'outbound' AND type = 'call'
+                        AND coalesce(lower(outcome), '') IN ({responses}))) AS response,
                        held,
-                       CASE WHEN direction = 'inbound' THEN {SCORE_WEIGHT_RESPONSE}
+                       CASE WHEN direction = 'inbound' OR (direction = 'outbound'
+                                 AND type = 'call'
+                                 AND coalesce(lower(outcome), '') IN ({responses}))
+                            THEN {SCORE_WEIGHT_RESPONSE}
                             WHEN held THEN {SCORE_WEIGHT_HELD_MEETING}
                             WHEN type = 'proposal' THEN {SCORE_WEIGHT_PROPOSAL}
                             ELSE {SCORE_WEIGHT_TOUCH} END AS weight
@@ -191,7 +217,8 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
     ),
     resolved AS ({resolved_leads_sql(d)}),
     joined AS (
-        SELECT p.pair_id, p.as_of_s, a.ts, a.kind, a.outbound, a.inbound, a.before_response,
+        SELECT p.pair_id, p.as_of_s, a.ts, a.kind, a.outbound, a.inbound, a.response,
+               a.before_response,
                a.after_meeting, a.gap_out, a.gap_any, a.held, a.amount, a.weight,
                {slot_sql} AS slot
         FROM pairs p
@@ -206,7 +233,9 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
                    AS touches_before_first_response,
                min(a.ts) FILTER (WHERE a.outbound) AS first_touch_s,
                max(a.ts) FILTER (WHERE a.outbound) AS last_touch_s,
-               max(a.ts) FILTER (WHERE a.inbound) AS last_response_s,
+               max(a.ts) FILTER (WHERE a.response) AS last_response_s,
+               max(a.ts) AS last_activity_s,
+               count(*) FILTER (WHERE a.response) AS responses,
                max(a.gap_out) FILTER (WHERE a.outbound) AS longest_gap_s,
                count(*) FILTER (WHERE a.held) AS held_meetings,
                count(*) FILTER (WHERE a.outbound AND a.after_meeting)
@@ -222,17 +251,18 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
         FROM joined a
         GROUP BY a.pair_id
     ),
-    rep_hist AS ({_running_outcomes_sql('owner_rep_id', depth=True)}),
-    src_hist AS ({_running_outcomes_sql('source')}),
-    all_hist AS ({_running_outcomes_sql('*')})
+    rep_hist AS ({_running_outcomes_sql('owner_rep_id', history_s, depth=True)}),
+    src_hist AS ({_running_outcomes_sql('source', history_s)}),
+    all_hist AS ({_running_outcomes_sql('*', history_s)})
     SELECT p.pair_id,
            {', '.join(counts)},
            g.outbound_touches, g.inbound_responses,
-           CASE WHEN g.inbound_responses > 0 THEN 1 ELSE 0 END AS has_responded,
+           CASE WHEN g.responses > 0 THEN 1 ELSE 0 END AS has_responded,
            g.touches_before_first_response,
            (p.as_of_s - g.first_touch_s) / {DAY} AS days_since_first_touch,
            (p.as_of_s - g.last_touch_s) / {DAY} AS days_since_last_touch,
            (p.as_of_s - g.last_response_s) / {DAY} AS days_since_last_response,
+           (p.as_of_s - g.last_activity_s) / {DAY} AS days_since_last_activity,
            CASE WHEN g.outbound_touches >= 2
                 THEN (g.last_touch_s - g.first_touch_s) / {DAY} / (g.outbound_touches - 1)
            END AS mean_gap_days,
@@ -241,13 +271,11 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
            g.followups_after_meeting, g.proposals_sent, g.proposal_amount_max,
            g.proposal_amount_total, g.reengagements, g.engagement_score,
            p.lead_age_days,
-           coalesce(rh.n_resolved, 0) AS rep_past_resolved_leads,
            CASE WHEN p.owner_rep_id IS NOT NULL AND ah.n_resolved > 0
                 THEN (coalesce(rh.n_won, 0) + {m} * ah.n_won / ah.n_resolved)
                      / (coalesce(rh.n_resolved, 0) + {m}) END AS rep_past_conversion_rate,
            CASE WHEN rh.n_resolved > 0 THEN rh.sum_depth / rh.n_resolved END
                AS rep_past_followup_depth,
-           coalesce(sh.n_resolved, 0) AS source_past_resolved_leads,
            CASE WHEN p.source IS NOT NULL AND ah.n_resolved > 0
                 THEN (coalesce(sh.n_won, 0) + {m} * ah.n_won / ah.n_resolved)
                      / (coalesce(sh.n_resolved, 0) + {m}) END AS source_past_conversion_rate,

@@ -83,6 +83,13 @@ class OutcomeHistory:
         track = self._tracks.get((group, str(key)))
         return (0, 0.0, 0.0) if track is None else track.before(t)
 
+    def between(self, group: str, key: str | None, start: float,
+                end: float) -> tuple[int, float, float]:
+        """(resolved, won, summed depth) of the group's leads resolved in `[start, end)`."""
+        n1, won1, depth1 = self.before(group, key, end)
+        n0, won0, depth0 = self.before(group, key, start)
+        return n1 - n0, won1 - won0, depth1 - depth0
+
 
 def online_features(
     lead: Mapping[str, Any],
@@ -123,6 +130,8 @@ def online_features(
 
     out_m = direction == "outbound"
     in_m = direction == "inbound"
+    said = {o.lower() for o in cfg.response_outcomes}
+    resp_m = in_m | (out_m & (type_ == "call") & np.isin(outcome, list(said)))
     held = (type_ == "meeting") & (outcome == "held")
     feats: dict[str, Any] = {}
     for t_name, plural in ACTIVITY_TYPE_PLURALS.items():
@@ -133,7 +142,8 @@ def online_features(
                 feats[f"{plural}_{short}_{window_label(days)}"] = float(m.sum())
 
     n_out, n_in = int(out_m.sum()), int(in_m.sum())
-    first_response = ts[in_m].min() if n_in else None
+    n_resp = int(resp_m.sum())
+    first_response = ts[resp_m].min() if n_resp else None
     first_held = ts[held].min() if held.any() else None
     out_ts = ts[out_m]
     gap_any = np.diff(ts, prepend=np.nan)
@@ -141,12 +151,13 @@ def online_features(
 
     feats["outbound_touches"] = float(n_out)
     feats["inbound_responses"] = float(n_in)
-    feats["has_responded"] = 1.0 if n_in else 0.0
+    feats["has_responded"] = 1.0 if n_resp else 0.0
     feats["touches_before_first_response"] = float(
         n_out if first_response is None else (out_ts <= first_response).sum())
     feats["days_since_first_touch"] = (t0 - out_ts.min()) / DAY if n_out else np.nan
     feats["days_since_last_touch"] = (t0 - out_ts.max()) / DAY if n_out else np.nan
-    feats["days_since_last_response"] = (t0 - ts[in_m].max()) / DAY if n_in else np.nan
+    feats["days_since_last_response"] = (t0 - ts[resp_m].max()) / DAY if n_resp else np.nan
+    feats["days_since_last_activity"] = (t0 - ts.max()) / DAY if len(ts) else np.nan
     feats["mean_gap_days"] = ((out_ts.max() - out_ts.min()) / DAY / (n_out - 1)
                               if n_out >= 2 else np.nan)
     feats["longest_gap_days"] = np.nanmax(gap_out) / DAY if n_out >= 2 else np.nan
@@ -160,7 +171,7 @@ def online_features(
     feats["proposal_amount_max"] = float(present.max()) if present.size else np.nan
     feats["proposal_amount_total"] = float(present.sum()) if present.size else 0.0
     feats["reengagements"] = float((out_m & (gap_any >= cfg.dormant_days * DAY)).sum())
-    weight = np.where(in_m, SCORE_WEIGHT_RESPONSE,
+    weight = np.where(resp_m, SCORE_WEIGHT_RESPONSE,
                       np.where(held, SCORE_WEIGHT_HELD_MEETING,
                                np.where(type_ == "proposal", SCORE_WEIGHT_PROPOSAL,
                                         SCORE_WEIGHT_TOUCH)))
@@ -171,16 +182,15 @@ def online_features(
 
     rep = None if is_missing(lead.get("owner_rep_id")) else str(lead["owner_rep_id"])
     source = None if is_missing(lead.get("source")) else str(lead["source"])
-    g_n, g_won, _ = history.before("all", "all", t0)
+    start = t0 - cfg.history_days * DAY
+    g_n, g_won, _ = history.between("all", "all", start, t0)
     prior = g_won / g_n if g_n else None
-    r_n, r_won, r_depth = history.before("owner_rep_id", rep, t0)
-    s_n, s_won, _ = history.before("source", source, t0)
+    r_n, r_won, r_depth = history.between("owner_rep_id", rep, start, t0)
+    s_n, s_won, _ = history.between("source", source, start, t0)
     m = RATE_PRIOR_WEIGHT
-    feats["rep_past_resolved_leads"] = float(r_n)
     feats["rep_past_conversion_rate"] = (
         (r_won + m * prior) / (r_n + m) if rep is not None and prior is not None else np.nan)
     feats["rep_past_followup_depth"] = r_depth / r_n if r_n else np.nan
-    feats["source_past_resolved_leads"] = float(s_n)
     feats["source_past_conversion_rate"] = (
         (s_won + m * prior) / (s_n + m) if source is not None and prior is not None else np.nan)
     feats["source"] = source

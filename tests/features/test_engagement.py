@@ -79,7 +79,9 @@ def test_only_activities_strictly_before_as_of_count(wh):
         assert f["reengagements"] == 1  # X6 after 39 silent days
         assert f["days_since_first_touch"] == pytest.approx(58)
         assert f["days_since_last_touch"] == pytest.approx(9)
-        assert f["days_since_last_response"] == pytest.approx(54)
+        # X5, a connected call, is the last response (X3, the reply, came six days earlier)
+        assert f["days_since_last_response"] == pytest.approx(48)
+        assert f["days_since_last_activity"] == pytest.approx(9)
         assert f["longest_gap_days"] == pytest.approx(39)
         assert f["mean_gap_days"] == pytest.approx(49 / 4)
         assert f["lead_age_days"] == pytest.approx(59)
@@ -108,17 +110,40 @@ def test_outcomes_after_as_of_are_invisible_and_rates_use_only_earlier_resolutio
     # as_of and X after it: neither counts. Overall: La, Lb, Ld -> 1 won of 3.
     prior = 1 / 3
     for f in _both(wh, "X"):
-        assert f["rep_past_resolved_leads"] == 2
+        assert "rep_past_resolved_leads" not in f  # a count that grows with the calendar
         assert f["rep_past_conversion_rate"] == pytest.approx((1 + 10 * prior) / (2 + 10))
         assert f["rep_past_followup_depth"] == pytest.approx((2 + 0) / 2)  # A3 came after La won
-        assert f["source_past_resolved_leads"] == 2  # web: La, Ld
         assert f["source_past_conversion_rate"] == pytest.approx((1 + 10 * prior) / (2 + 10))
         assert "converted_at" not in f and "closed_lost_at" not in f and "deal_amount" not in f
     early = pd.Timestamp("2025-01-10")
     for f in _both(wh, "X", early):  # nothing had resolved yet (Ld is lost on 2025-01-15)
-        assert f["rep_past_resolved_leads"] == 0 and f["source_past_resolved_leads"] == 0
         assert np.isnan(f["rep_past_conversion_rate"])
         assert np.isnan(f["rep_past_followup_depth"])
+
+
+def test_track_records_use_a_rolling_window(wh):
+    """Only leads resolved in the `history_days` before as_of count: La (won 28 days before
+    2025-03-01) drops out of a 20-day window, Lb (lost 14 days before) stays; overall only Lb."""
+    short = CFG.model_copy(update={"history_days": 20})
+    batch = batch_features(wh.con, pd.DataFrame({"lead_id": ["X"], "as_of": [AS_OF]}), short)
+    lead = wh.read("leads").set_index("lead_id").loc["X"].to_dict()
+    acts = wh.read("activities")
+    online = online_features(lead, acts[acts["lead_id"] == "X"], AS_OF,
+                             OutcomeHistory.from_warehouse(wh.con), short)
+    for f in (batch.iloc[0].to_dict(), online):
+        prior = 0.0  # Lb lost: nothing won in the window
+        assert f["rep_past_conversion_rate"] == pytest.approx((0 + 10 * prior) / (1 + 10))
+        assert f["rep_past_followup_depth"] == pytest.approx(0.0)
+        # web's La and Ld both resolved before the window: the source falls back on the prior
+        assert f["source_past_conversion_rate"] == pytest.approx(prior)
+
+
+def test_a_connected_call_is_a_response(wh):
+    """La's only activities before 2025-01-01 are calls; the second one connected."""
+    for f in _both(wh, "La", pd.Timestamp("2025-01-01")):
+        assert f["inbound_responses"] == 0 and f["has_responded"] == 1
+        assert f["touches_before_first_response"] == 2
+        assert f["days_since_last_response"] == pytest.approx(27)
 
 
 def test_select_pairs_open_and_all(wh):
