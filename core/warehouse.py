@@ -40,10 +40,10 @@ class UpsertCounts:
 
 def single_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
     """The one row of a query that always returns one (an aggregate without GROUP BY)."""
-    row = result.fetchone()
-    if row is None:
+    rows = result.fetchall()  # all of it: a half-read result blocks the connection
+    if not rows:
         raise RuntimeError("the query returned no row")
-    return row
+    return tuple(rows[0])
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:

@@ -16,11 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from core.settings import TrainConfig
+from core.warehouse import single_row
 
-LABEL_SETTINGS = ("horizon_days", "snapshot_ages_days", "dropout_touches", "dropout_window_days")
+LABEL_SETTINGS = ("horizon_days", "conversion_examples", "dropout_touches",
+                  "dropout_window_days")
 """The `train` settings that define what a label means; every model bundle records them."""
 
 
@@ -28,16 +31,12 @@ class LabelMismatch(LookupError):
     """A model learned its labels under other settings than the config now in force."""
 
 
-def label_settings(cfg: TrainConfig) -> dict[str, int | list[int]]:
+def label_settings(cfg: TrainConfig) -> dict[str, int | str]:
     """What a model's labels meant when it was trained (stored in the bundle's meta)."""
-    out: dict[str, int | list[int]] = {}
-    for key in LABEL_SETTINGS:
-        value = getattr(cfg, key)
-        out[key] = list(value) if isinstance(value, tuple) else int(value)
-    return out
+    return {key: getattr(cfg, key) for key in LABEL_SETTINGS}
 
 
-def check_label_settings(meta: dict, cfg: TrainConfig, name: str) -> dict[str, int | list[int]]:
+def check_label_settings(meta: dict, cfg: TrainConfig, name: str) -> dict[str, int | str]:
     """The label settings a bundle was trained with; LabelMismatch when `cfg` says otherwise
     (a model's expectations are only comparable with outcomes counted the same way)."""
     stored = meta.get("labels")
@@ -70,32 +69,100 @@ _KNOWN_LEADS = """
 """
 
 
-def conversion_examples(con: duckdb.DuckDBPyConnection, cfg: TrainConfig, until: pd.Timestamp,
-                        ages_days: tuple[int, ...] | None = None) -> Examples:
-    """Each lead at each snapshot age while still open; label = converted within the horizon.
+def snapshot_dates(con: duckdb.DuckDBPyConnection, cfg: TrainConfig,
+                   until: pd.Timestamp) -> list[pd.Timestamp]:
+    """Calendar snapshot dates: every `snapshot_every_days`, counted back from the last date
+    whose whole horizon lies before `until`, down to the first lead's creation."""
+    first = single_row(con.execute("SELECT min(created_at) FROM leads WHERE created_at < $u",
+                                   {"u": until.to_pydatetime()}))[0]
+    if first is None:
+        return []
+    last = until - pd.Timedelta(days=cfg.horizon_days)
+    step = pd.Timedelta(days=cfg.snapshot_every_days)
+    dates = []
+    d = last
+    while d > pd.Timestamp(first):
+        dates.append(d)
+        d -= step
+    return sorted(dates)
 
-    `detail` holds the snapshot age in days.
+
+def open_leads_at(con: duckdb.DuckDBPyConnection, cfg: TrainConfig, until: pd.Timestamp,
+                  dates: list[pd.Timestamp]) -> pd.DataFrame:
+    """Every lead open at each date (created before it, not resolved before it), labelled 1
+    when it converted within the horizon after the date; outcomes at or after `until` are
+    unknown. `detail` is the lead's age in days; rows whose horizon runs past `until` are kept
+    here (callers censor)."""
+    if not dates:
+        return pd.DataFrame(columns=["lead_id", "as_of", "created_at", "detail", "label",
+                                     "horizon_end"])
+    snaps = pd.DataFrame({"as_of": pd.to_datetime(dates).astype("datetime64[us]")})
+    con.register("snapshot_dates", snaps)
+    try:
+        return con.execute(f"""
+            WITH known AS ({_KNOWN_LEADS})
+            SELECT k.lead_id, d.as_of, k.created_at,
+                   CAST(floor(date_diff('second', k.created_at, d.as_of) / 86400) AS BIGINT)
+                       AS detail,
+                   CASE WHEN k.won_at < d.as_of + {cfg.horizon_days} * INTERVAL 1 DAY
+                        THEN 1 ELSE 0 END AS label,
+                   d.as_of + {cfg.horizon_days} * INTERVAL 1 DAY AS horizon_end
+            FROM known k JOIN snapshot_dates d ON k.created_at < d.as_of
+            WHERE (k.won_at IS NULL OR k.won_at >= d.as_of)
+              AND (k.lost_at IS NULL OR k.lost_at >= d.as_of)
+            ORDER BY d.as_of, k.lead_id
+        """, {"until": until.to_pydatetime()}).df()  # noqa: S608 (config int; until bound)
+    finally:
+        con.unregister("snapshot_dates")
+
+
+def cap_per_lead(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
+    """At most `cap` snapshots per lead, evenly spaced over the ones it has (in time order)."""
+    if frame.empty:
+        return frame
+    ordered = frame.sort_values(["lead_id", "as_of"], kind="stable")
+    i = ordered.groupby("lead_id").cumcount().to_numpy()
+    n = ordered.groupby("lead_id")["as_of"].transform("size").to_numpy()
+    slot = np.floor(i * cap / n)
+    prev = np.floor((i - 1) * cap / n)
+    keep = (n <= cap) | (i == 0) | (slot > prev)
+    return ordered[keep].sort_values(["as_of", "lead_id"], kind="stable")
+
+
+def calendar_examples(con: duckdb.DuckDBPyConnection, cfg: TrainConfig,
+                      until: pd.Timestamp) -> Examples:
+    """Conversion examples from the population that gets scored: every lead open on each
+    calendar snapshot date whatever its age, whole horizon before `until`, capped per lead."""
+    frame = open_leads_at(con, cfg, until, snapshot_dates(con, cfg, until))
+    capped = cap_per_lead(frame, cfg.max_snapshots_per_lead)
+    return Examples(_tidy(capped), {
+        "beyond the per-lead cap": len(frame) - len(capped)})
+
+
+def open_book(con: duckdb.DuckDBPyConnection, cfg: TrainConfig, origin: pd.Timestamp) -> Examples:
+    """Every lead open at `origin`, as of `origin`, labelled by what happened within the horizon
+    after it (the replay's test population: outcomes up to `origin + horizon` are read)."""
+    end = origin + pd.Timedelta(days=cfg.horizon_days)
+    return Examples(_tidy(open_leads_at(con, cfg, end, [origin])), {})
+
+
+def creation_examples(con: duckdb.DuckDBPyConnection, cfg: TrainConfig,
+                      until: pd.Timestamp) -> Examples:
+    """One example per lead, as of its creation; label = converted within the horizon.
+
+    `detail` holds the snapshot age in days (0).
     """
-    ages = ages_days if ages_days is not None else cfg.snapshot_ages_days
-    values = ", ".join(f"({int(a)})" for a in ages)
     frame = con.execute(f"""
-        WITH known AS ({_KNOWN_LEADS}),
-        snaps AS (
-            SELECT k.*, a.age, k.created_at + a.age * INTERVAL 1 DAY AS as_of,
-                   k.created_at + a.age * INTERVAL 1 DAY + {cfg.horizon_days} * INTERVAL 1 DAY
-                       AS horizon_end
-            FROM known k CROSS JOIN (VALUES {values}) a(age)
-        ),
-        open_snaps AS (
-            SELECT * FROM snaps
-            WHERE as_of < $until
-              AND (won_at IS NULL OR won_at >= as_of) AND (lost_at IS NULL OR lost_at >= as_of)
-        )
-        SELECT lead_id, as_of, created_at, age AS detail,
-               CASE WHEN won_at < horizon_end THEN 1 ELSE 0 END AS label, horizon_end
-        FROM open_snaps
+        WITH known AS ({_KNOWN_LEADS})
+        SELECT lead_id, created_at AS as_of, created_at, 0 AS detail,
+               CASE WHEN won_at < created_at + {cfg.horizon_days} * INTERVAL 1 DAY
+                    THEN 1 ELSE 0 END AS label,
+               created_at + {cfg.horizon_days} * INTERVAL 1 DAY AS horizon_end
+        FROM known
+        WHERE (won_at IS NULL OR won_at >= created_at)
+          AND (lost_at IS NULL OR lost_at >= created_at)
         ORDER BY as_of, lead_id
-    """, {"until": until.to_pydatetime()}).df()  # noqa: S608 (ages and horizon: ints; until bound)
+    """, {"until": until.to_pydatetime()}).df()  # noqa: S608 (horizon: an int; until bound)
     censored = frame["horizon_end"] > until
     return Examples(_tidy(frame[~censored]), {"horizon runs past the data": int(censored.sum())})
 

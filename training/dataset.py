@@ -26,6 +26,18 @@ def build_dataset(
     """Features for every usable example, with `split` set."""
     ex = examples.frame.copy()
     ex["split"] = split.assign(ex)
+    return with_features(con, ex, cfg, attributes, progress)
+
+
+def with_features(
+    con: duckdb.DuckDBPyConnection,
+    ex: pd.DataFrame,
+    cfg: EngagementConfig,
+    attributes: list[str],
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """Labelled (lead_id, as_of) rows with their point-in-time features, owner rep and team
+    (the context columns are never model inputs)."""
     parts = []
     for start in range(0, len(ex), _CHUNK):
         chunk = ex.iloc[start:start + _CHUNK]
@@ -39,6 +51,8 @@ def build_dataset(
         SELECT l.lead_id, l.owner_rep_id, r.team
         FROM leads l LEFT JOIN reps r ON r.rep_id = l.owner_rep_id
     """).df()
-    out = pd.concat([ex[["lead_id", "as_of", "detail", "label", "split"]],
-                     feats[cols].reset_index(drop=True)], axis=1)
+    keep = [c for c in ("lead_id", "as_of", "detail", "label", "split", "horizon_end")
+            if c in ex.columns]
+    out = pd.concat([ex[keep].reset_index(drop=True), feats[cols].reset_index(drop=True)],
+                    axis=1)
     return out.merge(owners, on="lead_id", how="left", validate="many_to_one")

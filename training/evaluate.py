@@ -86,3 +86,47 @@ def group_auc(y: np.ndarray, p: np.ndarray, groups: pd.Series,
         rows.append({"group": g, "rows": len(part), "positives": int(part["y"].sum()),
                      "roc_auc": auc})
     return pd.DataFrame(rows)
+
+
+AGE_BANDS = ((0, 30, "under 30 days"), (30, 90, "30-90 days"), (90, 180, "90-180 days"),
+             (180, float("inf"), "180 days or more"))
+
+
+def age_band(age_days: pd.Series) -> pd.Series:
+    """Each lead's age band at scoring (the bands the replay reports AUC in)."""
+    out = pd.Series("unknown", index=age_days.index, dtype="object")
+    for lo, hi, name in AGE_BANDS:
+        out[(age_days >= lo) & (age_days < hi)] = name
+    return out
+
+
+def paired_bootstrap(y: np.ndarray, a: np.ndarray, b: np.ndarray, reps: int = 400,
+                     level: float = 0.90, seed: int = 0) -> tuple[float, float, float]:
+    """AUC(a) - AUC(b) on the same rows, with a paired bootstrap interval (rows resampled
+    together, so what both scorers get right or wrong together cancels)."""
+    y, a, b = np.asarray(y), np.asarray(a), np.asarray(b)
+    point = _safe_auc(y, a) - _safe_auc(y, b)
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(reps):
+        i = rng.integers(0, len(y), len(y))
+        if y[i].min() == y[i].max():
+            continue
+        diffs.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
+    if not diffs:
+        return point, float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(diffs, [tail, 100 - tail])
+    return float(point), float(lo), float(hi)
+
+
+def bootstrap_ece(y: np.ndarray, p: np.ndarray, reps: int = 400, level: float = 0.90,
+                  seed: int = 0) -> tuple[float, float]:
+    """A bootstrap interval of the expected calibration error (its sampling noise)."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    rng = np.random.default_rng(seed)
+    values = [expected_calibration_error(y[i], p[i])
+              for i in (rng.integers(0, len(y), len(y)) for _ in range(reps))]
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)

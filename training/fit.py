@@ -5,6 +5,8 @@ All three scorers are calibrated on the validation split, so the report compares
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 import lightgbm as lgb
@@ -14,6 +16,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -62,6 +65,8 @@ def lightgbm_params(cfg: LightGBMConfig) -> dict:
         "min_data_in_leaf": cfg.min_data_in_leaf,
         "feature_fraction": cfg.feature_fraction,
         "lambda_l2": cfg.lambda_l2,
+        "bagging_fraction": cfg.bagging_fraction,
+        "bagging_freq": 1 if cfg.bagging_fraction < 1 else 0,
         "seed": cfg.seed,
         "deterministic": True,
         "force_row_wise": True,
@@ -93,6 +98,111 @@ def fit_lightgbm(kind: str, train: pd.DataFrame, valid: pd.DataFrame, features: 
     info = dict(meta or {})
     info["best_iteration"] = int(booster.current_iteration())
     return ModelBundle(kind, booster, tuple(features), cats, calibrator, info)
+
+
+SEARCH_SPACE: dict[str, tuple[float | int, ...]] = {
+    "num_leaves": (4, 7, 15, 31, 63),
+    "min_data_in_leaf": (20, 50, 100, 200, 400),
+    "learning_rate": (0.01, 0.02, 0.03, 0.05, 0.1),
+    "feature_fraction": (0.5, 0.7, 0.8, 1.0),
+    "bagging_fraction": (0.6, 0.8, 1.0),
+    "lambda_l2": (0.0, 1.0, 10.0, 50.0),
+}
+"""Where the seeded random search looks: from stumps on a few thousand rows to deep trees."""
+
+
+def candidate_settings(cfg: LightGBMConfig, trials: int) -> list[LightGBMConfig]:
+    """The configured settings first, then `trials` distinct draws from `SEARCH_SPACE` (seeded
+    by `cfg.seed`, so the same config tries the same candidates)."""
+    rng = np.random.default_rng(cfg.seed)
+    out = [cfg]
+    seen = {tuple(cfg.model_dump().items())}
+    for _ in range(trials * 20):
+        if len(out) > trials:
+            break
+        update = {k: v[int(rng.integers(len(v)))] for k, v in SEARCH_SPACE.items()}
+        cand = cfg.model_copy(update={k: type(getattr(cfg, k))(v) for k, v in update.items()})
+        key = tuple(cand.model_dump().items())
+        if key not in seen:
+            seen.add(key)
+            out.append(cand)
+    return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One LightGBM setting judged on the validation replay."""
+
+    settings: LightGBMConfig
+    rounds: int
+    valid_auc: float
+    booster: lgb.Booster
+
+
+def fit_candidate(train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
+                  cats: dict[str, tuple[str, ...]], categorical: list[str],
+                  cfg: LightGBMConfig) -> Candidate:
+    """Boost on `train`, stopping early on ROC AUC over `valid`; the trees up to the best
+    round."""
+    x_tr, x_va = encode(train, features, cats), encode(valid, features, cats)
+    y_va = valid["label"].to_numpy()
+    params = {**lightgbm_params(cfg), "metric": "auc"}
+    dtrain = lgb.Dataset(x_tr, train["label"].to_numpy(), feature_name=list(features),
+                         categorical_feature=list(categorical), free_raw_data=True)
+    dvalid = lgb.Dataset(x_va, y_va, reference=dtrain)
+    booster = lgb.train(params, dtrain, num_boost_round=cfg.max_rounds, valid_sets=[dvalid],
+                        valid_names=["validation"],
+                        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
+    best = max(1, booster.best_iteration)
+    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    raw = cast(np.ndarray, booster.predict(x_va, raw_score=True))
+    return Candidate(cfg, best, roc_auc_score(y_va, raw), booster)
+
+
+@dataclass(frozen=True)
+class ReplaySets:
+    """What one fit at an origin sees: `train` (snapshots whose horizon closed by the validation
+    origin), `valid` (the open book at the validation origin, labelled), `refit` (snapshots
+    whose horizon closed by the origin itself)."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    refit: pd.DataFrame
+
+
+def select_and_refit(kind: str, sets: ReplaySets, features: list[str], categorical: list[str],
+                     cfg: LightGBMConfig, trials: int, meta: dict | None = None,
+                     say: Callable[[str], None] | None = None,
+                     ) -> tuple[ModelBundle, pd.DataFrame]:
+    """Judge every candidate setting on the validation replay (`sets.valid`), keep the best with
+    its rounds, fit the calibration on its validation scores, then refit it on `sets.refit`
+    (which adds the newest labelled snapshots). Returns the bundle and the candidates' table
+    (setting, rounds, validation AUC, chosen)."""
+    train, valid, refit = sets.train, sets.valid, sets.refit
+    cats = vocabularies(train, categorical)
+    found = []
+    for i, settings in enumerate(candidate_settings(cfg, trials)):
+        found.append(fit_candidate(train, valid, features, cats, categorical, settings))
+        if say is not None:
+            say(f"[{kind}] candidate {i + 1}: validation-replay AUC {found[-1].valid_auc:.4f} "
+                f"({found[-1].rounds} rounds)")
+    best = max(found, key=lambda c: c.valid_auc)
+    raw_valid = cast(np.ndarray, best.booster.predict(encode(valid, features, cats),
+                                                      raw_score=True))
+    calibrator = fit_calibrator(raw_valid, valid["label"].to_numpy())
+    refit_cats = vocabularies(refit, categorical)
+    data = lgb.Dataset(encode(refit, features, refit_cats), refit["label"].to_numpy(),
+                       feature_name=list(features), categorical_feature=list(categorical))
+    # more rows than the search saw: scale the rounds with the data, as the learning rate is
+    rounds = max(1, round(best.rounds * min(2.0, len(refit) / max(1, len(train)))))
+    booster = lgb.train(lightgbm_params(best.settings), data, num_boost_round=rounds)
+    info = dict(meta or {})
+    info["best_iteration"] = int(booster.current_iteration())
+    info["settings"] = {k: v for k, v in best.settings.model_dump().items()}
+    table = pd.DataFrame([{**{k: getattr(c.settings, k) for k in SEARCH_SPACE},
+                           "rounds": c.rounds, "validation_auc": round(c.valid_auc, 5),
+                           "chosen": c is best} for c in found])
+    return ModelBundle(kind, booster, tuple(features), refit_cats, calibrator, info), table
 
 
 def refit_lightgbm(train: pd.DataFrame, features: list[str], categorical: list[str],

@@ -41,6 +41,10 @@ class CardFacts:
     audit: pd.DataFrame
     features: list[str]
     best_iteration: int
+    candidates: pd.DataFrame | None = None
+    """The settings judged on the validation replay (replay-trained models only)."""
+    replay: dict[str, str] | None = None
+    """How the replay was run and what its noise allows (replay-trained models only)."""
 
 
 def model_card(spec: ModelSpec, *, version: int | None, facts: CardFacts) -> str:
@@ -63,15 +67,24 @@ def model_card(spec: ModelSpec, *, version: int | None, facts: CardFacts) -> str
         _table(pd.DataFrame([{"boundary": k, "time": v} for k, v in facts.window.items()])),
         _table(facts.counts),
         "Left out: " + (", ".join(f"{v:,} ({k})" for k, v in excluded.items()) or "none") + ".",
-        "## Out-of-time test",
-        f"LightGBM ({facts.best_iteration} trees, early stopping on validation), isotonic "
-        "calibration fitted on validation; the baselines are calibrated the same way.",
+        "## Out-of-time test" if facts.replay is None else "## Replay (the test)",
+        f"LightGBM ({facts.best_iteration} trees, early stopping on validation), calibration "
+        "fitted on validation; the baselines are calibrated the same way."
+        if facts.replay is None else
+        "Trained on what was known at the replay origin, judged on every lead open then, against "
+        "what happened within the horizon. " + " ".join(f"{k}: {v}." for k, v in
+                                                         facts.replay.items()),
         _table(perf),
         "### Calibration (LightGBM, equal-width bins)",
         _table(facts.calibration[["bin_low", "bin_high", "rows", "mean_score", "observed"]]),
     ]
     for name, frame in facts.group_aucs.items():
         parts += [f"### ROC AUC per {name}", _table(frame)]
+    if facts.candidates is not None:
+        parts += ["## Candidates (validation replay)",
+                  "Each setting fitted on the snapshots whose horizon closed by the validation "
+                  "origin and judged on the leads open then; the chosen one was refitted on the "
+                  "newest labelled snapshots.", _table(facts.candidates)]
     parts += [
         "## Leakage audit",
         "A feature that alone predicts almost perfectly, or that holds most of the model's "

@@ -18,18 +18,32 @@ import pandas as pd
 
 from core.model_bundle import ModelBundle
 from core.names import RunTag, VersionTag
-from core.settings import Runtime, Settings
+from core.settings import Runtime, Settings, TrainConfig
 from core.timestamps import data_end
 from core.warehouse import Warehouse, single_row
 from features.engagement import feature_columns
-from features.labels import Examples, conversion_examples, dropout_examples, label_settings
+from features.labels import (
+    Examples,
+    calendar_examples,
+    creation_examples,
+    dropout_examples,
+    label_settings,
+)
 from training import plots
 from training.dataset import build_dataset
-from training.evaluate import calibration_curve, group_auc, score_metrics
+from training.evaluate import (
+    age_band,
+    bootstrap_ece,
+    calibration_curve,
+    group_auc,
+    paired_bootstrap,
+    score_metrics,
+)
 from training.examples import SPLITS, TimeSplit, time_split
-from training.fit import LogisticBaseline, RuleBaseline, fit_lightgbm
+from training.fit import LogisticBaseline, RuleBaseline, fit_lightgbm, select_and_refit
 from training.leakage import leakage_audit, shap_shares, single_feature_auc
 from training.model_card import CardFacts, model_card
+from training.replay import ReplayFrames, replay_frames
 from training.specs import SPECS, ModelSpec
 from training.tracking import (
     flatten,
@@ -63,6 +77,7 @@ class ModelResult:
     version: int | None = None
     run_id: str | None = None
     rule_note: str = ""  # why the rule baseline is uninformative, when it is
+    replay: dict[str, float | int] | None = None  # replay noise figures (calendar models)
 
 
 @dataclass
@@ -106,9 +121,14 @@ def examples_for(kind: str, con: duckdb.DuckDBPyConnection, settings: Settings,
     which = SPECS[kind].examples
     if which == "touches":
         return dropout_examples(con, settings.train, until)
-    if which == "creation":
-        return conversion_examples(con, settings.train, until, ages_days=(0,))
-    return conversion_examples(con, settings.train, until)
+    if which == "snapshots" and settings.train.conversion_examples == "calendar":
+        return calendar_examples(con, settings.train, until)
+    return creation_examples(con, settings.train, until)
+
+
+def uses_replay(spec: ModelSpec, settings: Settings) -> bool:
+    """Whether this model is trained and judged by the replay (calendar snapshots)."""
+    return spec.examples == "snapshots" and settings.train.conversion_examples == "calendar"
 
 
 @dataclass
@@ -135,19 +155,15 @@ def prepare(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Timest
 
 def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prepared,
               work_dir: Path, say: Say) -> tuple[ModelResult, dict[str, Path], CardFacts]:
-    """Fit and evaluate one model (no MLflow); returns the result, its plots and its card."""
+    """Fit and evaluate one model on a time split (no MLflow); returns the result, its plots
+    and its card."""
     cfg = settings.train
     attr_types = wh.attribute_types()
-    attributes = list(attr_types)
     examples, split, data = prepared.examples, prepared.split, prepared.data
     until = split.until
     counts = class_counts(data)
     check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
-
-    engagement = feature_columns(settings.engagement, [])
-    features = spec.select(engagement, attributes)
-    categorical = ["source", *[a for a, k in attr_types.items() if k != "numeric"]]
-    categorical = [c for c in categorical if c in features]
+    features, categorical = _inputs(spec, settings, attr_types)
     train = data[data["split"] == "train"]
     valid = data[data["split"] == "validation"]
     test = data[data["split"] == "test"].reset_index(drop=True)
@@ -161,9 +177,49 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     say(f"[{spec.kind}] baselines and evaluation")
     logistic = LogisticBaseline(features, categorical).fit(train, valid)
     rule = RuleBaseline(spec.kind).fit(valid)
-    y = test["label"].to_numpy()
     scores = {"lightgbm": bundle.predict(test), "logistic": logistic.predict(test),
               "rule": rule.predict(test)}
+    judged = _judge(spec, bundle, (train, test), scores, (features, categorical), cfg,
+                    work_dir, say)
+    result = ModelResult(
+        spec=spec, bundle=bundle, split=split, counts=counts, excluded=examples.excluded,
+        metrics=judged.metrics, audit=judged.audit,
+        test=test.assign(score=scores["lightgbm"]),
+        used={s: data.loc[data["split"] == s, ["lead_id", "as_of", "label"]] for s in SPLITS},
+        rule_note=rule.constant_note(),
+    )
+    card_args = CardFacts(window=split.as_params(), counts=counts, excluded=examples.excluded,
+                          metrics=judged.metrics, calibration=judged.curve,
+                          group_aucs=judged.groups, audit=judged.audit, features=features,
+                          best_iteration=bundle.meta["best_iteration"])
+    return result, judged.figs, card_args
+
+
+def _inputs(spec: ModelSpec, settings: Settings,
+            attr_types: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The model's feature columns and which of them are categorical."""
+    features = spec.select(feature_columns(settings.engagement, []), list(attr_types))
+    categorical = ["source", *[a for a, k in attr_types.items() if k != "numeric"]]
+    return features, [c for c in categorical if c in features]
+
+
+@dataclass
+class _Judged:
+    metrics: dict[str, dict[str, float]]
+    curve: pd.DataFrame
+    groups: dict[str, pd.DataFrame]
+    audit: pd.DataFrame
+    figs: dict[str, Path]
+
+
+def _judge(spec: ModelSpec, bundle: ModelBundle, rows: tuple[pd.DataFrame, pd.DataFrame],
+           scores: dict[str, np.ndarray], inputs: tuple[list[str], list[str]],
+           cfg: TrainConfig, work_dir: Path, say: Say) -> _Judged:
+    """Metrics of every scorer on the test rows, the calibration curve the dashboard draws, AUC
+    per source and team, the leakage audit and the plots; tables written to `work_dir`."""
+    features, categorical = inputs
+    train, test = rows
+    y = test["label"].to_numpy()
     # the reliability diagram the dashboard draws: (mean score, observed rate, rows) per bin
     curve = calibration_curve(y, scores["lightgbm"])
     bundle.meta["calibration_curve"] = [
@@ -172,7 +228,8 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     metrics = {name: score_metrics(y, p) for name, p in scores.items()}
     groups = {"source": group_auc(y, scores["lightgbm"], test["source"]),
               "team": group_auc(y, scores["lightgbm"], test["team"])}
-
+    if "lead_age_days" in test:
+        groups["lead age"] = group_auc(y, scores["lightgbm"], age_band(test["lead_age_days"]))
     rng = np.random.default_rng(0)
     sample = test.iloc[np.sort(rng.choice(len(test), min(len(test), cfg.shap_sample),
                                           replace=False))]
@@ -183,7 +240,6 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
                           cfg.leakage_shap_share, cfg.leakage_shap_min_features)
     for row in audit[audit["flagged"]].itertuples():
         say(f"[{spec.kind}] POSSIBLE LEAKAGE: {row.feature} {row.reason}")
-
     title = spec.registered_name
     figs = {
         "roc_pr": plots.roc_pr(y, scores, title, work_dir / "plots" / "roc_pr.png"),
@@ -195,21 +251,80 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
             pd.Series(bundle.booster.feature_importance("gain"), index=features), title,
             work_dir / "plots" / "feature_importance.png"),
     }
-    result = ModelResult(
-        spec=spec, bundle=bundle, split=split, counts=counts, excluded=examples.excluded,
-        metrics=metrics, audit=audit,
-        test=test.assign(score=scores["lightgbm"]),
-        used={s: data.loc[data["split"] == s, ["lead_id", "as_of", "label"]] for s in SPLITS},
-        rule_note=rule.constant_note(),
-    )
-    card_args = CardFacts(window=split.as_params(), counts=counts, excluded=examples.excluded,
-                          metrics=metrics, calibration=curve,
-                          group_aucs=groups, audit=audit, features=features,
-                          best_iteration=bundle.meta["best_iteration"])
     (work_dir / "group_auc_source.csv").write_text(groups["source"].to_csv(index=False))
     (work_dir / "group_auc_team.csv").write_text(groups["team"].to_csv(index=False))
     (work_dir / "leakage_audit.csv").write_text(audit.to_csv(index=False))
-    return result, figs, card_args
+    return _Judged(metrics, curve, groups, audit, figs)
+
+
+def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: ReplayFrames,
+                    work_dir: Path, say: Say) -> tuple[ModelResult, dict[str, Path], CardFacts]:
+    """The conversion model on calendar snapshots: a fit at the replay origin judged on the
+    leads open then (the test), and the production fit at the data's end (training.replay)."""
+    cfg = settings.train
+    o = frames.origins
+    at_replay, at_until = frames.sets("replay"), frames.sets("until")
+    test = frames.replay_book.reset_index(drop=True)
+    counts = pd.DataFrame([_count("train", at_replay.train),
+                           _count("validation", at_replay.valid), _count("test", test)])
+    check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
+    features, categorical = _inputs(spec, settings, wh.attribute_types())
+    split = TimeSplit(o.validation, o.replay, o.until)
+    meta = {"until": str(o.until), **split.as_params(), "labels": label_settings(cfg),
+            "replay_origin": str(o.replay)}
+    say(f"[{spec.kind}] replay at {o.replay:%Y-%m-%d}: {len(at_replay.train):,} snapshots to "
+        f"train, {len(at_replay.valid):,} leads open at {o.validation:%Y-%m-%d} to choose "
+        f"among {cfg.search_trials + 1} settings, {len(test):,} leads open to judge")
+    judged_model, _ = select_and_refit(spec.kind, at_replay, features, categorical,
+                                       cfg.lightgbm, cfg.search_trials, meta, say)
+    logistic = LogisticBaseline(features, categorical).fit(at_replay.refit, at_replay.valid)
+    rule = RuleBaseline(spec.kind).fit(at_replay.valid)
+    scores = {"lightgbm": judged_model.predict(test), "logistic": logistic.predict(test),
+              "rule": rule.predict(test)}
+    y = test["label"].to_numpy()
+    diff, lo, hi = paired_bootstrap(y, scores["lightgbm"], scores["logistic"])
+    ece_lo, ece_hi = bootstrap_ece(y, scores["lightgbm"])
+    say(f"[{spec.kind}] production fit on {len(at_until.refit):,} snapshots (settings chosen "
+        f"on the leads open at {o.replay:%Y-%m-%d})")
+    bundle, candidates = select_and_refit(spec.kind, at_until, features, categorical,
+                                          cfg.lightgbm, cfg.search_trials, meta, say)
+    judged = _judge(spec, bundle, (at_until.refit, test), scores, (features, categorical),
+                    cfg, work_dir, say)
+    # the replay judges the procedure; the curve shown is the replayed model's on the test
+    bundle.meta["calibration_curve"] = [
+        [round(float(b.mean_score), 5), round(float(b.observed), 5), int(b.rows)]
+        for b in calibration_curve(y, scores["lightgbm"]).itertuples()]
+    replay = {"auc_vs_logistic": round(diff, 5), "auc_vs_logistic_low": round(lo, 5),
+              "auc_vs_logistic_high": round(hi, 5), "ece_low": round(ece_lo, 5),
+              "ece_high": round(ece_hi, 5), "positives": int(y.sum()),
+              "negatives": int(len(y) - y.sum())}
+    bundle.meta["replay"] = replay
+    (work_dir / "candidates.csv").write_text(candidates.to_csv(index=False))
+    result = ModelResult(
+        spec=spec, bundle=bundle, split=split, counts=counts, excluded={},
+        metrics=judged.metrics, audit=judged.audit, test=test.assign(score=scores["lightgbm"]),
+        used={"train": at_until.refit[["lead_id", "as_of", "label"]],
+              "validation": at_replay.valid[["lead_id", "as_of", "label"]],
+              "test": test[["lead_id", "as_of", "label"]]},
+        rule_note=rule.constant_note(), replay=replay)
+    facts = CardFacts(
+        window=split.as_params(), counts=counts, excluded={}, metrics=judged.metrics,
+        calibration=judged.curve, group_aucs=judged.groups, audit=judged.audit,
+        features=features, best_iteration=bundle.meta["best_iteration"], candidates=candidates,
+        replay={"origin": f"{o.replay:%Y-%m-%d}",
+                "positives / negatives judged": f"{replay['positives']} / "
+                                                f"{replay['negatives']}",
+                "AUC minus the logistic baseline's (90% paired bootstrap)":
+                    f"{diff:+.4f} ({lo:+.4f} to {hi:+.4f})",
+                "ECE (90% bootstrap)": f"{judged.metrics['lightgbm']['ece']:.4f} "
+                                       f"({ece_lo:.4f} to {ece_hi:.4f})"})
+    return result, judged.figs, facts
+
+
+def _count(split: str, frame: pd.DataFrame) -> dict[str, object]:
+    y = frame["label"]
+    return {"split": split, "examples": len(frame), "positives": int(y.sum()),
+            "negatives": int(len(frame) - y.sum())}
 
 
 def conversion_day_cdf(wh: Warehouse, train: pd.DataFrame, horizon_days: int) -> list[float]:
@@ -259,11 +374,19 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                                     tags={RunTag.MODEL: kind}) as run:
                     # a model without enough data is skipped with its reason; the rest train
                     try:
-                        if spec.examples not in prepared:
-                            prepared[spec.examples] = prepare(spec, wh, settings, until, say)
-                        result, figs, card_args = train_one(spec, wh, settings,
-                                                            prepared[spec.examples], Path(tmp),
-                                                            say=say)
+                        if uses_replay(spec, settings):
+                            say(f"[{kind}] snapshots and open books; computing features")
+                            frames = replay_frames(wh.con, settings, until,
+                                                   list(wh.attribute_types()))
+                            result, figs, card_args = train_by_replay(spec, wh, settings, frames,
+                                                                      Path(tmp), say)
+                        else:
+                            if spec.examples not in prepared:
+                                prepared[spec.examples] = prepare(spec, wh, settings, until,
+                                                                  say)
+                            result, figs, card_args = train_one(spec, wh, settings,
+                                                                prepared[spec.examples],
+                                                                Path(tmp), say=say)
                     except NotEnoughData as err:
                         report.skipped[kind] = str(err)
                         mlflow.set_tag(RunTag.SKIPPED, str(err)[:4000])
