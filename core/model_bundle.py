@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from core.linear_model import LINEAR_FILE, LinearModel
 from core.values import is_missing
 
 BUNDLE_FORMAT = 1
@@ -126,10 +127,11 @@ def _vocabulary_index(vocab: tuple[str, ...]) -> dict[str, float]:
 
 @dataclass
 class ModelBundle:
-    """A fitted booster with its input schema and calibrator."""
+    """A fitted booster (LightGBM, or a logistic regression in its shape) with its input schema
+    and calibrator."""
 
     kind: str
-    booster: lgb.Booster
+    booster: lgb.Booster | LinearModel
     features: tuple[str, ...]
     categories: dict[str, tuple[str, ...]]
     calibrator: Calibrator
@@ -154,8 +156,8 @@ class ModelBundle:
         return self.calibrator(self.raw_score(self.matrix(frame), num_threads))
 
     def contributions(self, x: np.ndarray, num_threads: int = 0) -> np.ndarray:
-        """Exact TreeSHAP values in log-odds, shape (rows, features + 1); the last column is the
-        base value, and each row sums to the raw score."""
+        """Exact SHAP values in log-odds (TreeSHAP for LightGBM), shape (rows, features + 1); the
+        last column is the base value, and each row sums to the raw score."""
         # a dense matrix in, an ndarray out (LightGBM's return type also covers sparse input)
         return cast(np.ndarray, self.booster.predict(x, pred_contrib=True,
                                                      num_threads=num_threads))
@@ -166,6 +168,7 @@ class ModelBundle:
         self.booster.save_model(str(directory / MODEL_FILE))
         meta = {
             "format": BUNDLE_FORMAT,
+            "model": "linear" if isinstance(self.booster, LinearModel) else "lightgbm",
             "kind": self.kind,
             "features": list(self.features),
             "categories": {k: list(v) for k, v in self.categories.items()},
@@ -199,7 +202,11 @@ def load_bundle(directory: Path) -> ModelBundle:
     if meta.get("format") != BUNDLE_FORMAT:
         raise ValueError(f"{directory}: bundle format {meta.get('format')!r}, "
                          f"this LeadLens reads format {BUNDLE_FORMAT}")
-    booster = lgb.Booster(model_file=str(directory / MODEL_FILE))
+    booster: lgb.Booster | LinearModel
+    if meta.get("model", "lightgbm") == "linear":
+        booster = LinearModel.load(directory / LINEAR_FILE)
+    else:
+        booster = lgb.Booster(model_file=str(directory / MODEL_FILE))
     features = tuple(meta["features"])
     if tuple(booster.feature_name()) != features:
         raise ValueError(f"{directory}: the booster's features differ from the bundle schema")

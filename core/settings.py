@@ -171,6 +171,9 @@ class PromoteConfig(_Section):
     """... nor one with a larger expected calibration error."""
     auc_tolerance: float = Field(0.005, ge=0)
     """... nor one whose AUC is below the champion's by more than this."""
+    min_positives_ece: int = Field(30, ge=1)
+    """Calibration is judged only on a test with at least this many positives (fewer make the
+    ECE noise, not evidence); below it the gate notes why it did not judge."""
 
 
 class RepsConfig(_Section):

@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from core.linear_model import CategoryTerm, LinearModel, NumericTerm
 from core.model_bundle import Calibrator, ModelBundle, encode
 from core.settings import LightGBMConfig
 
@@ -159,6 +160,69 @@ def fit_candidate(train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
     return Candidate(cfg, best, roc_auc_score(y_va, raw), booster)
 
 
+def fit_linear(train: pd.DataFrame, features: list[str], cats: dict[str, tuple[str, ...]],
+               c: float = 1.0) -> LinearModel:
+    """Logistic regression (L2, `C = c`) on standardised inputs clipped to their training
+    1st-99th percentiles, with missing-value indicators and one-hot categories, kept as a
+    `LinearModel` that scores the bundle's own design matrix."""
+    x = encode(train, features, cats)
+    blocks: list[np.ndarray] = []
+    plan: list[tuple[str, int, tuple[float, float, float, float, float] | None]] = []
+    for j, name in enumerate(features):
+        col = x[:, j]
+        missing = np.isnan(col)
+        if name in cats:
+            k = len(cats[name])
+            codes = np.where(missing, k, col).astype(np.int64)
+            blocks.append(np.eye(k + 1)[codes])
+            plan.append(("cat", k + 1, None))
+            continue
+        seen = col[~missing]
+        med = float(np.median(seen)) if seen.size else 0.0
+        low, high = (float(v) for v in np.percentile(seen, [1, 99])) if seen.size else (0.0, 0.0)
+        filled = np.clip(np.where(missing, med, col), low, high)
+        mean, sd = float(filled.mean()), float(filled.std())
+        scale = sd if sd > 0 else 1.0
+        blocks.append(np.column_stack([(filled - mean) / scale, missing.astype(np.float64)]))
+        plan.append(("num", 2, (low, high, med, mean, scale)))
+    design = np.column_stack(blocks) if blocks else np.zeros((len(x), 0))
+    lr = LogisticRegression(C=c, max_iter=2000).fit(design, train["label"].to_numpy())
+    coef, at = lr.coef_[0], 0
+    terms: list[NumericTerm | CategoryTerm] = []
+    for kind, width, stats in plan:
+        w = coef[at:at + width]
+        at += width
+        if kind == "cat":
+            terms.append(CategoryTerm(tuple(float(v) for v in w[:-1]), float(w[-1])))
+        else:
+            if stats is None:  # never: numeric terms carry their statistics
+                raise RuntimeError("a numeric term lost its statistics")
+            low, high, med, mean, scale = stats
+            terms.append(NumericTerm(low, high, med, mean, scale, float(w[0]), float(w[1])))
+    model = LinearModel(tuple(features), tuple(terms), float(lr.intercept_[0]),
+                        tuple([0.0] * len(terms)))
+    contrib = model.predict(x, pred_contrib=True)[:, :-1]
+    return LinearModel(model.names, model.terms, model.intercept,
+                       tuple(float(m) for m in contrib.mean(axis=0)))
+
+
+def prefer_linear(bundle: ModelBundle, train: pd.DataFrame,
+                  valid: pd.DataFrame) -> tuple[ModelBundle, dict[str, float]]:
+    """The LightGBM bundle, or a logistic regression on the same inputs when that ranks the
+    validation rows better (calibrated on validation the same way); with both AUCs."""
+    y = valid["label"].to_numpy()
+    x_va = bundle.matrix(valid)
+    aucs = {"lightgbm": float(roc_auc_score(y, bundle.raw_score(x_va)))}
+    linear = fit_linear(train, list(bundle.features), bundle.categories)
+    raw = linear.predict(x_va, raw_score=True)
+    aucs["logistic regression"] = float(roc_auc_score(y, raw))
+    if aucs["logistic regression"] <= aucs["lightgbm"]:
+        return bundle, aucs
+    meta = {**bundle.meta, "best_iteration": 1, "settings": {"model": "logistic regression"}}
+    return ModelBundle(bundle.kind, linear, bundle.features, bundle.categories,
+                       fit_calibrator(raw, y), meta), aucs
+
+
 @dataclass(frozen=True)
 class ReplaySets:
     """What one fit at an origin sees: `train` (snapshots whose horizon closed by the validation
@@ -186,22 +250,37 @@ def select_and_refit(kind: str, sets: ReplaySets, features: list[str], categoric
         if say is not None:
             say(f"[{kind}] candidate {i + 1}: validation-replay AUC {found[-1].valid_auc:.4f} "
                 f"({found[-1].rounds} rounds)")
+    linear = fit_linear(train, features, cats)
+    x_valid = encode(valid, features, cats)
+    linear_auc = roc_auc_score(valid["label"].to_numpy(),
+                               linear.predict(x_valid, raw_score=True))
+    if say is not None:
+        say(f"[{kind}] logistic regression: validation-replay AUC {linear_auc:.4f}")
     best = max(found, key=lambda c: c.valid_auc)
-    raw_valid = cast(np.ndarray, best.booster.predict(encode(valid, features, cats),
-                                                      raw_score=True))
+    use_linear = linear_auc > best.valid_auc
+    chosen = linear if use_linear else best.booster
+    raw_valid = cast(np.ndarray, chosen.predict(x_valid, raw_score=True))
     calibrator = fit_calibrator(raw_valid, valid["label"].to_numpy())
     refit_cats = vocabularies(refit, categorical)
-    data = lgb.Dataset(encode(refit, features, refit_cats), refit["label"].to_numpy(),
-                       feature_name=list(features), categorical_feature=list(categorical))
-    # more rows than the search saw: scale the rounds with the data, as the learning rate is
-    rounds = max(1, round(best.rounds * min(2.0, len(refit) / max(1, len(train)))))
-    booster = lgb.train(lightgbm_params(best.settings), data, num_boost_round=rounds)
     info = dict(meta or {})
+    booster: lgb.Booster | LinearModel
+    if use_linear:
+        booster = fit_linear(refit, features, refit_cats)
+        info["settings"] = {"model": "logistic regression"}
+    else:
+        data = lgb.Dataset(encode(refit, features, refit_cats), refit["label"].to_numpy(),
+                           feature_name=list(features), categorical_feature=list(categorical))
+        # more rows than the search saw: scale the rounds with the data, as the learning rate is
+        rounds = max(1, round(best.rounds * min(2.0, len(refit) / max(1, len(train)))))
+        booster = lgb.train(lightgbm_params(best.settings), data, num_boost_round=rounds)
+        info["settings"] = {k: v for k, v in best.settings.model_dump().items()}
     info["best_iteration"] = int(booster.current_iteration())
-    info["settings"] = {k: v for k, v in best.settings.model_dump().items()}
-    table = pd.DataFrame([{**{k: getattr(c.settings, k) for k in SEARCH_SPACE},
-                           "rounds": c.rounds, "validation_auc": round(c.valid_auc, 5),
-                           "chosen": c is best} for c in found])
+    rows = [{"model": "lightgbm", **{k: getattr(c.settings, k) for k in SEARCH_SPACE},
+             "rounds": c.rounds, "validation_auc": round(c.valid_auc, 5),
+             "chosen": (c is best) and not use_linear} for c in found]
+    rows.append({"model": "logistic regression", "validation_auc": round(linear_auc, 5),
+                 "chosen": use_linear})
+    table = pd.DataFrame(rows)
     return ModelBundle(kind, booster, tuple(features), refit_cats, calibrator, info), table
 
 

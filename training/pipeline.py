@@ -40,7 +40,13 @@ from training.evaluate import (
     score_metrics,
 )
 from training.examples import SPLITS, TimeSplit, time_split
-from training.fit import LogisticBaseline, RuleBaseline, fit_lightgbm, select_and_refit
+from training.fit import (
+    LogisticBaseline,
+    RuleBaseline,
+    fit_lightgbm,
+    prefer_linear,
+    select_and_refit,
+)
 from training.leakage import leakage_audit, shap_shares, single_feature_auc
 from training.model_card import CardFacts, model_card
 from training.replay import ReplayFrames, replay_frames
@@ -77,7 +83,7 @@ class ModelResult:
     version: int | None = None
     run_id: str | None = None
     rule_note: str = ""  # why the rule baseline is uninformative, when it is
-    replay: dict[str, float | int] | None = None  # replay noise figures (calendar models)
+    replay: dict[str, float] | None = None  # replay noise figures (calendar models)
 
 
 @dataclass
@@ -172,6 +178,10 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     bundle = fit_lightgbm(spec.kind, train, valid, features, categorical, cfg.lightgbm,
                           meta={"until": str(until), **split.as_params(),
                                 "labels": label_settings(cfg)})
+    bundle, aucs = prefer_linear(bundle, train, valid)
+    bundle.meta["candidates"] = {k: round(v, 5) for k, v in aucs.items()}
+    say(f"[{spec.kind}] validation AUC: " + ", ".join(f"{k} {v:.4f}" for k, v in aucs.items())
+        + f"; serving {bundle.meta.get('settings', {}).get('model', 'lightgbm')}")
     if spec.examples == "creation":
         bundle.meta["conversion_day_cdf"] = conversion_day_cdf(wh, train, cfg.horizon_days)
     say(f"[{spec.kind}] baselines and evaluation")
@@ -181,6 +191,7 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
               "rule": rule.predict(test)}
     judged = _judge(spec, bundle, (train, test), scores, (features, categorical), cfg,
                     work_dir, say)
+    bundle.meta["test_noise"] = test_noise(test["label"].to_numpy(), scores)
     result = ModelResult(
         spec=spec, bundle=bundle, split=split, counts=counts, excluded=examples.excluded,
         metrics=judged.metrics, audit=judged.audit,
@@ -282,8 +293,10 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
     scores = {"lightgbm": judged_model.predict(test), "logistic": logistic.predict(test),
               "rule": rule.predict(test)}
     y = test["label"].to_numpy()
-    diff, lo, hi = paired_bootstrap(y, scores["lightgbm"], scores["logistic"])
-    ece_lo, ece_hi = bootstrap_ece(y, scores["lightgbm"])
+    replay = test_noise(y, scores)
+    diff, lo, hi = (replay["auc_vs_logistic"], replay["auc_vs_logistic_low"],
+                    replay["auc_vs_logistic_high"])
+    ece_lo, ece_hi = replay["ece_low"], replay["ece_high"]
     say(f"[{spec.kind}] production fit on {len(at_until.refit):,} snapshots (settings chosen "
         f"on the leads open at {o.replay:%Y-%m-%d})")
     bundle, candidates = select_and_refit(spec.kind, at_until, features, categorical,
@@ -294,11 +307,7 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
     bundle.meta["calibration_curve"] = [
         [round(float(b.mean_score), 5), round(float(b.observed), 5), int(b.rows)]
         for b in calibration_curve(y, scores["lightgbm"]).itertuples()]
-    replay = {"auc_vs_logistic": round(diff, 5), "auc_vs_logistic_low": round(lo, 5),
-              "auc_vs_logistic_high": round(hi, 5), "ece_low": round(ece_lo, 5),
-              "ece_high": round(ece_hi, 5), "positives": int(y.sum()),
-              "negatives": int(len(y) - y.sum())}
-    bundle.meta["replay"] = replay
+    bundle.meta["test_noise"] = replay
     (work_dir / "candidates.csv").write_text(candidates.to_csv(index=False))
     result = ModelResult(
         spec=spec, bundle=bundle, split=split, counts=counts, excluded={},
@@ -319,6 +328,18 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
                 "ECE (90% bootstrap)": f"{judged.metrics['lightgbm']['ece']:.4f} "
                                        f"({ece_lo:.4f} to {ece_hi:.4f})"})
     return result, judged.figs, facts
+
+
+def test_noise(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]:
+    """What the test's size allows: the model's AUC minus the logistic baseline's with a 90%
+    paired bootstrap interval, the ECE's 90% interval, and the classes judged (the promotion
+    gates read these from the bundle)."""
+    diff, lo, hi = paired_bootstrap(y, scores["lightgbm"], scores["logistic"])
+    ece_lo, ece_hi = bootstrap_ece(y, scores["lightgbm"])
+    return {"auc_vs_logistic": round(diff, 5), "auc_vs_logistic_low": round(lo, 5),
+            "auc_vs_logistic_high": round(hi, 5), "ece_low": round(ece_lo, 5),
+            "ece_high": round(ece_hi, 5), "positives": int(y.sum()),
+            "negatives": int(len(y) - y.sum())}
 
 
 def _count(split: str, frame: pd.DataFrame) -> dict[str, object]:

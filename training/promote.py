@@ -20,8 +20,8 @@ from core.names import CHAMPION, VersionTag
 from core.registry import VersionInfo, champion_version, load_version, model_versions
 from core.settings import PromoteConfig, Runtime
 from core.warehouse import Warehouse
-from features.labels import Examples
-from training.dataset import build_dataset
+from features.labels import Examples, open_book
+from training.dataset import build_dataset, with_features
 from training.evaluate import score_metrics
 from training.examples import TimeSplit
 from training.pipeline import examples_for
@@ -65,9 +65,10 @@ class Decision:
         return "\n".join(lines)
 
 
-def test_set(runtime: Runtime, kind: str, tags: dict[str, str]) -> pd.DataFrame:
-    """The candidate's out-of-time test examples with their features, rebuilt from the
-    warehouse with the split recorded on its version."""
+def test_set(runtime: Runtime, kind: str, tags: dict[str, str],
+             replay_origin: str | None = None) -> pd.DataFrame:
+    """The candidate's test examples with their features, rebuilt from the warehouse: the leads
+    open at its replay origin (replay-trained models), or its out-of-time test split."""
     try:
         split = TimeSplit(pd.Timestamp(tags[VersionTag.VALID_FROM]),
                           pd.Timestamp(tags[VersionTag.TEST_FROM]),
@@ -76,6 +77,10 @@ def test_set(runtime: Runtime, kind: str, tags: dict[str, str]) -> pd.DataFrame:
         raise PromotionError(f"the version lacks the tag {err}; was it trained by LeadLens?") \
             from None
     with Warehouse(runtime.warehouse_path, read_only=True) as wh:
+        if replay_origin is not None:
+            book = open_book(wh.con, runtime.settings.train, pd.Timestamp(replay_origin))
+            return with_features(wh.con, book.frame, runtime.settings.engagement,
+                                 list(wh.attribute_types()))
         ex = examples_for(kind, wh.con, runtime.settings, split.until)
         test = ex.frame[ex.frame["created_at"] >= split.test_from]
         ex = Examples(test.reset_index(drop=True), ex.excluded)
@@ -97,17 +102,22 @@ def _candidate(name: str, version: int | None) -> tuple[dict[int, VersionInfo], 
 
 def _judge(decision: Decision, gates: PromoteConfig, kind: str, data: pd.DataFrame,
            y: np.ndarray, rollback: bool) -> None:
-    """Score the candidate (and the champion) on the test set; add a reason per gate failed."""
+    """Score the candidate (and the champion) on the test set; add a reason per gate failed.
+
+    A replay-trained candidate keeps the figures of its replay (the production fit has seen
+    the replay's outcomes: scoring it again there would flatter it); the champion is scored
+    on the same leads."""
     name, candidate, champ = decision.name, decision.candidate, decision.champion
     cand = load_version(name, candidate)
-    decision.candidate_metrics = score_metrics(y, cand.predict(data))
+    if cand.meta.get("replay_origin") and cand.meta.get("test_metrics"):
+        decision.candidate_metrics = dict(cand.meta["test_metrics"])
+    else:
+        decision.candidate_metrics = score_metrics(y, cand.predict(data))
     cm = decision.candidate_metrics
     floor = getattr(gates.min_auc, kind)
     if cm["roc_auc"] < floor:
         decision.reasons.append(f"AUC {cm['roc_auc']:.4f} is below the floor {floor}")
-    if cm["ece"] > gates.max_ece:
-        decision.reasons.append(f"calibration error {cm['ece']:.4f} is above the ceiling "
-                                f"{gates.max_ece}")
+    _noise_gates(decision, gates, cand.meta.get("test_noise"), cm, y)
     if champ is not None:
         try:
             decision.champion_metrics = score_metrics(y, load_version(name, champ).predict(data))
@@ -118,6 +128,31 @@ def _judge(decision: Decision, gates: PromoteConfig, kind: str, data: pd.DataFra
             decision.reasons.append(
                 f"AUC {cm['roc_auc']:.4f} is worse than the champion's {hm['roc_auc']:.4f} "
                 f"by more than the tolerance {gates.auc_tolerance}")
+
+
+def _noise_gates(decision: Decision, gates: PromoteConfig, noise: dict | None,
+                 cm: dict[str, float], y: np.ndarray) -> None:
+    """The gates that respect the test's size: never a candidate credibly below the logistic
+    baseline, and calibration judged by its interval, with enough positives."""
+    positives = int(noise["positives"]) if noise else int(y.sum())
+    negatives = int(noise["negatives"]) if noise else int(len(y) - y.sum())
+    decision.reasons.append(f"note: judged on {positives} positives and {negatives} negatives")
+    if noise and noise.get("auc_vs_logistic_high") is not None \
+            and float(noise["auc_vs_logistic_high"]) < 0:
+        decision.reasons.append(
+            f"AUC is credibly below the logistic baseline's: difference "
+            f"{float(noise['auc_vs_logistic']):+.4f} (90% interval "
+            f"{float(noise['auc_vs_logistic_low']):+.4f} to "
+            f"{float(noise['auc_vs_logistic_high']):+.4f})")
+    if positives < gates.min_positives_ece:
+        decision.reasons.append(f"note: calibration not judged: {positives} positives (fewer "
+                                f"than promote.min_positives_ece = {gates.min_positives_ece})")
+        return
+    low = float(noise["ece_low"]) if noise else cm["ece"]
+    if low > gates.max_ece:
+        decision.reasons.append(f"calibration error {cm['ece']:.4f} is above the ceiling "
+                                f"{gates.max_ece}" + (f" even at the low end of its 90% "
+                                                      f"interval ({low:.4f})" if noise else ""))
 
 
 def promote(runtime: Runtime, kind: str, version: int | None = None, force: bool = False,
@@ -138,7 +173,8 @@ def promote(runtime: Runtime, kind: str, version: int | None = None, force: bool
         decision.reasons.append(f"v{candidate} already holds @{CHAMPION}")
         return decision
 
-    data = test_set(runtime, kind, versions[candidate].tags)
+    replay_origin = load_version(name, candidate).meta.get("replay_origin")
+    data = test_set(runtime, kind, versions[candidate].tags, replay_origin)
     y = data["label"].to_numpy()
     if y.min() == y.max():
         raise PromotionError("the candidate's test set has a single class; cannot judge it")

@@ -7,7 +7,7 @@ import pytest
 
 from core.settings import TrainConfig
 from core.warehouse import Warehouse
-from features.labels import conversion_examples, dropout_examples
+from features.labels import calendar_examples, cap_per_lead, creation_examples, dropout_examples
 from training.examples import time_split
 from training.pipeline import NotEnoughData, check_enough, class_counts
 from training.specs import CONVERSION
@@ -54,31 +54,57 @@ def _labels(frame: pd.DataFrame) -> dict[tuple[str, int], int]:
     return {(r.lead_id, r.detail): r.label for r in frame.itertuples()}
 
 
-def test_conversion_labels_snapshots_and_censoring(con):
-    ex = conversion_examples(con, TrainConfig(), UNTIL)
-    assert _labels(ex.frame) == {
-        # L1: open at ages 0-30 and won within 90 days of each; resolved before age 60
-        ("L1", 0): 1, ("L1", 7): 1, ("L1", 14): 1, ("L1", 30): 1,
-        # L2: won 151 days after creation, after every snapshot's 90-day horizon
-        ("L2", 0): 0, ("L2", 7): 0, ("L2", 14): 0, ("L2", 30): 0, ("L2", 60): 0,
-        # L3: lost at day 19: negatives while open, no snapshot after
-        ("L3", 0): 0, ("L3", 7): 0, ("L3", 14): 0,
-        # L5: an outcome exactly at as_of is not known yet, so the lead is still open
-        ("L5", 0): 1, ("L5", 7): 1,
+def test_calendar_snapshots_labels_and_censoring(con):
+    """Snapshot dates count back every 14 days from UNTIL - 90 days (2025-04-02) to the first
+    creation; every lead open on a date is an example, whatever its age."""
+    ex = calendar_examples(con, TrainConfig(), UNTIL)
+    dates = sorted(ex.frame["as_of"].unique())
+    assert [str(pd.Timestamp(d).date()) for d in dates] == [
+        "2025-01-08", "2025-01-22", "2025-02-05", "2025-02-19", "2025-03-05", "2025-03-19",
+        "2025-04-02"]
+    got = {(r.lead_id, str(r.as_of.date())): r.label for r in ex.frame.itertuples()}
+    assert got == {
+        # L1: won on 2025-02-01, within 90 days of both dates it was open on
+        ("L1", "2025-01-08"): 1, ("L1", "2025-01-22"): 1,
+        # L2: won on 2025-06-01: only the last three dates' horizons reach it
+        ("L2", "2025-01-08"): 0, ("L2", "2025-01-22"): 0, ("L2", "2025-02-05"): 0,
+        ("L2", "2025-02-19"): 0, ("L2", "2025-03-05"): 1, ("L2", "2025-03-19"): 1,
+        ("L2", "2025-04-02"): 1,
+        # L3: lost on 2025-01-20: a negative while open
+        ("L3", "2025-01-08"): 0,
+        # L5: won exactly on the snapshot date: not known yet, so still open, and a positive
+        ("L5", "2025-01-08"): 1,
     }
-    # L4's horizons all run past UNTIL: censored, not negative
-    assert ex.excluded == {"horizon runs past the data": 5}
-    row = ex.frame[(ex.frame.lead_id == "L2") & (ex.frame.detail == 60)].iloc[0]
-    assert row.as_of == T("2025-03-02") and row.horizon_end == T("2025-05-31")
+    # L4 was created after the last date whose horizon is observed: no example at all
+    assert "L4" not in set(ex.frame["lead_id"])
+    assert (ex.frame["horizon_end"] <= UNTIL).all()
+    row = ex.frame[(ex.frame.lead_id == "L1") & (ex.frame.as_of == T("2025-01-22"))].iloc[0]
+    assert row.detail == 21  # the lead's age in days
+
+
+def test_long_open_leads_are_capped_evenly():
+    frame = pd.DataFrame({"lead_id": ["A"] * 10 + ["B"] * 3,
+                          "as_of": list(pd.date_range("2025-01-01", periods=10, freq="14D"))
+                          + list(pd.date_range("2025-01-01", periods=3, freq="14D"))})
+    kept = cap_per_lead(frame, 4)
+    assert len(kept[kept.lead_id == "A"]) == 4 and len(kept[kept.lead_id == "B"]) == 3
+    a = kept[kept.lead_id == "A"]["as_of"].sort_values()
+    assert a.iloc[0] == T("2025-01-01") and a.diff().dropna().dt.days.min() >= 28
 
 
 def test_until_hides_later_outcomes(con):
-    ex = conversion_examples(con, TrainConfig(), T("2025-04-15"))
-    # L1 age 0 needs its horizon (to 2025-04-01) observed: kept; age 30 (to 2025-05-02) not
-    labels = _labels(ex.frame)
-    assert labels[("L1", 0)] == 1 and ("L1", 30) not in labels
-    assert (ex.frame["as_of"] < T("2025-04-15")).all()
+    ex = calendar_examples(con, TrainConfig(), T("2025-04-15"))
+    # the last date whose 90-day horizon ends by 2025-04-15 is 2025-01-15
+    assert ex.frame["as_of"].max() == T("2025-01-15")
     assert (ex.frame["horizon_end"] <= T("2025-04-15")).all()
+    labels = {(r.lead_id, str(r.as_of.date())): r.label for r in ex.frame.itertuples()}
+    assert labels[("L1", "2025-01-15")] == 1 and labels[("L2", "2025-01-15")] == 0
+
+
+def test_creation_examples_for_flat_exports(con):
+    ex = creation_examples(con, TrainConfig(), UNTIL)
+    assert _labels(ex.frame) == {("L1", 0): 1, ("L2", 0): 0, ("L3", 0): 0, ("L5", 0): 1}
+    assert ex.excluded == {"horizon runs past the data": 1}  # L4
 
 
 def test_dropout_labels(con):
@@ -100,7 +126,7 @@ def test_time_split_keeps_leads_apart(mid_crm, tmp_path, crm_loader):
                              "activities": mid_crm.activities[
                                  mid_crm.activities.lead_id.isin(mid_crm.leads.lead_id.head(6000))]})
     with Warehouse(rt.warehouse_path, read_only=True) as wh:
-        ex = conversion_examples(wh.con, TrainConfig(), pd.Timestamp("2026-07-01"))
+        ex = creation_examples(wh.con, TrainConfig(), pd.Timestamp("2026-07-01"))
     split = time_split(ex.frame, (0.6, 0.2, 0.2), pd.Timestamp("2026-07-01"))
     names = split.assign(ex.frame)
     leads = {s: set(ex.frame.loc[names == s, "lead_id"]) for s in ("train", "validation", "test")}
@@ -114,10 +140,10 @@ def test_time_split_keeps_leads_apart(mid_crm, tmp_path, crm_loader):
 
 
 def test_refuses_too_little_data(con):
-    ex = conversion_examples(con, TrainConfig(), UNTIL)
+    ex = calendar_examples(con, TrainConfig(), UNTIL)
     data = ex.frame.assign(split="train")
     with pytest.raises(NotEnoughData) as err:
         check_enough(CONVERSION, class_counts(data), 40, 10)
     msg = str(err.value)
-    assert "train: 6 positives and 8 negatives (need at least 40 of each)" in msg
+    assert "train: 6 positives and 5 negatives (need at least 40 of each)" in msg
     assert "validation: 0 positives and 0 negatives (need at least 10 of each)" in msg
