@@ -2,8 +2,9 @@
 
 It reads the same design matrix (`core.model_bundle.encode`: numeric columns as they are,
 categoricals as vocabulary codes) and scores log-odds as a sum of one term per input:
-- numeric: `weight * z + missing_weight * is_missing`, with `z` the value clipped to the
-  training 1st-99th percentiles, missing filled with the training median, then standardised;
+- numeric: `weight * z + missing_weight * is_missing`, with `z` the value clipped to its
+  `low`-`high` range (set at fitting), missing filled with the training median, then
+  standardised;
 - categorical: one weight per vocabulary code, and one for missing or unseen.
 Its contributions are exact SHAP values for an additive model: each term minus its mean over the
 training rows, the base value holding the intercept plus those means (rows sum to the raw score).

@@ -120,6 +120,9 @@ class TrainConfig(_Section):
     search_trials: int = Field(6, ge=0, le=200)
     """LightGBM settings tried besides `train.lightgbm` (seeded random search), each judged on
     the validation replay; 0 keeps the configured settings."""
+    linear_candidate: bool = True
+    """Also fit a logistic regression on the same inputs; whichever ranks the validation rows
+    better is served (false: LightGBM only)."""
     horizon_days: int = Field(90, ge=1)
     """Conversion label: converted within this many days after the snapshot."""
     dropout_touches: int = Field(4, ge=1)

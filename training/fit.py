@@ -22,7 +22,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from core.linear_model import CategoryTerm, LinearModel, NumericTerm
 from core.model_bundle import Calibrator, ModelBundle, encode
-from core.settings import LightGBMConfig
+from core.settings import LightGBMConfig, TrainConfig
 
 
 def vocabularies(train: pd.DataFrame, categorical: list[str]) -> dict[str, tuple[str, ...]]:
@@ -162,9 +162,9 @@ def fit_candidate(train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
 
 def fit_linear(train: pd.DataFrame, features: list[str], cats: dict[str, tuple[str, ...]],
                c: float = 1.0) -> LinearModel:
-    """Logistic regression (L2, `C = c`) on standardised inputs clipped to their training
-    1st-99th percentiles, with missing-value indicators and one-hot categories, kept as a
-    `LinearModel` that scores the bundle's own design matrix."""
+    """Logistic regression (L2, `C = c`) on standardised inputs clipped ten training ranges
+    beyond their training values, with missing-value indicators and one-hot categories, kept as
+    a `LinearModel` that scores the bundle's own design matrix."""
     x = encode(train, features, cats)
     blocks: list[np.ndarray] = []
     plan: list[tuple[str, int, tuple[float, float, float, float, float] | None]] = []
@@ -179,7 +179,10 @@ def fit_linear(train: pd.DataFrame, features: list[str], cats: dict[str, tuple[s
             continue
         seen = col[~missing]
         med = float(np.median(seen)) if seen.size else 0.0
-        low, high = (float(v) for v in np.percentile(seen, [1, 99])) if seen.size else (0.0, 0.0)
+        # clipped ten training ranges beyond the training values: a wild value cannot swamp
+        # the score, and a drifting input still extrapolates (where trees stop at their edge)
+        lo, hi = (float(seen.min()), float(seen.max())) if seen.size else (0.0, 0.0)
+        low, high = lo - 10 * (hi - lo), hi + 10 * (hi - lo)
         filled = np.clip(np.where(missing, med, col), low, high)
         mean, sd = float(filled.mean()), float(filled.std())
         scale = sd if sd > 0 else 1.0
@@ -235,7 +238,7 @@ class ReplaySets:
 
 
 def select_and_refit(kind: str, sets: ReplaySets, features: list[str], categorical: list[str],
-                     cfg: LightGBMConfig, trials: int, meta: dict | None = None,
+                     cfg: TrainConfig, meta: dict | None = None,
                      say: Callable[[str], None] | None = None,
                      ) -> tuple[ModelBundle, pd.DataFrame]:
     """Judge every candidate setting on the validation replay (`sets.valid`), keep the best with
@@ -245,19 +248,21 @@ def select_and_refit(kind: str, sets: ReplaySets, features: list[str], categoric
     train, valid, refit = sets.train, sets.valid, sets.refit
     cats = vocabularies(train, categorical)
     found = []
-    for i, settings in enumerate(candidate_settings(cfg, trials)):
+    for i, settings in enumerate(candidate_settings(cfg.lightgbm, cfg.search_trials)):
         found.append(fit_candidate(train, valid, features, cats, categorical, settings))
         if say is not None:
             say(f"[{kind}] candidate {i + 1}: validation-replay AUC {found[-1].valid_auc:.4f} "
                 f"({found[-1].rounds} rounds)")
-    linear = fit_linear(train, features, cats)
     x_valid = encode(valid, features, cats)
-    linear_auc = roc_auc_score(valid["label"].to_numpy(),
-                               linear.predict(x_valid, raw_score=True))
-    if say is not None:
-        say(f"[{kind}] logistic regression: validation-replay AUC {linear_auc:.4f}")
     best = max(found, key=lambda c: c.valid_auc)
-    use_linear = linear_auc > best.valid_auc
+    linear_auc = float("nan")
+    if cfg.linear_candidate:
+        linear = fit_linear(train, features, cats)
+        linear_auc = roc_auc_score(valid["label"].to_numpy(),
+                                   linear.predict(x_valid, raw_score=True))
+        if say is not None:
+            say(f"[{kind}] logistic regression: validation-replay AUC {linear_auc:.4f}")
+    use_linear = cfg.linear_candidate and linear_auc > best.valid_auc
     chosen = linear if use_linear else best.booster
     raw_valid = cast(np.ndarray, chosen.predict(x_valid, raw_score=True))
     calibrator = fit_calibrator(raw_valid, valid["label"].to_numpy())
@@ -278,8 +283,9 @@ def select_and_refit(kind: str, sets: ReplaySets, features: list[str], categoric
     rows = [{"model": "lightgbm", **{k: getattr(c.settings, k) for k in SEARCH_SPACE},
              "rounds": c.rounds, "validation_auc": round(c.valid_auc, 5),
              "chosen": (c is best) and not use_linear} for c in found]
-    rows.append({"model": "logistic regression", "validation_auc": round(linear_auc, 5),
-                 "chosen": use_linear})
+    if cfg.linear_candidate:
+        rows.append({"model": "logistic regression", "validation_auc": round(linear_auc, 5),
+                     "chosen": use_linear})
     table = pd.DataFrame(rows)
     return ModelBundle(kind, booster, tuple(features), refit_cats, calibrator, info), table
 

@@ -178,10 +178,13 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     bundle = fit_lightgbm(spec.kind, train, valid, features, categorical, cfg.lightgbm,
                           meta={"until": str(until), **split.as_params(),
                                 "labels": label_settings(cfg)})
-    bundle, aucs = prefer_linear(bundle, train, valid)
-    bundle.meta["candidates"] = {k: round(v, 5) for k, v in aucs.items()}
-    say(f"[{spec.kind}] validation AUC: " + ", ".join(f"{k} {v:.4f}" for k, v in aucs.items())
-        + f"; serving {bundle.meta.get('settings', {}).get('model', 'lightgbm')}")
+    bundle, aucs = prefer_linear(bundle, train, valid) if cfg.linear_candidate else (
+        bundle, {})
+    if aucs:
+        bundle.meta["candidates"] = {k: round(v, 5) for k, v in aucs.items()}
+        say(f"[{spec.kind}] validation AUC: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in aucs.items())
+            + f"; serving {bundle.meta.get('settings', {}).get('model', 'lightgbm')}")
     if spec.examples == "creation":
         bundle.meta["conversion_day_cdf"] = conversion_day_cdf(wh, train, cfg.horizon_days)
     say(f"[{spec.kind}] baselines and evaluation")
@@ -286,8 +289,8 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
     say(f"[{spec.kind}] replay at {o.replay:%Y-%m-%d}: {len(at_replay.train):,} snapshots to "
         f"train, {len(at_replay.valid):,} leads open at {o.validation:%Y-%m-%d} to choose "
         f"among {cfg.search_trials + 1} settings, {len(test):,} leads open to judge")
-    judged_model, _ = select_and_refit(spec.kind, at_replay, features, categorical,
-                                       cfg.lightgbm, cfg.search_trials, meta, say)
+    judged_model, _ = select_and_refit(spec.kind, at_replay, features, categorical, cfg, meta,
+                                       say)
     logistic = LogisticBaseline(features, categorical).fit(at_replay.refit, at_replay.valid)
     rule = RuleBaseline(spec.kind).fit(at_replay.valid)
     scores = {"lightgbm": judged_model.predict(test), "logistic": logistic.predict(test),
@@ -299,8 +302,8 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
     ece_lo, ece_hi = replay["ece_low"], replay["ece_high"]
     say(f"[{spec.kind}] production fit on {len(at_until.refit):,} snapshots (settings chosen "
         f"on the leads open at {o.replay:%Y-%m-%d})")
-    bundle, candidates = select_and_refit(spec.kind, at_until, features, categorical,
-                                          cfg.lightgbm, cfg.search_trials, meta, say)
+    bundle, candidates = select_and_refit(spec.kind, at_until, features, categorical, cfg, meta,
+                                          say)
     judged = _judge(spec, bundle, (at_until.refit, test), scores, (features, categorical),
                     cfg, work_dir, say)
     # the replay judges the procedure; the curve shown is the replayed model's on the test

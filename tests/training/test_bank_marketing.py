@@ -44,15 +44,18 @@ def bank(tmp_path_factory):
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)
     runner = CliRunner()
 
-    def run(*args: str):
+    def run(*args: str, status: int = 0):
         out = runner.invoke(main, list(args), catch_exceptions=False)
-        assert out.exit_code == 0, out.output
+        assert out.exit_code == status, out.output
         return out.output
 
     outputs = {
         "ingest": run("ingest", "--source", str(MAPPING), "--leads", str(_full_file())),
         "train": run("train"),
-        "promote": run("promote"),
+        # the gates refuse what the time split shows is worse than logistic regression
+        "promote": run("promote", status=2),
+        "forced": run("promote", "--model", "conversion", "--force", "--reason",
+                      "serve the bank model to test the path"),
     }
     yield home, run, outputs
     mp.undo()
@@ -73,10 +76,14 @@ def test_whole_path_on_the_full_file(bank, tmp_path):
     assert "dropout: not trained (the warehouse holds no activity log" in out["train"]
     conv, conv_lr = _test_auc(out["train"], "leadlens-conversion")
     quality, _ = _test_auc(out["train"], "leadlens-lead-quality")
-    assert conv >= 0.61 and quality >= 0.63  # measured 0.634 and 0.660 on the last 20%
-    assert conv > conv_lr
-    assert "leadlens-conversion: v1 is now @champion" in out["promote"]
+    assert conv >= 0.58 and quality >= 0.6  # measured 0.612 and 0.623 on the last 20%
+    # validation (the 10% before the test) prefers LightGBM; the drifted test does not, and
+    # the promotion gate says so with its interval
+    assert conv < conv_lr
+    assert "AUC is credibly below the logistic baseline's" in out["promote"]
+    assert "leadlens-conversion: v1 NOT promoted" in out["promote"]
     assert "dropout: no versions trained" in out["promote"]
+    assert "v1 is now @champion" in out["forced"]
 
     # batch scoring of new calls in the export's own format (no outcome column)
     new = pd.read_csv(SAMPLE, sep=";", dtype=str).tail(200).drop(columns=["y"])
