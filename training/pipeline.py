@@ -169,7 +169,7 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     until = split.until
     counts = class_counts(data)
     check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
-    features, categorical = _inputs(spec, settings, attr_types)
+    features, categorical = model_inputs(spec, settings, attr_types)
     train = data[data["split"] == "train"]
     valid = data[data["split"] == "validation"]
     test = data[data["split"] == "test"].reset_index(drop=True)
@@ -209,7 +209,7 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     return result, judged.figs, card_args
 
 
-def _inputs(spec: ModelSpec, settings: Settings,
+def model_inputs(spec: ModelSpec, settings: Settings,
             attr_types: dict[str, str]) -> tuple[list[str], list[str]]:
     """The model's feature columns and which of them are categorical."""
     features = spec.select(feature_columns(settings.engagement, []), list(attr_types))
@@ -282,7 +282,7 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
     counts = pd.DataFrame([_count("train", at_replay.train),
                            _count("validation", at_replay.valid), _count("test", test)])
     check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
-    features, categorical = _inputs(spec, settings, wh.attribute_types())
+    features, categorical = model_inputs(spec, settings, wh.attribute_types())
     split = TimeSplit(o.validation, o.replay, o.until)
     meta = {"until": str(o.until), **split.as_params(), "labels": label_settings(cfg),
             "replay_origin": str(o.replay)}

@@ -110,6 +110,35 @@ def evaluate(obj: Obj, kind: str, folds: int, test_share: float, until: str | No
     click.echo(format_table(summarise(results)))
 
 
+@click.command()
+@click.option("--origins", type=click.IntRange(1, 24), default=3, show_default=True,
+              help="How many replays, each at an earlier data end.")
+@click.option("--every", "every_days", type=click.IntRange(1, 365), default=30,
+              show_default=True, help="Days between the replays' data ends.")
+@click.option("--until", default=None, help="The latest data end (default: the latest "
+              "timestamp in the warehouse).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the rows to this CSV too.")
+@click.pass_obj
+def backtest(obj: Obj, origins: int, every_days: int, until: str | None,
+             out: Path | None) -> None:
+    """Replay the conversion model at earlier origins: one row per origin (model against the
+    logistic regression and the rule, with the difference's 90% interval)."""
+    from core.timestamps import data_end
+    from training.backtest import backtest as run_backtest
+    from training.backtest import format_backtest
+
+    if obj.runtime.settings.train.conversion_examples != "calendar":
+        raise click.UsageError("backtest replays calendar snapshots; this config trains on "
+                               "one example per lead at creation (use `leadlens evaluate`)")
+    with open_warehouse(obj) as wh:
+        when = timestamp(until, "--until") or data_end(wh.con)
+        rows = run_backtest(wh, obj.runtime.settings, when, origins, every_days, say=say)
+    if out is not None:
+        rows.to_csv(out, index=False)
+    click.echo(format_backtest(rows))
+
+
 def _has_versions(obj: Obj, kind: str) -> bool:
     from core.names import REGISTERED_NAMES
     from core.registry import model_versions

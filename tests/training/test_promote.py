@@ -78,3 +78,39 @@ def test_promote_errors_name_the_problem(trained):
         promote(runtime, "dropout", version=99)
     with pytest.raises(PromotionError, match="unknown model"):
         promote(runtime, "churn")
+
+
+def test_noise_gates_refuse_a_candidate_credibly_below_logistic_regression():
+    """The gate reads the interval stored at training: entirely below zero refuses; an
+    interval that crosses zero passes; calibration is judged by its interval, and only with
+    enough positives."""
+    import numpy as np
+
+    from core.settings import PromoteConfig
+    from training.promote import Decision, _noise_gates
+
+    gates = PromoteConfig(max_ece=0.05, min_positives_ece=30)
+    y = np.array([0, 1])
+
+    def judge(noise: dict, ece: float = 0.02) -> list[str]:
+        d = Decision("leadlens-conversion", 2, 1, promoted=False)
+        _noise_gates(d, gates, noise, {"ece": ece, "roc_auc": 0.8}, y)
+        return d.reasons
+
+    base = {"auc_vs_logistic": -0.014, "auc_vs_logistic_low": -0.026,
+            "auc_vs_logistic_high": -0.003, "ece_low": 0.01, "ece_high": 0.04,
+            "positives": 159, "negatives": 2607}
+    worse = judge(base)
+    assert worse[0] == "note: judged on 159 positives and 2607 negatives"
+    assert any("credibly below the logistic baseline's: difference -0.0140 (90% interval "
+               "-0.0260 to -0.0030)" in r for r in worse)
+    assert all(r.startswith("note:") for r in judge({**base, "auc_vs_logistic_high": 0.004}))
+    # an ECE whose interval lies above the ceiling blocks; one that reaches under it does not
+    assert any("even at the low end of its 90% interval (0.0600)" in r for r in judge(
+        {**base, "auc_vs_logistic_high": 0.01, "ece_low": 0.06}, ece=0.08))
+    assert all(r.startswith("note:") for r in judge(
+        {**base, "auc_vs_logistic_high": 0.01, "ece_low": 0.04}, ece=0.08))
+    few = judge({**base, "auc_vs_logistic_high": 0.01, "ece_low": 0.2, "positives": 12},
+                ece=0.3)
+    assert any("calibration not judged: 12 positives" in r for r in few)
+    assert all(r.startswith("note:") for r in few)
