@@ -162,6 +162,16 @@ class ModelBundle:
         return cast(np.ndarray, self.booster.predict(x, pred_contrib=True,
                                                      num_threads=num_threads))
 
+    def coverage(self, frame: pd.DataFrame) -> dict[str, float]:
+        """Per input whose training range the bundle records (lead age, days since the last
+        touch): the share of `frame`'s rows outside it (missing values count as inside)."""
+        out = {}
+        for name, (low, high) in self.meta.get("training_range", {}).items():
+            if name in frame.columns and len(frame):
+                values = pd.to_numeric(frame[name], errors="coerce")
+                out[name] = float(((values < low) | (values > high)).mean())
+        return out
+
     def save(self, directory: Path) -> Path:
         """Write `model.txt` and `bundle.json` into `directory` (created if needed); returns it."""
         directory.mkdir(parents=True, exist_ok=True)

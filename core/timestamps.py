@@ -1,8 +1,9 @@
 """Timestamps as LeadLens holds them: naive UTC, one normaliser, and one answer to "what is now?".
 
 Everything in the warehouse is naive UTC (a value without an offset is read as UTC). The default
-`as_of` of the CLI, the service and the rep report is the same moment: one second after the latest
-timestamp the warehouse holds, so every activity of the export counts ("strictly before as_of").
+`as_of` of the CLI, the service and the rep report is the same moment: the export's cutoff when one
+was recorded at ingest, else one second after the latest timestamp the warehouse holds, so every
+activity of the export counts ("strictly before as_of").
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ def to_utc_naive(value: Any) -> pd.Timestamp:
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
 
 
-def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
+CUTOFFS_TABLE = "export_cutoffs"
+
+
+def latest_timestamp(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     """The latest timestamp the warehouse holds (activities, creations, resolutions)."""
     row = con.execute("""
         SELECT greatest(
@@ -32,12 +36,45 @@ def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
             (SELECT max(created_at) FROM leads),
             (SELECT max(converted_at) FROM leads),
             (SELECT max(closed_lost_at) FROM leads))
-    """).fetchone()
-    if row is None or row[0] is None:
+    """).fetchall()
+    if not row or row[0][0] is None:
         raise ValueError("the warehouse holds no leads yet: run `leadlens ingest` first")
-    return pd.Timestamp(row[0])
+    return pd.Timestamp(row[0][0])
+
+
+def export_cutoff(con: duckdb.DuckDBPyConnection) -> pd.Timestamp | None:
+    """The cutoff recorded with the latest export (`leadlens ingest --as-of`), if any."""
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                        [CUTOFFS_TABLE]).fetchall()
+    if not found[0][0]:
+        return None
+    row = con.execute(f"SELECT max(cutoff) FROM {CUTOFFS_TABLE}").fetchall()  # noqa: S608 (constant)
+    return pd.Timestamp(row[0][0]) if row and row[0][0] is not None else None
+
+
+def record_cutoff(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> None:
+    """Record when the export was taken. Refused (ValueError) when the warehouse holds a
+    timestamp at or after it: an export cannot know what happened after it was taken."""
+    latest = latest_timestamp(con)
+    if latest >= cutoff:
+        raise ValueError(f"the warehouse holds a timestamp at or after the cutoff {cutoff} "
+                         f"(the latest is {latest}): the cutoff is when the export was taken, "
+                         "after everything in it")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {CUTOFFS_TABLE} "
+                "(cutoff TIMESTAMP, recorded_at TIMESTAMP)")
+    con.execute(f"INSERT INTO {CUTOFFS_TABLE} VALUES (?, now())",  # noqa: S608 (constant)
+                [cutoff.to_pydatetime()])
+
+
+def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
+    """Where the data ends: the export's recorded cutoff, else the latest timestamp it holds
+    (training's default `until`)."""
+    cutoff = export_cutoff(con)
+    return cutoff if cutoff is not None else latest_timestamp(con)
 
 
 def default_as_of(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
-    """The `as_of` used when none is given: just after the latest data (CLI and service)."""
-    return data_end(con) + AFTER_DATA
+    """The `as_of` used when none is given (CLI and service): the export's cutoff, else just
+    after the latest data, so every activity of the export counts."""
+    cutoff = export_cutoff(con)
+    return cutoff if cutoff is not None else latest_timestamp(con) + AFTER_DATA

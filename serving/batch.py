@@ -43,7 +43,9 @@ def score_leads(source: FeatureSource, scorer: Scorer, leads: pd.DataFrame,
     acts = [by_lead.get(r["lead_id"], empty) for r in records]
     feats = source.for_payload(records, acts, as_of)
     rows = scorer.score_rows(feats, explain)
-    return _frame([str(r["lead_id"]) for r in records], rows, explain)
+    out = _frame([str(r["lead_id"]) for r in records], rows, explain)
+    out.attrs["coverage"] = scorer.bundle.coverage(feats)
+    return out
 
 
 def score_open(source: FeatureSource, scorer: Scorer, as_of: pd.Timestamp, explain: int = 0,
@@ -51,10 +53,15 @@ def score_open(source: FeatureSource, scorer: Scorer, as_of: pd.Timestamp, expla
     """Score every lead open at `as_of` in the warehouse, in chunks."""
     ids = source.open_lead_ids(as_of)
     parts = []
+    outside: dict[str, float] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
         feats = source.for_ids(chunk, as_of)
         parts.append(_frame(chunk, scorer.score_rows(feats, explain), explain))
+        for name, share in scorer.bundle.coverage(feats).items():
+            outside[name] = outside.get(name, 0.0) + share * len(chunk)
         if say is not None:
             say(f"scored {start + len(chunk):,} of {len(ids):,} open leads")
-    return pd.concat(parts, ignore_index=True) if parts else _frame([], [], explain)
+    out = pd.concat(parts, ignore_index=True) if parts else _frame([], [], explain)
+    out.attrs["coverage"] = {k: v / len(ids) for k, v in outside.items()} if ids else {}
+    return out

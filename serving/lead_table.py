@@ -32,6 +32,8 @@ class LeadTable:
     frame: pd.DataFrame  # lead_id, owner_rep_id, team, source, created_at, score, grade, dropout
     inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = field(
         default_factory=dict)
+    coverage: dict[str, float] = field(default_factory=dict)
+    """Share of these leads outside the conversion model's training range, per input."""
     """Per served model: its design matrix, the plain values (`Scorer.inputs`) and the TreeSHAP
     values of these rows (None above `SHAP_MAX` rows), in the row order of `frame`."""
 
@@ -92,7 +94,8 @@ def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
         x, values = x[order], values[order]
         contrib = scorers[kind].bundle.contributions(x) if len(x) <= SHAP_MAX else None
         inputs[kind] = (x, values, contrib)
-    return LeadTable(as_of, frame.iloc[order].reset_index(drop=True), inputs)
+    return LeadTable(as_of, frame.iloc[order].reset_index(drop=True), inputs,
+                     conversion.bundle.coverage(feats))
 
 
 def _num(v: Any) -> float | None:

@@ -22,6 +22,18 @@ from serving.lead_table import LeadTable, build_lead_table
 from serving.scorer import Scorer, feature_labels
 
 log = logging.getLogger("leadlens.serving")
+COVERAGE_WARN = 0.2
+"""Above this share of scored leads outside the training range, answers say so."""
+
+
+def coverage_warning(coverage: dict[str, float]) -> str | None:
+    """A sentence when too many scored leads lie outside the training range, else None."""
+    over = {k: v for k, v in coverage.items() if v > COVERAGE_WARN}
+    if not over:
+        return None
+    return ("scores are extrapolated for many leads: " + ", ".join(
+        f"{v:.0%} outside the training range of {k}" for k, v in over.items())
+        + "; retrain on more recent or longer history")
 SERVED = ("conversion", "dropout")
 OPTIONAL = ("dropout",)
 """Served when promoted: a CRM export without an activity log has no dropout model; the service
@@ -284,6 +296,12 @@ class ServingState:
                                "as_of": str(served.as_of), "models": {},
                                "notes": list(served.notes),
                                "scored_leads_ready": self.ready_table(served) is not None}
+        table = self.ready_table(served)
+        if table is not None:
+            out["coverage"] = {
+                "open_leads": len(table.frame),
+                "outside_training_range": {k: round(v, 4) for k, v in table.coverage.items()},
+                "warning": coverage_warning(table.coverage)}
         for kind, s in served.scorers.items():
             meta = s.bundle.meta
             out["models"][kind] = {

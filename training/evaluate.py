@@ -130,3 +130,19 @@ def bootstrap_ece(y: np.ndarray, p: np.ndarray, reps: int = 400, level: float = 
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(values, [tail, 100 - tail])
     return float(lo), float(hi)
+
+
+def outside_training_range(train: pd.DataFrame, rows: pd.DataFrame,
+                           numeric: list[str]) -> dict[str, float]:
+    """Per numeric feature: the share of `rows` outside the range the training rows covered
+    (missing values are neither in nor out). A feature whose later rows mostly fall outside is
+    clock-like: it grows with the calendar, and trees treat everything beyond the edge alike."""
+    out = {}
+    for f in numeric:
+        seen = pd.to_numeric(train[f], errors="coerce").dropna()
+        values = pd.to_numeric(rows[f], errors="coerce").dropna()
+        if seen.empty or values.empty:
+            continue
+        outside = (values < seen.min()) | (values > seen.max())
+        out[f] = float(outside.mean())
+    return out

@@ -36,6 +36,7 @@ from training.evaluate import (
     bootstrap_ece,
     calibration_curve,
     group_auc,
+    outside_training_range,
     paired_bootstrap,
     score_metrics,
 )
@@ -297,6 +298,12 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
               "rule": rule.predict(test)}
     y = test["label"].to_numpy()
     replay = test_noise(y, scores)
+    numeric = [f for f in features if f not in categorical]
+    outside = outside_training_range(at_replay.refit, test, numeric)
+    clock_like = {f: v for f, v in outside.items() if v > CLOCK_SHARE}
+    for f, v in sorted(clock_like.items(), key=lambda kv: -kv[1]):
+        say(f"[{spec.kind}] WARNING: {f} is clock-like: {v:.0%} of the replay's leads lie "
+            "outside its training range")
     diff, lo, hi = (replay["auc_vs_logistic"], replay["auc_vs_logistic_low"],
                     replay["auc_vs_logistic_high"])
     ece_lo, ece_hi = replay["ece_low"], replay["ece_high"]
@@ -311,6 +318,10 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
         [round(float(b.mean_score), 5), round(float(b.observed), 5), int(b.rows)]
         for b in calibration_curve(y, scores["lightgbm"]).itertuples()]
     bundle.meta["test_noise"] = replay
+    bundle.meta["clock_like"] = {f: round(v, 4) for f, v in clock_like.items()}
+    bundle.meta["training_range"] = {
+        f: [float(at_until.refit[f].min()), float(at_until.refit[f].max())]
+        for f in COVERAGE_FEATURES if f in at_until.refit and at_until.refit[f].notna().any()}
     (work_dir / "candidates.csv").write_text(candidates.to_csv(index=False))
     result = ModelResult(
         spec=spec, bundle=bundle, split=split, counts=counts, excluded={},
@@ -329,7 +340,9 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
                 "AUC minus the logistic baseline's (90% paired bootstrap)":
                     f"{diff:+.4f} ({lo:+.4f} to {hi:+.4f})",
                 "ECE (90% bootstrap)": f"{judged.metrics['lightgbm']['ece']:.4f} "
-                                       f"({ece_lo:.4f} to {ece_hi:.4f})"})
+                                       f"({ece_lo:.4f} to {ece_hi:.4f})",
+                "clock-like inputs (over 20% of the replay's leads outside the training "
+                "range)": ", ".join(f"{f} ({v:.0%})" for f, v in clock_like.items()) or "none"})
     return result, judged.figs, facts
 
 
@@ -343,6 +356,14 @@ def test_noise(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]
             "auc_vs_logistic_high": round(hi, 5), "ece_low": round(ece_lo, 5),
             "ece_high": round(ece_hi, 5), "positives": int(y.sum()),
             "negatives": int(len(y) - y.sum())}
+
+
+CLOCK_SHARE = 0.2
+"""A feature with more of the replay's leads than this outside its training range is listed as
+clock-like (and training warns about it)."""
+COVERAGE_FEATURES = ("lead_age_days", "days_since_last_touch")
+"""The inputs whose training range a bundle records, so scoring can say how much of what it
+scores lies outside it."""
 
 
 def _count(split: str, frame: pd.DataFrame) -> dict[str, object]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from core.settings import ConfigError
-from leadlens.cli.common import Obj, open_warehouse, say
+from leadlens.cli.common import Obj, open_warehouse, say, timestamp
 
 
 @click.command()
@@ -52,15 +52,20 @@ def simulate(obj: Obj, out_dir: Path, leads: int | None, reps: int | None,
 @click.option("--source", "mapping_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Source mapping (configs/sources/NAME.yaml) for a flat leads "
               "export that is not in contract form.")
+@click.option("--as-of", "as_of", default=None,
+              help="When the export was taken (ISO-8601, UTC): training's `until` and the "
+              "default as_of of scoring (default: the latest timestamp in the data).")
 @click.pass_obj
 def ingest(obj: Obj, leads: Path | None, activities: Path | None, reps: Path | None,
-           mapping_path: Path | None) -> None:
+           mapping_path: Path | None, as_of: str | None) -> None:
     """Validate a CRM export and load the valid rows; quarantine the rest with reasons."""
+    from core.timestamps import record_cutoff
     from core.warehouse import Warehouse, WarehouseBusy
     from ingest.load import IngestError, format_summary, ingest_files, ingest_flat
     from ingest.source_mapping import load_source_mapping
 
     rt = obj.runtime
+    cutoff = timestamp(as_of, "--as-of")
     mapping = None
     if mapping_path is not None:
         if leads is None:
@@ -79,9 +84,18 @@ def ingest(obj: Obj, leads: Path | None, activities: Path | None, reps: Path | N
                     wh, rt.settings.ingest, rt.quarantine_dir,
                     leads=leads, activities=activities, reps=reps, progress=say,
                 )
+            if cutoff is not None:
+                try:
+                    record_cutoff(wh.con, cutoff)
+                except ValueError as err:
+                    click.echo(format_summary(summary))
+                    raise click.ClickException(f"--as-of not recorded (the rows were loaded): "
+                                               f"{err}") from None
     except (IngestError, WarehouseBusy) as err:
         raise click.ClickException(str(err)) from None
     click.echo(format_summary(summary))
+    if cutoff is not None:
+        click.echo(f"Export cutoff: {cutoff} (training's until and the default as_of)")
     click.echo(f"Warehouse: {rt.warehouse_path}")
 
 

@@ -56,6 +56,7 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
     """Score leads with the @champion conversion model (the same code as the service)."""
     from ingest.readers import read_table_file as read_table
     from serving.batch import score_leads, score_open
+    from serving.state import coverage_warning
 
     if open_leads == (input_path is not None):
         raise click.UsageError("give either --input FILE or --open")
@@ -82,6 +83,13 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
         frame.to_csv(out, index=False)
     click.echo(f"{len(frame):,} leads scored as of {when} with {registered_name(CONVERSION)} "
                f"v{scorer.version} -> {out}")
+    coverage = frame.attrs.get("coverage", {})
+    if coverage:
+        click.echo("outside the training range: " + ", ".join(
+            f"{v:.0%} of leads on {k}" for k, v in coverage.items()))
+        warning = coverage_warning(coverage)
+        if warning:
+            say(f"WARNING: {warning}")
 
 
 def _mapped_leads(path: Path, mapping_path: Path) -> pd.DataFrame:

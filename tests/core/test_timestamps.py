@@ -36,3 +36,39 @@ def test_cli_and_service_default_to_the_same_as_of(tmp_path, crm_files, ingest_c
     finally:
         source.close()
     assert as_of_or_default("2025-02-01T00:00:00Z", path) == pd.Timestamp("2025-02-01")
+
+
+def test_a_recorded_cutoff_is_where_the_data_ends(tmp_path, crm_files, ingest_config):
+    from core.timestamps import export_cutoff, latest_timestamp, record_cutoff
+
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        ingest_files(wh, ingest_config, tmp_path / "q", **crm_files)
+        assert export_cutoff(wh.con) is None
+        with pytest.raises(ValueError, match="the latest is 2025-03-01 00:00:00"):
+            record_cutoff(wh.con, pd.Timestamp("2025-02-15"))
+        assert export_cutoff(wh.con) is None
+        record_cutoff(wh.con, pd.Timestamp("2025-03-31"))
+        assert latest_timestamp(wh.con) == pd.Timestamp("2025-03-01")
+        assert data_end(wh.con) == pd.Timestamp("2025-03-31")
+        assert default_as_of(wh.con) == pd.Timestamp("2025-03-31")  # strictly before it counts
+    path = tmp_path / "w.duckdb"
+    assert as_of_or_default(None, path) == pd.Timestamp("2025-03-31")
+
+
+def test_ingest_as_of_records_the_cutoff_and_refuses_an_impossible_one(tmp_path, crm_files,
+                                                                        monkeypatch):
+    from click.testing import CliRunner
+
+    from leadlens.cli import main
+
+    monkeypatch.setenv("LEADLENS_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    args = ["ingest", "--leads", str(crm_files["leads"]), "--activities",
+            str(crm_files["activities"]), "--reps", str(crm_files["reps"])]
+    out = runner.invoke(main, [*args, "--as-of", "2025-01-15"])
+    assert out.exit_code == 1 and "--as-of not recorded (the rows were loaded)" in out.output
+    out = runner.invoke(main, [*args, "--as-of", "2025-04-01T00:00:00Z"])
+    assert out.exit_code == 0, out.output
+    assert "Export cutoff: 2025-04-01 00:00:00" in out.output
+    assert as_of_or_default(None, tmp_path / "home" / "warehouse.duckdb") == \
+        pd.Timestamp("2025-04-01")

@@ -124,6 +124,11 @@ def test_train_promote_models(run, tmp_path):
     out = run("models")
     assert "v1 @champion: AUC" in out.output
     assert "leadlens-dropout (dropout): no versions" in out.output
+    # scoring says how much of what it scored lies outside the training range
+    out = run("score", "--open", "--out", str(tmp_path / "scored.csv"))
+    assert out.exit_code == 0, out.output
+    line = next(x for x in out.output.splitlines() if x.startswith("outside the training range"))
+    assert "of leads on lead_age_days" in line and "of leads on days_since_last_touch" in line
     # the replay repeated at earlier data ends: one row each, 30 days apart
     out = run("backtest", "--origins", "2", "--every", "30", "--until", "2025-12-01T00:00:00Z")
     assert out.exit_code == 0, out.output

@@ -273,3 +273,30 @@ def test_hot_swap_and_refusal(client, auth, served_home, service_module, monkeyp
     MlflowClient().set_registered_model_alias("leadlens-conversion", "champion", str(before))
     state.poll_once()
     assert np.isfinite(r["results"][0]["score"])
+
+
+def test_model_info_reports_coverage_of_the_open_book(client, auth, service_module):
+    """`GET /model` says what share of the open leads lies outside the conversion model's
+    training range (lead age, days since the last touch), once the scored-leads table is
+    built; the figures are those of the table's own leads."""
+    import time
+
+    state = service_module._LIVE["state"]
+    served, table = state.scored_leads()
+    deadline = time.time() + 60
+    info = client.get("/model", headers=auth).json()
+    while "coverage" not in info:
+        assert time.time() < deadline
+        time.sleep(0.2)
+        info = client.get("/model", headers=auth).json()
+    cov = info["coverage"]
+    assert cov["open_leads"] == len(table.frame)
+    bundle = served.scorers["conversion"].bundle
+    assert set(cov["outside_training_range"]) == set(bundle.meta["training_range"]) == {
+        "lead_age_days", "days_since_last_touch"}
+    feats = served.source.for_ids(table.frame["lead_id"].tolist(), served.as_of)
+    low, high = bundle.meta["training_range"]["lead_age_days"]
+    expected = float(((feats["lead_age_days"] < low) | (feats["lead_age_days"] > high)).mean())
+    assert cov["outside_training_range"]["lead_age_days"] == pytest.approx(expected, abs=1e-4)
+    assert (cov["warning"] is None) == all(v <= 0.2 for v in
+                                           cov["outside_training_range"].values())
