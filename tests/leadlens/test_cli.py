@@ -218,23 +218,27 @@ def test_train_goes_on_past_a_model_without_enough_data(run, tmp_path):
     from training.pipeline import train_models
 
     crm = tmp_path / "crm"
-    run("simulate", "--out", str(crm), "--leads", "3000", "--reps", "8", "--months", "10")
+    run("simulate", "--out", str(crm), "--leads", "3000", "--reps", "8", "--months", "12")
     run("ingest", "--leads", str(crm / "leads.csv"), "--activities",
         str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
     first = train_models(load_runtime(), kinds=("conversion", "lead_quality"),
                          say=lambda _m: None)
-    positives = {k: int(r.counts.loc[r.counts["split"] == "train", "positives"].iloc[0])
-                 for k, r in first.results.items()}
-    assert positives["lead_quality"] < positives["conversion"]
-    between = (positives["lead_quality"] + positives["conversion"]) // 2
+
+    def fewest_judged(kind: str) -> int:  # the smaller class of its validation or test split
+        c = first.results[kind].counts
+        judged = c[c["split"] != "train"]
+        return int(min(judged["positives"].min(), judged["negatives"].min()))
+
+    low, high = fewest_judged("lead_quality"), fewest_judged("conversion")
+    assert low < high  # lead quality is judged on one example per lead: fewer positives
     config = tmp_path / "strict.yaml"
-    config.write_text(f"train:\n  min_per_class: {between}\n")
+    config.write_text(f"train:\n  min_per_class_eval: {(low + high + 1) // 2}\n")
     out = run("--config", str(config), "train", "--model", "lead_quality",
               "--model", "conversion")
     assert out.exit_code == 0, out.output
     assert "leadlens-conversion v2: test AUC" in out.output
     assert "lead_quality: not trained (not enough data to train the lead_quality model" \
         in out.output
-    config.write_text(f"train:\n  min_per_class: {positives['conversion'] + 1}\n")
+    config.write_text(f"train:\n  min_per_class_eval: {high + 1}\n")
     out = run("--config", str(config), "train", "--model", "conversion")
     assert out.exit_code == 1 and "not enough data to train the conversion model" in out.output

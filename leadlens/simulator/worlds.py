@@ -1,0 +1,249 @@
+"""CRM worlds built differently from `leadlens simulate`, each with the truth at its cutoff.
+
+`leadlens simulate` is one world among many; a model tuned until it wins there has learned our
+simulator. These presets differ in what drives conversion (the stage a lead reached, its own
+attributes, the rep's skill, a rising base rate, long cycles, a small book). They share one
+daily process, unlike the demo simulator's step-by-step one:
+
+- every lead has a static log-odds `quality` from its attributes, source and owner rep (the
+  world sets the weights) and sits in a stage: new, touched, replied, met, proposed;
+- each day while it is open, its rep touches it with a probability that falls with the touches
+  already made (reps give up), a touch moves it one stage on with a probability that rises with
+  its quality, and it converts or is lost with daily hazards set by its stage, its quality and
+  the calendar (the world's trend and dormancy);
+- the export ends at the cutoff. The truth is each open lead's probability of converting within
+  the horizon after the cutoff, estimated by continuing its process from its state at the
+  cutoff many times (Monte Carlo), with the same dynamics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leadlens.simulator.crm import COUNTRIES, INDUSTRIES, SOURCES
+
+STAGES = ("new", "touched", "replied", "met", "proposed")
+
+
+@dataclass(frozen=True)
+class World:
+    """What drives conversion in one world (all effects in log-odds of the daily hazard)."""
+
+    name: str
+    description: str
+    leads: int = 6000
+    reps: int = 20
+    days: int = 540
+    stage_effect: tuple[float, ...] = (-8.0, -7.2, -6.0, -5.2, -4.4)
+    attribute_weight: float = 0.6
+    source_weight: float = 0.6
+    rep_skill_sd: float = 0.3
+    trend: float = 0.0
+    """Log-odds added to every hazard by the end of the period (linear in time)."""
+    dormancy: float = 0.03
+    """Per day without a touch, the conversion hazard's log-odds fall by this much (0: a quiet
+    lead keeps its value: memoryless)."""
+    loss_log_odds: float = -5.8
+    advance_log_odds: float = -0.8
+    touch_start: float = 0.35
+    touch_decay: float = 0.25
+    seed: int = 11
+
+
+WORLDS: dict[str, World] = {w.name: w for w in (
+    World("stage_dormancy", "the stage a lead reached drives conversion and a quiet lead keeps "
+          "its value for months (memoryless dormancy)",
+          stage_effect=(-9.0, -8.0, -6.6, -5.6, -4.6), attribute_weight=0.2, source_weight=0.2,
+          dormancy=0.0, seed=21),
+    World("attributes", "the lead's own attributes and source decide; activity matters little",
+          stage_effect=(-6.6, -6.4, -6.2, -6.0, -5.8), attribute_weight=1.4, source_weight=1.0,
+          seed=22),
+    World("rep_skill", "the owner rep's skill decides far more than the lead",
+          attribute_weight=0.2, source_weight=0.2, rep_skill_sd=1.2, seed=23),
+    World("rising_base", "the base rate roughly triples over the period",
+          trend=1.2, seed=24),
+    World("long_cycles", "cycles of six months or more: a big book of old open leads",
+          stage_effect=(-9.4, -8.8, -7.8, -7.0, -6.2), loss_log_odds=-7.0, dormancy=0.005,
+          touch_start=0.2, touch_decay=0.12, days=720, seed=25),
+    World("small", "a small CRM of 800 leads and 6 reps", leads=800, reps=6, seed=26),
+)}
+
+
+@dataclass
+class WorldCRM:
+    """A world's export (contract frames), its cutoff, and the truth for its open leads."""
+
+    world: World
+    leads: pd.DataFrame
+    activities: pd.DataFrame
+    reps: pd.DataFrame
+    cutoff: pd.Timestamp
+    truth: pd.DataFrame  # lead_id, p_true (within the horizon after the cutoff)
+
+
+def _quality(world: World, rng: np.random.Generator, n: int, rep_skill: np.ndarray,
+             owner: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    source = rng.integers(0, len(SOURCES), n)
+    industry = rng.integers(0, len(INDUSTRIES), n)
+    country = rng.integers(0, len(COUNTRIES), n)
+    size = rng.lognormal(3.5, 1.2, n)
+    src_fx = np.array([0.0, 1.0, 0.3, -0.8, 0.5])[source]
+    ind_fx = np.array([0.5, 0.2, 0.0, -0.4, 0.1, -0.5])[industry]
+    size_fx = 0.35 * (np.log(size) - 3.5)
+    quality = (world.source_weight * src_fx + world.attribute_weight * (ind_fx + size_fx)
+               + rep_skill[owner])
+    attrs = {"source": np.asarray(SOURCES)[source], "industry": np.asarray(INDUSTRIES)[industry],
+             "country": np.asarray(COUNTRIES)[country], "company_size": np.round(size)}
+    return quality, attrs
+
+
+def _step(world: World, rng: np.random.Generator, day: np.ndarray, stage: np.ndarray,
+          touches: np.ndarray, quiet: np.ndarray, quality: np.ndarray, discipline: np.ndarray,
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One day for every row: (touched, advanced, converted, lost)."""
+    n = len(stage)
+    p_touch = discipline * world.touch_start * np.exp(-world.touch_decay * touches)
+    touched = rng.random(n) < p_touch
+    p_adv = 1 / (1 + np.exp(-(world.advance_log_odds + 0.7 * quality)))
+    advanced = touched & (stage < len(STAGES) - 1) & (rng.random(n) < p_adv)
+    trend = world.trend * day / max(1, world.days)
+    logit = (np.asarray(world.stage_effect)[stage] + quality + trend
+             - world.dormancy * np.minimum(quiet, 120))
+    converted = rng.random(n) < 1 / (1 + np.exp(-logit))
+    lost = ~converted & (rng.random(n) < 1 / (1 + np.exp(-(world.loss_log_odds
+                                                              - 0.3 * quality))))
+    return touched, advanced, converted, lost
+
+
+def build_world(world: World, horizon_days: int = 90, draws: int = 200,
+                seed: int | None = None) -> WorldCRM:
+    """Simulate `world` day by day up to its cutoff and estimate the truth for its open leads."""
+    rng = np.random.default_rng(world.seed if seed is None else seed)
+    start = pd.Timestamp("2024-01-01")
+    skill = rng.normal(0, world.rep_skill_sd, world.reps)
+    discipline = np.clip(rng.normal(1.0, 0.3, world.reps), 0.3, 1.6)
+    owner = rng.integers(0, world.reps, world.leads)
+    quality, attrs = _quality(world, rng, world.leads, skill, owner)
+    created = np.sort(rng.integers(0, world.days, world.leads))
+    stage = np.zeros(world.leads, dtype=np.int64)
+    touches = np.zeros(world.leads, dtype=np.int64)
+    quiet = np.zeros(world.leads, dtype=np.int64)
+    won_day = np.full(world.leads, -1)
+    lost_day = np.full(world.leads, -1)
+    acts: list[tuple[int, int, int]] = []  # (lead, day, stage reached after the touch)
+    for day in range(world.days):
+        live = np.flatnonzero((created <= day) & (won_day < 0) & (lost_day < 0))
+        if live.size == 0:
+            continue
+        touched, advanced, converted, lost = _step(
+            world, rng, np.full(live.size, day), stage[live], touches[live], quiet[live],
+            quality[live], discipline[owner[live]])
+        stage[live[advanced]] += 1
+        touches[live[touched]] += 1
+        quiet[live] = np.where(touched, 0, quiet[live] + 1)
+        acts += [(int(i), day, int(stage[i])) for i in live[touched]]
+        won_day[live[converted]] = day
+        lost_day[live[lost]] = day
+    cutoff = start + pd.Timedelta(days=world.days)
+    open_idx = np.flatnonzero((won_day < 0) & (lost_day < 0))
+    truth = _truth(world, rng, open_idx, stage, touches, quiet, quality,
+                   discipline[owner], horizon_days, draws)
+    return _frames(world, start, cutoff, owner, attrs, created, won_day, lost_day, acts,
+                   open_idx, truth, rng)
+
+
+def _truth(world: World, rng: np.random.Generator, idx: np.ndarray, stage: np.ndarray,
+           touches: np.ndarray, quiet: np.ndarray, quality: np.ndarray, discipline: np.ndarray,
+           horizon_days: int, draws: int) -> np.ndarray:
+    """P(convert within the horizon after the cutoff) per open lead, by continuing its process
+    `draws` times from its state at the cutoff."""
+    rep = np.repeat(idx, draws)
+    st, tc, qt = stage[rep].copy(), touches[rep].copy(), quiet[rep].copy()
+    q, disc = quality[rep], discipline[rep]
+    done = np.zeros(len(rep), dtype=bool)
+    won = np.zeros(len(rep), dtype=bool)
+    for d in range(horizon_days):
+        live = np.flatnonzero(~done)
+        if live.size == 0:
+            break
+        touched, advanced, converted, lost = _step(
+            world, rng, np.full(live.size, world.days + d), st[live], tc[live], qt[live],
+            q[live], disc[live])
+        st[live[advanced]] += 1
+        tc[live[touched]] += 1
+        qt[live] = np.where(touched, 0, qt[live] + 1)
+        won[live[converted]] = True
+        done[live[converted | lost]] = True
+    return won.reshape(len(idx), draws).mean(axis=1) if len(idx) else np.array([])
+
+
+def _frames(world: World, start: pd.Timestamp, cutoff: pd.Timestamp, owner: np.ndarray,
+            attrs: dict[str, np.ndarray], created: np.ndarray, won_day: np.ndarray,
+            lost_day: np.ndarray, acts: list[tuple[int, int, int]], open_idx: np.ndarray,
+            truth: np.ndarray, rng: np.random.Generator) -> WorldCRM:
+    n = len(created)
+    lead_ids = np.array([f"W{i:06d}" for i in range(n)])
+    rep_ids = np.array([f"R{i:03d}" for i in range(world.reps)])
+    secs = rng.integers(8 * 3600, 18 * 3600, n)
+    created_at = start + pd.to_timedelta(created, unit="D") + pd.to_timedelta(secs, unit="s")
+
+    def at(day: np.ndarray) -> pd.Series:
+        offs = pd.to_timedelta(day, unit="D") + pd.to_timedelta(rng.integers(9 * 3600, 17 * 3600,
+                                                                             n), unit="s")
+        out = pd.Series(start + offs)
+        return out.where(day >= 0)
+
+    won_at, lost_at = at(won_day), at(lost_day)
+    won_at = won_at.where(won_at.isna() | (won_at > created_at))
+    leads = pd.DataFrame({"lead_id": lead_ids, "created_at": created_at,
+                          "owner_rep_id": rep_ids[owner], "source": attrs["source"],
+                          "converted_at": won_at, "closed_lost_at": lost_at.where(won_at.isna()),
+                          "deal_amount": np.where(won_day >= 0, 5000.0, np.nan),
+                          "industry": attrs["industry"], "company_size": attrs["company_size"],
+                          "country": attrs["country"]})
+    rows = []
+    kinds = {1: ("call", "outbound", "no_answer"), 2: ("email", "inbound", "replied"),
+             3: ("meeting", "outbound", "held"), 4: ("proposal", "outbound", "sent")}
+    for k, (lead, day, reached) in enumerate(acts):
+        type_, direction, outcome = kinds.get(reached, ("call", "outbound", "no_answer"))
+        when = start + pd.Timedelta(days=day, seconds=int(9 * 3600 + (k * 7919) % 28800))
+        if when <= leads.at[lead, "created_at"]:
+            when = leads.at[lead, "created_at"] + pd.Timedelta(minutes=5)
+        rows.append((f"WA{k:08d}", lead_ids[lead], rep_ids[owner[lead]], when, type_,
+                     direction, outcome, 5000.0 if type_ == "proposal" else np.nan))
+    activities = pd.DataFrame(rows, columns=["activity_id", "lead_id", "rep_id", "occurred_at",
+                                             "type", "direction", "outcome", "amount"])
+    activities = activities[activities["occurred_at"] < cutoff]
+    reps = pd.DataFrame({"rep_id": rep_ids, "team": [f"team-{i % 3 + 1}" for i in
+                                                     range(world.reps)]})
+    truth_frame = pd.DataFrame({"lead_id": lead_ids[open_idx], "p_true": truth})
+    return WorldCRM(world, leads, activities.reset_index(drop=True), reps, cutoff, truth_frame)
+
+
+def write_world(crm: WorldCRM, out_dir: Path) -> dict[str, Path]:
+    """The export as contract CSVs, and `truth/open_leads.csv` beside them (never read by
+    LeadLens)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "truth").mkdir(exist_ok=True)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    paths = {name: out_dir / f"{name}.csv" for name in ("leads", "activities", "reps")}
+    crm.leads.to_csv(paths["leads"], index=False, date_format=fmt)
+    crm.activities.to_csv(paths["activities"], index=False, date_format=fmt)
+    crm.reps.to_csv(paths["reps"], index=False)
+    paths["truth"] = out_dir / "truth" / "open_leads.csv"
+    crm.truth.to_csv(paths["truth"], index=False)
+    (out_dir / "truth" / "cutoff.txt").write_text(f"{crm.cutoff.isoformat()}\n")
+    return paths
+
+
+def world(name: str, **changes: int) -> World:
+    """A preset by name, with optional changes (e.g. `leads=2000` for a quick run)."""
+    try:
+        base = WORLDS[name]
+    except KeyError:
+        raise ValueError(f"unknown world {name!r}: one of {', '.join(WORLDS)}") from None
+    return replace(base, **changes)
