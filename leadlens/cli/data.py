@@ -18,13 +18,20 @@ from leadlens.cli.common import Obj, open_warehouse, say, timestamp
 @click.option("--reps", type=click.IntRange(min=2), default=None, help="Number of reps.")
 @click.option("--months", type=click.IntRange(1, 120), default=None, help="Months of history.")
 @click.option("--seed", type=int, default=None, help="Random seed (same seed, same CRM).")
+@click.option("--world", default=None, help="A differently built CRM world instead of the demo "
+              "(stage_dormancy, attributes, rep_skill, rising_base, long_cycles, small), with "
+              "the truth at its cutoff in truth/.")
 @click.pass_obj
 def simulate(obj: Obj, out_dir: Path, leads: int | None, reps: int | None,
-             months: int | None, seed: int | None) -> None:
+             months: int | None, seed: int | None, world: str | None) -> None:
     """Write a realistic simulated CRM export (defaults from the config's `simulate`)."""
     from tqdm import tqdm
 
     from leadlens.simulator.crm import simulate_crm, write_crm
+
+    if world is not None:
+        _simulate_world(out_dir, world, leads, reps, months, seed)
+        return
 
     cfg = obj.runtime.settings.simulate
     overrides = {k: v for k, v in
@@ -40,6 +47,27 @@ def simulate(obj: Obj, out_dir: Path, leads: int | None, reps: int | None,
         f"{len(crm.reps):,} reps (seed {cfg.seed}) -> {out_dir}\n"
         f"  truth (never read by LeadLens): {paths['lead_truth'].parent}"
     )
+
+
+def _simulate_world(out_dir: Path, name: str, leads: int | None, reps: int | None,
+                    months: int | None, seed: int | None) -> None:
+    from leadlens.simulator.worlds import build_world, world, write_world
+
+    changes = {k: v for k, v in {"leads": leads, "reps": reps, "seed": seed,
+                                 "days": round(months * 30.44) if months else None}.items()
+               if v is not None}
+    try:
+        chosen = world(name, **changes)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--world") from None
+    say(f"simulating the {name} world: {chosen.description}")
+    crm = build_world(chosen)
+    paths = write_world(crm, out_dir)
+    click.echo(
+        f"Simulated world {name}: {len(crm.leads):,} leads, {len(crm.activities):,} "
+        f"activities, {len(crm.reps):,} reps; export cutoff {crm.cutoff} -> {out_dir}\n"
+        f"  truth (never read by LeadLens): {paths['truth']} ({len(crm.truth):,} open leads); "
+        f"ingest with --as-of {crm.cutoff.isoformat()}")
 
 
 @click.command()

@@ -27,6 +27,7 @@ import pandas as pd
 from leadlens.simulator.crm import COUNTRIES, INDUSTRIES, SOURCES
 
 STAGES = ("new", "touched", "replied", "met", "proposed")
+START = "2024-01-01"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,23 @@ WORLDS: dict[str, World] = {w.name: w for w in (
           touch_start=0.2, touch_decay=0.12, days=720, seed=25),
     World("small", "a small CRM of 800 leads and 6 reps", leads=800, reps=6, seed=26),
 )}
+
+
+@dataclass
+class _Book:
+    """Every lead's state as the simulation leaves it."""
+
+    owner: np.ndarray
+    attrs: dict[str, np.ndarray]
+    created: np.ndarray
+    quality: np.ndarray
+    discipline: np.ndarray  # of the lead's owner
+    stage: np.ndarray
+    touches: np.ndarray
+    quiet: np.ndarray
+    won_day: np.ndarray
+    lost_day: np.ndarray
+    acts: list[tuple[int, int, int]]  # (lead, day, stage reached after the touch)
 
 
 @dataclass
@@ -123,7 +141,6 @@ def build_world(world: World, horizon_days: int = 90, draws: int = 200,
                 seed: int | None = None) -> WorldCRM:
     """Simulate `world` day by day up to its cutoff and estimate the truth for its open leads."""
     rng = np.random.default_rng(world.seed if seed is None else seed)
-    start = pd.Timestamp("2024-01-01")
     skill = rng.normal(0, world.rep_skill_sd, world.reps)
     discipline = np.clip(rng.normal(1.0, 0.3, world.reps), 0.3, 1.6)
     owner = rng.integers(0, world.reps, world.leads)
@@ -148,22 +165,20 @@ def build_world(world: World, horizon_days: int = 90, draws: int = 200,
         acts += [(int(i), day, int(stage[i])) for i in live[touched]]
         won_day[live[converted]] = day
         lost_day[live[lost]] = day
-    cutoff = start + pd.Timedelta(days=world.days)
+    book = _Book(owner, attrs, created, quality, discipline[owner], stage, touches, quiet,
+                 won_day, lost_day, acts)
     open_idx = np.flatnonzero((won_day < 0) & (lost_day < 0))
-    truth = _truth(world, rng, open_idx, stage, touches, quiet, quality,
-                   discipline[owner], horizon_days, draws)
-    return _frames(world, start, cutoff, owner, attrs, created, won_day, lost_day, acts,
-                   open_idx, truth, rng)
+    truth = _truth(world, rng, book, open_idx, horizon_days, draws)
+    return _frames(world, rng, book, open_idx, truth)
 
 
-def _truth(world: World, rng: np.random.Generator, idx: np.ndarray, stage: np.ndarray,
-           touches: np.ndarray, quiet: np.ndarray, quality: np.ndarray, discipline: np.ndarray,
+def _truth(world: World, rng: np.random.Generator, book: _Book, idx: np.ndarray,
            horizon_days: int, draws: int) -> np.ndarray:
     """P(convert within the horizon after the cutoff) per open lead, by continuing its process
     `draws` times from its state at the cutoff."""
     rep = np.repeat(idx, draws)
-    st, tc, qt = stage[rep].copy(), touches[rep].copy(), quiet[rep].copy()
-    q, disc = quality[rep], discipline[rep]
+    st, tc, qt = book.stage[rep].copy(), book.touches[rep].copy(), book.quiet[rep].copy()
+    q, disc = book.quality[rep], book.discipline[rep]
     done = np.zeros(len(rep), dtype=bool)
     won = np.zeros(len(rep), dtype=bool)
     for d in range(horizon_days):
@@ -181,10 +196,12 @@ def _truth(world: World, rng: np.random.Generator, idx: np.ndarray, stage: np.nd
     return won.reshape(len(idx), draws).mean(axis=1) if len(idx) else np.array([])
 
 
-def _frames(world: World, start: pd.Timestamp, cutoff: pd.Timestamp, owner: np.ndarray,
-            attrs: dict[str, np.ndarray], created: np.ndarray, won_day: np.ndarray,
-            lost_day: np.ndarray, acts: list[tuple[int, int, int]], open_idx: np.ndarray,
-            truth: np.ndarray, rng: np.random.Generator) -> WorldCRM:
+def _frames(world: World, rng: np.random.Generator, book: _Book, open_idx: np.ndarray,
+            truth: np.ndarray) -> WorldCRM:
+    start = pd.Timestamp(START)
+    cutoff = start + pd.Timedelta(days=world.days)
+    owner, attrs, created = book.owner, book.attrs, book.created
+    won_day, lost_day, acts = book.won_day, book.lost_day, book.acts
     n = len(created)
     lead_ids = np.array([f"W{i:06d}" for i in range(n)])
     rep_ids = np.array([f"R{i:03d}" for i in range(world.reps)])
@@ -197,8 +214,10 @@ def _frames(world: World, start: pd.Timestamp, cutoff: pd.Timestamp, owner: np.n
         out = pd.Series(start + offs)
         return out.where(day >= 0)
 
-    won_at, lost_at = at(won_day), at(lost_day)
-    won_at = won_at.where(won_at.isna() | (won_at > created_at))
+    # an outcome on the day of creation comes after it
+    floor = pd.Series(created_at) + pd.Timedelta(hours=1)
+    won_at = at(won_day).where(won_day < 0, np.maximum(at(won_day), floor))
+    lost_at = at(lost_day).where(lost_day < 0, np.maximum(at(lost_day), floor))
     leads = pd.DataFrame({"lead_id": lead_ids, "created_at": created_at,
                           "owner_rep_id": rep_ids[owner], "source": attrs["source"],
                           "converted_at": won_at, "closed_lost_at": lost_at.where(won_at.isna()),
@@ -240,10 +259,12 @@ def write_world(crm: WorldCRM, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def world(name: str, **changes: int) -> World:
-    """A preset by name, with optional changes (e.g. `leads=2000` for a quick run)."""
+def world(name: str, leads: int | None = None, reps: int | None = None,
+          days: int | None = None, seed: int | None = None) -> World:
+    """A preset by name, optionally resized or reseeded (e.g. `leads=2000` for a quick run)."""
     try:
         base = WORLDS[name]
     except KeyError:
         raise ValueError(f"unknown world {name!r}: one of {', '.join(WORLDS)}") from None
-    return replace(base, **changes)
+    return replace(base, leads=leads or base.leads, reps=reps or base.reps,
+                   days=days or base.days, seed=base.seed if seed is None else seed)
