@@ -29,7 +29,8 @@ def _epoch(s: pd.Series) -> np.ndarray:
 
 
 def _past(pairs: pd.DataFrame, resolved: pd.DataFrame, by: str | None) -> pd.DataFrame:
-    """Resolved leads (count, won, depth) of the same group strictly before each pair's as_of."""
+    """Resolved leads (count, won, depth) of the same group strictly before each pair's
+    `as_of_s` (cumulative)."""
     r = resolved.sort_values("resolved_s")
     if by is None:
         r = r.assign(n=1.0).assign(n=lambda f: f["n"].cumsum(), won_c=r["won"].cumsum(),
@@ -56,10 +57,14 @@ def pandas_features(leads: pd.DataFrame, acts: pd.DataFrame, pairs: pd.DataFrame
               "amount"]].copy()
     a["ts"] = _epoch(a["occurred_at"])
     a["held"] = (a["type"] == "meeting") & (a["outcome"].fillna("").str.lower() == "held")
+    said = {o.lower() for o in cfg.response_outcomes}
+    a["response"] = (a["direction"] == "inbound") | (
+        (a["direction"] == "outbound") & (a["type"] == "call")
+        & a["outcome"].fillna("").str.lower().isin(said))
     a = a.sort_values(["lead_id", "ts", "activity_id"])
     a["gap_any"] = a.groupby("lead_id")["ts"].diff()
     a["gap_dir"] = a.groupby(["lead_id", "direction"])["ts"].diff()
-    first_resp = a[a["direction"] == "inbound"].groupby("lead_id")["ts"].min()
+    first_resp = a[a["response"]].groupby("lead_id")["ts"].min()
     first_held = a[a["held"]].groupby("lead_id")["ts"].min()
     fr = a["lead_id"].map(first_resp)
     fh = a["lead_id"].map(first_held)
@@ -81,7 +86,7 @@ def pandas_features(leads: pd.DataFrame, acts: pd.DataFrame, pairs: pd.DataFrame
             for days in (*cfg.windows_days, None):
                 m = base if days is None else base & (age <= days * DAY)
                 cols[f"{plural}_{short}_{window_label(days)}"] = m
-    weight = np.where(j["direction"] == "inbound", SCORE_WEIGHT_RESPONSE,
+    weight = np.where(j["response"], SCORE_WEIGHT_RESPONSE,
                       np.where(j["held"], SCORE_WEIGHT_HELD_MEETING,
                                np.where(j["type"] == "proposal", SCORE_WEIGHT_PROPOSAL,
                                         SCORE_WEIGHT_TOUCH)))
@@ -89,6 +94,7 @@ def pandas_features(leads: pd.DataFrame, acts: pd.DataFrame, pairs: pd.DataFrame
     cols.update({
         "outbound_touches": o,
         "inbound_responses": ~o,
+        "responses": j["response"],
         "touches_before_first_response": o & j["before_response"],
         "meeting_held": j["held"],
         "followups_after_meeting": o & j["after_meeting"],
@@ -102,23 +108,26 @@ def pandas_features(leads: pd.DataFrame, acts: pd.DataFrame, pairs: pd.DataFrame
     frame["proposal_amount_total"] = np.where(prop, j["amount"].fillna(0.0), 0.0)
     frame["proposal_amount"] = np.where(prop, j["amount"], np.nan)
     frame["out_ts"] = np.where(o, j["ts"], np.nan)
-    frame["in_ts"] = np.where(~o, j["ts"], np.nan)
+    frame["in_ts"] = np.where(j["response"], j["ts"], np.nan)
+    frame["any_ts"] = j["ts"].to_numpy()
     frame["gap_out"] = np.where(o, j["gap_dir"], np.nan)
     g = frame.groupby("pair_id")
     sums = g[[*cols, "engagement_score", "proposal_amount_total"]].sum()
     agg = g.agg(first_touch=("out_ts", "min"), last_touch=("out_ts", "max"),
-                last_response=("in_ts", "max"), longest=("gap_out", "max"),
+                last_response=("in_ts", "max"), last_activity=("any_ts", "max"),
+                longest=("gap_out", "max"),
                 proposal_amount_max=("proposal_amount", "max"))
     res = pd.DataFrame(index=pd.RangeIndex(len(p), name="pair_id"))
     res = res.join(sums).join(agg)
     res[list(sums.columns)] = res[list(sums.columns)].fillna(0.0)
     t0 = p["as_of_s"].to_numpy()
     n_out = res["outbound_touches"].to_numpy()
-    res["has_responded"] = (res["inbound_responses"] > 0).astype("float64")
+    res["has_responded"] = (res["responses"] > 0).astype("float64")
     res["meeting_held"] = (res["meeting_held"] > 0).astype("float64")
     res["days_since_first_touch"] = (t0 - res["first_touch"]) / DAY
     res["days_since_last_touch"] = (t0 - res["last_touch"]) / DAY
     res["days_since_last_response"] = (t0 - res["last_response"]) / DAY
+    res["days_since_last_activity"] = (t0 - res["last_activity"]) / DAY
     res["mean_gap_days"] = np.where(
         n_out >= 2, (res["last_touch"] - res["first_touch"]) / DAY / (n_out - 1), np.nan)
     res["longest_gap_days"] = res["longest"] / DAY
@@ -136,17 +145,23 @@ def pandas_features(leads: pd.DataFrame, acts: pd.DataFrame, pairs: pd.DataFrame
     oa = a[out_m][["lead_id", "ts"]].merge(lr[["lead_id", "resolved_s"]], on="lead_id")
     depth = oa[oa["ts"] < oa["resolved_s"]].groupby("lead_id").size()
     lr["depth"] = lr["lead_id"].map(depth).fillna(0.0)
-    overall = _past(p, lr, None).reindex(res.index)
-    prior = overall["won_c"] / overall["n"]
+    start = p.assign(as_of_s=p["as_of_s"] - cfg.history_days * DAY)
+
+    def window(by: str | None) -> pd.DataFrame:  # resolved in [as_of - history, as_of)
+        end = _past(p, lr, by).reindex(res.index).fillna(0.0)
+        begin = _past(start, lr, by).reindex(res.index).fillna(0.0)
+        return end - begin
+
+    overall = window(None)
+    prior = (overall["won_c"] / overall["n"]).where(overall["n"] > 0)
     m = RATE_PRIOR_WEIGHT
     for by, name in (("owner_rep_id", "rep"), ("source", "source")):
-        past = _past(p, lr, by).reindex(res.index)
-        n = past["n"].fillna(0.0)
-        res[f"{name}_past_resolved_leads"] = n
-        rate = (past["won_c"].fillna(0.0) + m * prior) / (n + m)
+        past = window(by)
+        n = past["n"]
+        rate = (past["won_c"] + m * prior) / (n + m)
         res[f"{name}_past_conversion_rate"] = rate.where(p[by].notna().to_numpy())
         if name == "rep":
-            res["rep_past_followup_depth"] = past["depth_c"] / past["n"]
+            res["rep_past_followup_depth"] = (past["depth_c"] / n).where(n > 0)
     names = [f.name for f in engagement_features(cfg)]
     res = res[names].reset_index(drop=True)
     res.insert(0, "as_of", p["as_of"].astype("datetime64[us]"))
