@@ -123,6 +123,10 @@ class TrainConfig(_Section):
     linear_candidate: bool = True
     """Also fit a logistic regression on the same inputs; whichever ranks the validation rows
     better is served (false: LightGBM only)."""
+    linear_margin: float = Field(0.005, ge=0, le=0.1)
+    """LightGBM is chosen over the logistic regression only when its validation AUC is higher
+    by more than this: the best of several LightGBM settings is flattered by being the best
+    (and the simpler model extrapolates under drift)."""
     horizon_days: int = Field(90, ge=1)
     """Conversion label: converted within this many days after the snapshot."""
     dropout_touches: int = Field(4, ge=1)

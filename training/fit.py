@@ -209,17 +209,18 @@ def fit_linear(train: pd.DataFrame, features: list[str], cats: dict[str, tuple[s
                        tuple(float(m) for m in contrib.mean(axis=0)))
 
 
-def prefer_linear(bundle: ModelBundle, train: pd.DataFrame,
-                  valid: pd.DataFrame) -> tuple[ModelBundle, dict[str, float]]:
-    """The LightGBM bundle, or a logistic regression on the same inputs when that ranks the
-    validation rows better (calibrated on validation the same way); with both AUCs."""
+def prefer_linear(bundle: ModelBundle, train: pd.DataFrame, valid: pd.DataFrame,
+                  margin: float = 0.0) -> tuple[ModelBundle, dict[str, float]]:
+    """The LightGBM bundle, or a logistic regression on the same inputs unless LightGBM ranks
+    the validation rows better by more than `margin` (calibrated on validation the same way);
+    with both AUCs."""
     y = valid["label"].to_numpy()
     x_va = bundle.matrix(valid)
     aucs = {"lightgbm": float(roc_auc_score(y, bundle.raw_score(x_va)))}
     linear = fit_linear(train, list(bundle.features), bundle.categories)
     raw = linear.predict(x_va, raw_score=True)
     aucs["logistic regression"] = float(roc_auc_score(y, raw))
-    if aucs["logistic regression"] <= aucs["lightgbm"]:
+    if aucs["logistic regression"] < aucs["lightgbm"] - margin:
         return bundle, aucs
     meta = {**bundle.meta, "best_iteration": 1, "settings": {"model": "logistic regression"}}
     return ModelBundle(bundle.kind, linear, bundle.features, bundle.categories,
@@ -262,7 +263,7 @@ def select_and_refit(kind: str, sets: ReplaySets, features: list[str], categoric
                                    linear.predict(x_valid, raw_score=True))
         if say is not None:
             say(f"[{kind}] logistic regression: validation-replay AUC {linear_auc:.4f}")
-    use_linear = cfg.linear_candidate and linear_auc > best.valid_auc
+    use_linear = cfg.linear_candidate and linear_auc >= best.valid_auc - cfg.linear_margin
     chosen = linear if use_linear else best.booster
     raw_valid = cast(np.ndarray, chosen.predict(x_valid, raw_score=True))
     calibrator = fit_calibrator(raw_valid, valid["label"].to_numpy())

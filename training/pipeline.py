@@ -179,8 +179,8 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     bundle = fit_lightgbm(spec.kind, train, valid, features, categorical, cfg.lightgbm,
                           meta={"until": str(until), **split.as_params(),
                                 "labels": label_settings(cfg)})
-    bundle, aucs = prefer_linear(bundle, train, valid) if cfg.linear_candidate else (
-        bundle, {})
+    bundle, aucs = (prefer_linear(bundle, train, valid, cfg.linear_margin)
+                    if cfg.linear_candidate else (bundle, {}))
     if aucs:
         bundle.meta["candidates"] = {k: round(v, 5) for k, v in aucs.items()}
         say(f"[{spec.kind}] validation AUC: "
