@@ -118,10 +118,13 @@ def api_routes(get_state: Callable[[], ServingState | None],
             raise LookupError("models are still loading")
         info = state.model_info(served)
         for kind, m in info["models"].items():
-            curve = served.scorers[kind].bundle.meta.get("calibration_curve")
+            meta = served.scorers[kind].bundle.meta
+            curve = meta.get("calibration_curve")
+            where = ("the replay (leads open at " + str(meta["replay_origin"])[:10] + ")"
+                     if meta.get("replay_origin") else "the out-of-time test")
             m["calibration_svg"] = (calibration([tuple(b) for b in curve],
                                                 f"{m['registered_name']} v{m['version']}: "
-                                                "calibration on the out-of-time test")
+                                                f"calibration on {where}")
                                     if curve else None)
         versions: list[dict[str, object]] = []
         try:

@@ -459,9 +459,19 @@ async function showModel(seq) {
     <h2>Models</h2>
     <p class="muted">loaded from ${text(d.origin)}${d.ready === false ? " · <strong>not ready</strong>" : ""}</p>
     ${notes.length ? `<ul id="model-notes" class="notes">${notes.join("")}</ul>` : ""}
+    ${coverageBlock(d.coverage)}
     <div class="cards">${cards.join("") || '<p class="muted">No models are served.</p>'}</div>
     <h3>All versions</h3>
     ${versionsTable(d.versions || [])}`;
+}
+
+function coverageBlock(c) {
+  if (!c) return "";
+  const parts = Object.entries(c.outside_training_range || {}).map(([k, v]) =>
+    `${esc(k.replaceAll("_", " "))}: ${num(100 * v, 0)}%`);
+  return `<p id="coverage" class="${c.warning ? "notes" : "muted"}">Open leads outside the
+    conversion model's training range (of ${count(c.open_leads)}): ${parts.join(", ") || "-"}${
+    c.warning ? ` · <strong>${esc(c.warning)}</strong>` : ""}</p>`;
 }
 
 function modelCard(kind, m) {

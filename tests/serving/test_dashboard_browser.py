@@ -6,6 +6,7 @@ a subprocess. Screenshots of each page land in `build/screenshots/` (or $LEADLEN
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -141,6 +142,12 @@ def test_dashboard_in_chromium(server, browser):
     assert version.text == str(served["conversion"]["version"])
     assert _all(driver, ".model-card[data-kind='conversion'] .calibration svg")
     assert _all(driver, "#promotions tbody tr")
+    # how much of the open book lies outside the training range, as GET /model says
+    coverage = httpx.get(f"{base}/model", headers=headers).json()["coverage"]
+    shown = driver.find_element("css selector", "#coverage").text
+    age = coverage["outside_training_range"]["lead_age_days"]
+    found = re.search(r"lead age days: (\d+)%", shown)
+    assert found and abs(int(found[1]) - 100 * age) <= 0.5 + 1e-9, shown
     driver.save_screenshot(str(SHOTS / "05-model.png"))
 
     # the key is kept for the browser session
