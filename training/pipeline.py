@@ -241,10 +241,10 @@ def _judge(spec: ModelSpec, bundle: ModelBundle, rows: tuple[pd.DataFrame, pd.Da
         [round(float(b.mean_score), 5), round(float(b.observed), 5), int(b.rows)]
         for b in curve.itertuples()]
     metrics = {name: score_metrics(y, p) for name, p in scores.items()}
-    groups = {"source": group_auc(y, scores["lightgbm"], test["source"]),
+    groups = {"source": _by_group(y, scores, test["source"]),
               "team": group_auc(y, scores["lightgbm"], test["team"])}
     if "lead_age_days" in test:
-        groups["lead age"] = group_auc(y, scores["lightgbm"], age_band(test["lead_age_days"]))
+        groups["lead age"] = _by_group(y, scores, age_band(test["lead_age_days"]))
     rng = np.random.default_rng(0)
     sample = test.iloc[np.sort(rng.choice(len(test), min(len(test), cfg.shap_sample),
                                           replace=False))]
@@ -270,6 +270,15 @@ def _judge(spec: ModelSpec, bundle: ModelBundle, rows: tuple[pd.DataFrame, pd.Da
     (work_dir / "group_auc_team.csv").write_text(groups["team"].to_csv(index=False))
     (work_dir / "leakage_audit.csv").write_text(audit.to_csv(index=False))
     return _Judged(metrics, curve, groups, audit, figs)
+
+
+def _by_group(y: np.ndarray, scores: dict[str, np.ndarray], groups: pd.Series) -> pd.DataFrame:
+    """AUC per group for the model (`roc_auc`) and each baseline (`<name>_roc_auc`)."""
+    out = group_auc(y, scores["lightgbm"], groups)
+    for name, p in scores.items():
+        if name != "lightgbm":
+            out[f"{name}_roc_auc"] = group_auc(y, p, groups)["roc_auc"].to_numpy()
+    return out
 
 
 def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: ReplayFrames,

@@ -123,7 +123,7 @@ def test_model_card_and_no_personal_data(trained, mid_crm):
     text = card.read_text()
     for section in ("## Data window", "## Replay (the test)", "## Candidates (validation replay)",
                     "AUC minus the logistic baseline's (90% paired bootstrap)", "### Calibration",
-                    "### ROC AUC per lead age",
+                    "### ROC AUC per lead age", "logistic_roc_auc",
                     "### ROC AUC per source", "### ROC AUC per team", "## Leakage audit",
                     "**Intended use.**", "| lightgbm | logistic | rule |"):
         assert section in text, section
