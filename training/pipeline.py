@@ -421,6 +421,11 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                 if spec.examples == "touches" and not has_activities:
                     report.skipped[kind] = ("the warehouse holds no activity log; this model "
                                             "learns from outbound touches")
+                    # a run that says why, so `leadlens promote` can tell the real cause
+                    with tracked_run(kind, experiment_id, nested=True,
+                                     tags={RunTag.MODEL: kind,
+                                           RunTag.SKIPPED: report.skipped[kind]}):
+                        pass
                     say(f"[{kind}] skipped: {report.skipped[kind]}")
                     continue
                 with tempfile.TemporaryDirectory(prefix=f"leadlens-{kind}-") as tmp, \

@@ -69,9 +69,8 @@ def promote(obj: Obj, models: tuple[str, ...], version: int | None, force: bool,
         raise click.UsageError("--version needs exactly one --model")
     failed = False
     for kind in models or MODEL_KINDS:
-        if not models and kind in ("dropout", "dropout_expected") \
-                and not _has_versions(obj, kind):
-            click.echo(f"{kind}: no versions trained (they need an activity log); skipped")
+        if not models and not _has_versions(obj, kind):
+            click.echo(f"{kind}: no versions to promote; skipped ({_why_untrained(obj, kind)})")
             continue
         try:
             decision = run_promote(obj.runtime, kind, version, force, reason)
@@ -137,6 +136,14 @@ def backtest(obj: Obj, origins: int, every_days: int, until: str | None,
     if out is not None:
         rows.to_csv(out, index=False)
     click.echo(format_backtest(rows))
+
+
+def _why_untrained(obj: Obj, kind: str) -> str:
+    """The real cause a model has no versions, as the latest training recorded it."""
+    from training.tracking import skip_reason
+
+    why = skip_reason(obj.runtime, kind)
+    return why or "not trained yet: run `leadlens train`"
 
 
 def _has_versions(obj: Obj, kind: str) -> bool:

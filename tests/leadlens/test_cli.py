@@ -146,6 +146,12 @@ def test_train_refuses_too_little_data(run, tmp_path):
     assert out.exit_code == 1
     assert "not enough data to train the conversion model" in out.output
     assert "need at least" in out.output and "positives and" in out.output
+    # promote says the real cause of each missing model, as training recorded it
+    out = run("promote")
+    assert out.exit_code == 0, out.output
+    assert ("conversion: no versions to promote; skipped (not enough data to train the "
+            "conversion model") in out.output
+    assert "dropout: no versions to promote; skipped (not trained yet" in out.output
 
 
 def test_rep_report_formats(run, tmp_path):

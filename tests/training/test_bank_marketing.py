@@ -82,7 +82,8 @@ def test_whole_path_on_the_full_file(bank, tmp_path):
     assert conv < conv_lr
     assert "AUC is credibly below the logistic baseline's" in out["promote"]
     assert "leadlens-conversion: v1 NOT promoted" in out["promote"]
-    assert "dropout: no versions trained" in out["promote"]
+    assert ("dropout: no versions to promote; skipped (the warehouse holds no activity log"
+            in out["promote"])
     assert "v1 is now @champion" in out["forced"]
 
     # batch scoring of new calls in the export's own format (no outcome column)
