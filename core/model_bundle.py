@@ -125,6 +125,21 @@ def _vocabulary_index(vocab: tuple[str, ...]) -> dict[str, float]:
     return {v: float(i) for i, v in enumerate(vocab)}
 
 
+OUTSIDE_RANGE_SHARE = 0.2
+"""Above this share of rows outside the training range, answers warn (scoring) and training
+calls an input clock-like."""
+
+
+def coverage_warning(coverage: dict[str, float]) -> str | None:
+    """A sentence when too many scored leads lie outside the training range, else None."""
+    over = {k: v for k, v in coverage.items() if v > OUTSIDE_RANGE_SHARE}
+    if not over:
+        return None
+    return ("scores are extrapolated for many leads: " + ", ".join(
+        f"{v:.0%} outside the training range of {k}" for k, v in over.items())
+        + "; retrain on more recent or longer history")
+
+
 @dataclass
 class ModelBundle:
     """A fitted booster (LightGBM, or a logistic regression in its shape) with its input schema

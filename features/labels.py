@@ -135,7 +135,7 @@ def calendar_examples(con: duckdb.DuckDBPyConnection, cfg: TrainConfig,
     calendar snapshot date whatever its age, whole horizon before `until`, capped per lead."""
     frame = open_leads_at(con, cfg, until, snapshot_dates(con, cfg, until))
     capped = cap_per_lead(frame, cfg.max_snapshots_per_lead)
-    return Examples(_tidy(capped), {
+    return Examples(tidy_examples(capped), {
         "beyond the per-lead cap": len(frame) - len(capped)})
 
 
@@ -143,7 +143,7 @@ def open_book(con: duckdb.DuckDBPyConnection, cfg: TrainConfig, origin: pd.Times
     """Every lead open at `origin`, as of `origin`, labelled by what happened within the horizon
     after it (the replay's test population: outcomes up to `origin + horizon` are read)."""
     end = origin + pd.Timedelta(days=cfg.horizon_days)
-    return Examples(_tidy(open_leads_at(con, cfg, end, [origin])), {})
+    return Examples(tidy_examples(open_leads_at(con, cfg, end, [origin])), {})
 
 
 def creation_examples(con: duckdb.DuckDBPyConnection, cfg: TrainConfig,
@@ -164,7 +164,8 @@ def creation_examples(con: duckdb.DuckDBPyConnection, cfg: TrainConfig,
         ORDER BY as_of, lead_id
     """, {"until": until.to_pydatetime()}).df()  # noqa: S608 (horizon: an int; until bound)
     censored = frame["horizon_end"] > until
-    return Examples(_tidy(frame[~censored]), {"horizon runs past the data": int(censored.sum())})
+    return Examples(tidy_examples(frame[~censored]),
+                    {"horizon runs past the data": int(censored.sum())})
 
 
 def dropout_examples(con: duckdb.DuckDBPyConnection, cfg: TrainConfig,
@@ -206,13 +207,15 @@ def dropout_examples(con: duckdb.DuckDBPyConnection, cfg: TrainConfig,
     closed = frame["label"].isna()
     censored = ~closed & (frame["horizon_end"] > until)
     keep = ~closed & ~censored
-    return Examples(_tidy(frame[keep]), {
+    return Examples(tidy_examples(frame[keep]), {
         "lead resolved inside the window": int(closed.sum()),
         "window runs past the data": int(censored.sum()),
     })
 
 
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+def tidy_examples(frame: pd.DataFrame) -> pd.DataFrame:
+    """Examples as every producer returns them: a fresh index, int8 labels, int64 detail,
+    microsecond timestamps."""
     out = frame.reset_index(drop=True)
     out["label"] = out["label"].astype("int8")
     out["detail"] = out["detail"].astype("int64")

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from core.settings import EngagementConfig
-from core.timestamps import data_end, default_as_of
+from core.timestamps import default_as_of
 from core.warehouse import Warehouse, single_row
 from features.engagement import batch_features, feature_columns, select_pairs
 from features.online import OutcomeHistory, online_features
@@ -77,11 +77,6 @@ class FeatureSource:
         empty = acts.iloc[0:0]
         return self.for_payload([found[i] for i in ids],
                                 [by_lead.get(i, empty) for i in ids], as_of)
-
-    def data_end(self) -> pd.Timestamp:
-        """The latest timestamp in the warehouse: the moment the CRM export was taken."""
-        with self._lock:
-            return data_end(self._wh.con)
 
     def default_as_of(self) -> pd.Timestamp:
         """The `as_of` the CLI uses too when none is given (`core.timestamps.default_as_of`)."""

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.model_bundle import ModelBundle, load_bundle, synthetic_rows
+from core.model_bundle import ModelBundle, coverage_warning, load_bundle, synthetic_rows
 from core.names import REGISTERED_NAMES, VersionTag
 from core.registry import champion_version, configure, load_version
 from core.settings import Runtime
@@ -22,18 +22,6 @@ from serving.lead_table import LeadTable, build_lead_table
 from serving.scorer import Scorer, feature_labels
 
 log = logging.getLogger("leadlens.serving")
-COVERAGE_WARN = 0.2
-"""Above this share of scored leads outside the training range, answers say so."""
-
-
-def coverage_warning(coverage: dict[str, float]) -> str | None:
-    """A sentence when too many scored leads lie outside the training range, else None."""
-    over = {k: v for k, v in coverage.items() if v > COVERAGE_WARN}
-    if not over:
-        return None
-    return ("scores are extrapolated for many leads: " + ", ".join(
-        f"{v:.0%} outside the training range of {k}" for k, v in over.items())
-        + "; retrain on more recent or longer history")
 SERVED = ("conversion", "dropout")
 OPTIONAL = ("dropout",)
 """Served when promoted: a CRM export without an activity log has no dropout model; the service

@@ -81,24 +81,36 @@ def fit_lightgbm(kind: str, train: pd.DataFrame, valid: pd.DataFrame, features: 
                  meta: dict | None = None) -> ModelBundle:
     """Boost on train with early stopping on validation, then calibrate on validation."""
     cats = vocabularies(train, categorical)
-    x_tr, x_va = encode(train, features, cats), encode(valid, features, cats)
-    y_tr, y_va = train["label"].to_numpy(), valid["label"].to_numpy()
-    params = lightgbm_params(cfg)
-    dtrain = lgb.Dataset(x_tr, y_tr, feature_name=list(features),
-                         categorical_feature=list(categorical), free_raw_data=True)
-    dvalid = lgb.Dataset(x_va, y_va, reference=dtrain)
-    booster = lgb.train(
-        params, dtrain, num_boost_round=cfg.max_rounds, valid_sets=[dvalid],
-        valid_names=["validation"],
-        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
-    )
-    # keep only the trees up to the best round, so the saved model is what was validated
-    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+    x_va, y_va = encode(valid, features, cats), valid["label"].to_numpy()
+    booster = _boost((encode(train, features, cats), train["label"].to_numpy()), (x_va, y_va),
+                     features, categorical, cfg, cfg.early_stopping_metric)
     # a dense matrix in, an ndarray out (LightGBM's return type also covers sparse input)
     calibrator = fit_calibrator(cast(np.ndarray, booster.predict(x_va, raw_score=True)), y_va)
     info = dict(meta or {})
     info["best_iteration"] = int(booster.current_iteration())
     return ModelBundle(kind, booster, tuple(features), cats, calibrator, info)
+
+
+def _boost(train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.ndarray],
+           features: list[str], categorical: list[str], cfg: LightGBMConfig,
+           metric: str) -> lgb.Booster:
+    """Boost on the `(x, y)` of `train`, stopping early on `metric` over `valid`; keeps only
+    the trees up to the best round, so the model is what was validated."""
+    dtrain = lgb.Dataset(train[0], train[1], feature_name=list(features),
+                         categorical_feature=list(categorical), free_raw_data=True)
+    dvalid = lgb.Dataset(valid[0], valid[1], reference=dtrain)
+    booster = lgb.train({**lightgbm_params(cfg), "metric": metric}, dtrain,
+                        num_boost_round=cfg.max_rounds, valid_sets=[dvalid],
+                        valid_names=["validation"],
+                        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
+    best = max(1, booster.best_iteration)
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+
+def linear_wins(linear_auc: float, lightgbm_auc: float, margin: float) -> bool:
+    """The logistic regression is served unless LightGBM ranks validation better by more than
+    `margin` (`train.linear_margin`)."""
+    return linear_auc >= lightgbm_auc - margin
 
 
 SEARCH_SPACE: dict[str, tuple[float | int, ...]] = {
@@ -140,24 +152,13 @@ class Candidate:
     booster: lgb.Booster
 
 
-def fit_candidate(train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
-                  cats: dict[str, tuple[str, ...]], categorical: list[str],
+def fit_candidate(train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.ndarray],
+                  features: list[str], categorical: list[str],
                   cfg: LightGBMConfig) -> Candidate:
-    """Boost on `train`, stopping early on ROC AUC over `valid`; the trees up to the best
-    round."""
-    x_tr, x_va = encode(train, features, cats), encode(valid, features, cats)
-    y_va = valid["label"].to_numpy()
-    params = {**lightgbm_params(cfg), "metric": "auc"}
-    dtrain = lgb.Dataset(x_tr, train["label"].to_numpy(), feature_name=list(features),
-                         categorical_feature=list(categorical), free_raw_data=True)
-    dvalid = lgb.Dataset(x_va, y_va, reference=dtrain)
-    booster = lgb.train(params, dtrain, num_boost_round=cfg.max_rounds, valid_sets=[dvalid],
-                        valid_names=["validation"],
-                        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
-    best = max(1, booster.best_iteration)
-    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    raw = cast(np.ndarray, booster.predict(x_va, raw_score=True))
-    return Candidate(cfg, best, roc_auc_score(y_va, raw), booster)
+    """Boost on the encoded `train`, stopping early on ROC AUC over the encoded `valid`."""
+    booster = _boost(train, valid, features, categorical, cfg, "auc")
+    raw = cast(np.ndarray, booster.predict(valid[0], raw_score=True))
+    return Candidate(cfg, booster.current_iteration(), roc_auc_score(valid[1], raw), booster)
 
 
 def fit_linear(train: pd.DataFrame, features: list[str], cats: dict[str, tuple[str, ...]],
@@ -220,7 +221,7 @@ def prefer_linear(bundle: ModelBundle, train: pd.DataFrame, valid: pd.DataFrame,
     linear = fit_linear(train, list(bundle.features), bundle.categories)
     raw = linear.predict(x_va, raw_score=True)
     aucs["logistic regression"] = float(roc_auc_score(y, raw))
-    if aucs["logistic regression"] < aucs["lightgbm"] - margin:
+    if not linear_wins(aucs["logistic regression"], aucs["lightgbm"], margin):
         return bundle, aucs
     meta = {**bundle.meta, "best_iteration": 1, "settings": {"model": "logistic regression"}}
     return ModelBundle(bundle.kind, linear, bundle.features, bundle.categories,
@@ -248,13 +249,16 @@ def select_and_refit(kind: str, sets: ReplaySets, features: list[str], categoric
     (setting, rounds, validation AUC, chosen)."""
     train, valid, refit = sets.train, sets.valid, sets.refit
     cats = vocabularies(train, categorical)
+    # encoded once for every candidate
+    x_valid = encode(valid, features, cats)
+    encoded = ((encode(train, features, cats), train["label"].to_numpy()),
+               (x_valid, valid["label"].to_numpy()))
     found = []
     for i, settings in enumerate(candidate_settings(cfg.lightgbm, cfg.search_trials)):
-        found.append(fit_candidate(train, valid, features, cats, categorical, settings))
+        found.append(fit_candidate(*encoded, features, categorical, settings))
         if say is not None:
             say(f"[{kind}] candidate {i + 1}: validation-replay AUC {found[-1].valid_auc:.4f} "
                 f"({found[-1].rounds} rounds)")
-    x_valid = encode(valid, features, cats)
     best = max(found, key=lambda c: c.valid_auc)
     linear_auc = float("nan")
     if cfg.linear_candidate:
@@ -263,23 +267,22 @@ def select_and_refit(kind: str, sets: ReplaySets, features: list[str], categoric
                                    linear.predict(x_valid, raw_score=True))
         if say is not None:
             say(f"[{kind}] logistic regression: validation-replay AUC {linear_auc:.4f}")
-    use_linear = cfg.linear_candidate and linear_auc >= best.valid_auc - cfg.linear_margin
+    use_linear = cfg.linear_candidate and linear_wins(linear_auc, best.valid_auc,
+                                                      cfg.linear_margin)
     chosen = linear if use_linear else best.booster
     raw_valid = cast(np.ndarray, chosen.predict(x_valid, raw_score=True))
     calibrator = fit_calibrator(raw_valid, valid["label"].to_numpy())
-    refit_cats = vocabularies(refit, categorical)
     info = dict(meta or {})
     booster: lgb.Booster | LinearModel
     if use_linear:
+        refit_cats = vocabularies(refit, categorical)
         booster = fit_linear(refit, features, refit_cats)
         info["settings"] = {"model": "logistic regression"}
     else:
-        data = lgb.Dataset(encode(refit, features, refit_cats), refit["label"].to_numpy(),
-                           feature_name=list(features), categorical_feature=list(categorical))
         # more rows than the search saw: scale the rounds with the data, as the learning rate is
-        rounds = max(1, round(best.rounds * min(2.0, len(refit) / max(1, len(train)))))
-        booster = lgb.train(lightgbm_params(best.settings), data, num_boost_round=rounds)
-        info["settings"] = {k: v for k, v in best.settings.model_dump().items()}
+        rounds = round(best.rounds * min(2.0, len(refit) / max(1, len(train))))
+        booster, refit_cats = refit_lightgbm(refit, features, categorical, best.settings, rounds)
+        info["settings"] = best.settings.model_dump()
     info["best_iteration"] = int(booster.current_iteration())
     rows = [{"model": "lightgbm", **{k: getattr(c.settings, k) for k in SEARCH_SPACE},
              "rounds": c.rounds, "validation_auc": round(c.valid_auc, 5),

@@ -16,7 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from core.model_bundle import ModelBundle
+from core.model_bundle import OUTSIDE_RANGE_SHARE, ModelBundle
 from core.names import RunTag, VersionTag
 from core.settings import Runtime, Settings, TrainConfig
 from core.timestamps import data_end
@@ -97,14 +97,15 @@ class TrainReport:
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why
 
 
+def _count(split: str, frame: pd.DataFrame) -> dict[str, object]:
+    y = frame["label"]
+    return {"split": split, "examples": len(frame), "positives": int(y.sum()),
+            "negatives": int(len(frame) - y.sum())}
+
+
 def class_counts(data: pd.DataFrame) -> pd.DataFrame:
     """Examples, positives and negatives per split, one row per split."""
-    rows = []
-    for s in SPLITS:
-        part = data.loc[data["split"] == s, "label"]
-        rows.append({"split": s, "examples": len(part), "positives": int(part.sum()),
-                     "negatives": int(len(part) - part.sum())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([_count(s, data[data["split"] == s]) for s in SPLITS])
 
 
 def check_enough(spec: ModelSpec, counts: pd.DataFrame, min_train: int, min_eval: int) -> None:
@@ -235,7 +236,8 @@ def _judge(spec: ModelSpec, bundle: ModelBundle, rows: tuple[pd.DataFrame, pd.Da
     features, categorical = inputs
     train, test = rows
     y = test["label"].to_numpy()
-    # the reliability diagram the dashboard draws: (mean score, observed rate, rows) per bin
+    # the reliability diagram the dashboard draws: (mean score, observed rate, rows) per bin,
+    # of the scores judged (on the replay, the replayed model's)
     curve = calibration_curve(y, scores["lightgbm"])
     bundle.meta["calibration_curve"] = [
         [round(float(b.mean_score), 5), round(float(b.observed), 5), int(b.rows)]
@@ -309,7 +311,7 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
     replay = test_noise(y, scores)
     numeric = [f for f in features if f not in categorical]
     outside = outside_training_range(at_replay.refit, test, numeric)
-    clock_like = {f: v for f, v in outside.items() if v > CLOCK_SHARE}
+    clock_like = {f: v for f, v in outside.items() if v > OUTSIDE_RANGE_SHARE}
     for f, v in sorted(clock_like.items(), key=lambda kv: -kv[1]):
         say(f"[{spec.kind}] WARNING: {f} is clock-like: {v:.0%} of the replay's leads lie "
             "outside its training range")
@@ -322,10 +324,6 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
                                           say)
     judged = _judge(spec, bundle, (at_until.refit, test), scores, (features, categorical),
                     cfg, work_dir, say)
-    # the replay judges the procedure; the curve shown is the replayed model's on the test
-    bundle.meta["calibration_curve"] = [
-        [round(float(b.mean_score), 5), round(float(b.observed), 5), int(b.rows)]
-        for b in calibration_curve(y, scores["lightgbm"]).itertuples()]
     bundle.meta["test_noise"] = replay
     bundle.meta["clock_like"] = {f: round(v, 4) for f, v in clock_like.items()}
     bundle.meta["training_range"] = {
@@ -367,18 +365,9 @@ def test_noise(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]
             "negatives": int(len(y) - y.sum())}
 
 
-CLOCK_SHARE = 0.2
-"""A feature with more of the replay's leads than this outside its training range is listed as
-clock-like (and training warns about it)."""
 COVERAGE_FEATURES = ("lead_age_days", "days_since_last_touch")
 """The inputs whose training range a bundle records, so scoring can say how much of what it
 scores lies outside it."""
-
-
-def _count(split: str, frame: pd.DataFrame) -> dict[str, object]:
-    y = frame["label"]
-    return {"split": split, "examples": len(frame), "positives": int(y.sum()),
-            "negatives": int(len(frame) - y.sum())}
 
 
 def conversion_day_cdf(wh: Warehouse, train: pd.DataFrame, horizon_days: int) -> list[float]:

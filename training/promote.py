@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from core.model_bundle import ModelBundle
 from core.names import CHAMPION, VersionTag
 from core.registry import VersionInfo, champion_version, load_version, model_versions
 from core.settings import PromoteConfig, Runtime
@@ -100,15 +101,15 @@ def _candidate(name: str, version: int | None) -> tuple[dict[int, VersionInfo], 
     return versions, candidate
 
 
-def _judge(decision: Decision, gates: PromoteConfig, kind: str, data: pd.DataFrame,
-           y: np.ndarray, rollback: bool) -> None:
+def _judge(decision: Decision, gates: PromoteConfig, kind: str, cand: ModelBundle,
+           data: pd.DataFrame, rollback: bool) -> None:
     """Score the candidate (and the champion) on the test set; add a reason per gate failed.
 
     A replay-trained candidate keeps the figures of its replay (the production fit has seen
     the replay's outcomes: scoring it again there would flatter it); the champion is scored
     on the same leads."""
-    name, candidate, champ = decision.name, decision.candidate, decision.champion
-    cand = load_version(name, candidate)
+    name, champ = decision.name, decision.champion
+    y = data["label"].to_numpy()
     if cand.meta.get("replay_origin") and cand.meta.get("test_metrics"):
         decision.candidate_metrics = dict(cand.meta["test_metrics"])
     else:
@@ -173,13 +174,13 @@ def promote(runtime: Runtime, kind: str, version: int | None = None, force: bool
         decision.reasons.append(f"v{candidate} already holds @{CHAMPION}")
         return decision
 
-    replay_origin = load_version(name, candidate).meta.get("replay_origin")
-    data = test_set(runtime, kind, versions[candidate].tags, replay_origin)
+    cand = load_version(name, candidate)
+    data = test_set(runtime, kind, versions[candidate].tags, cand.meta.get("replay_origin"))
     y = data["label"].to_numpy()
     if y.min() == y.max():
         raise PromotionError("the candidate's test set has a single class; cannot judge it")
     rollback = champ is not None and version is not None and candidate < champ
-    _judge(decision, runtime.settings.promote, kind, data, y, rollback)
+    _judge(decision, runtime.settings.promote, kind, cand, data, rollback)
     cm = decision.candidate_metrics
     blocking = [r for r in decision.reasons if not r.startswith("note:")]
     if blocking and not force:

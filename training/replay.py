@@ -17,13 +17,19 @@ Nothing after an origin reaches a fit at that origin: a test plants a future row
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
 
 from core.settings import Settings
-from features.labels import cap_per_lead, open_book, open_leads_at, snapshot_dates
+from features.labels import (
+    cap_per_lead,
+    open_book,
+    open_leads_at,
+    snapshot_dates,
+    tidy_examples,
+)
 from training.dataset import with_features
 from training.fit import ReplaySets
 
@@ -52,6 +58,7 @@ class ReplayFrames:
     validation_book: pd.DataFrame
     replay_book: pd.DataFrame
     cap: int
+    _closed: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def sets(self, at: str) -> ReplaySets:
         """What a fit at `at` ("replay": origin `U - H`, or "until": origin `U`) may see."""
@@ -66,9 +73,12 @@ class ReplayFrames:
 
     def _closed_by(self, origin: pd.Timestamp) -> pd.DataFrame:
         """Snapshots whose whole horizon lies before `origin`, capped per lead within them (the
-        cap never looks at a lead's life after the origin)."""
-        part = self.snapshots[self.snapshots["horizon_end"] <= origin]
-        return cap_per_lead(part, self.cap).reset_index(drop=True)
+        cap never looks at a lead's life after the origin); computed once per origin (the
+        replay's refit set is the production fit's training set)."""
+        if origin not in self._closed:
+            part = self.snapshots[self.snapshots["horizon_end"] <= origin]
+            self._closed[origin] = cap_per_lead(part, self.cap).reset_index(drop=True)
+        return self._closed[origin]
 
 
 def replay_frames(con: duckdb.DuckDBPyConnection, settings: Settings, until: pd.Timestamp,
@@ -84,14 +94,5 @@ def replay_frames(con: duckdb.DuckDBPyConnection, settings: Settings, until: pd.
     def featured(frame: pd.DataFrame) -> pd.DataFrame:
         return with_features(con, frame, settings.engagement, attributes, progress)
 
-    return ReplayFrames(origins, featured(_typed(snaps)), featured(books[0]),
+    return ReplayFrames(origins, featured(tidy_examples(snaps)), featured(books[0]),
                         featured(books[1]), cfg.max_snapshots_per_lead)
-
-
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.reset_index(drop=True).copy()
-    out["label"] = out["label"].astype("int8")
-    out["detail"] = out["detail"].astype("int64")
-    for c in ("as_of", "created_at", "horizon_end"):
-        out[c] = pd.to_datetime(out[c]).astype("datetime64[us]")
-    return out

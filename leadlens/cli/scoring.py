@@ -54,9 +54,9 @@ def _scoring(obj: Obj, kind: str = "conversion") -> tuple[FeatureSource, Scorer]
 def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads: bool,
           as_of: str | None, explain: int, out: Path, mapping_path: Path | None) -> None:
     """Score leads with the @champion conversion model (the same code as the service)."""
+    from core.model_bundle import coverage_warning
     from ingest.readers import read_table_file as read_table
     from serving.batch import score_leads, score_open
-    from serving.state import coverage_warning
 
     if open_leads == (input_path is not None):
         raise click.UsageError("give either --input FILE or --open")
