@@ -8,6 +8,7 @@ when no `--config` is given).
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,29 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class DataConfig(_Section):
+    """The `data` section: facts about the export that the data cannot tell."""
+
+    cutoff: str | None = None
+    """When the export was taken (ISO-8601, UTC). `leadlens ingest` records it like `--as-of`
+    (which wins when both are given): training's `until` and the default `as_of` of scoring."""
+
+    @field_validator("cutoff", mode="before")
+    @classmethod
+    def _timestamp(cls, v: Any) -> Any:
+        if isinstance(v, (datetime.date, datetime.datetime)):  # YAML reads bare dates as dates
+            v = v.isoformat()
+        if v is None:
+            return v
+        if not isinstance(v, str):
+            raise ValueError("an ISO-8601 timestamp such as 2025-06-30T00:00:00")
+        try:
+            datetime.datetime.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not an ISO-8601 timestamp") from None
+        return v
 
 
 class IngestConfig(_Section):
@@ -237,6 +261,7 @@ class ServeConfig(_Section):
 class Settings(_Section):
     """The whole validated configuration, one attribute per section."""
 
+    data: DataConfig = DataConfig()
     ingest: IngestConfig = IngestConfig()
     simulate: SimulateConfig = SimulateConfig()
     engagement: EngagementConfig = EngagementConfig()

@@ -82,7 +82,8 @@ def _simulate_world(out_dir: Path, name: str, leads: int | None, reps: int | Non
               "export that is not in contract form.")
 @click.option("--as-of", "as_of", default=None,
               help="When the export was taken (ISO-8601, UTC): training's `until` and the "
-              "default as_of of scoring (default: the latest timestamp in the data).")
+              "default as_of of scoring (default: the config's data.cutoff, else the latest "
+              "timestamp in the data).")
 @click.pass_obj
 def ingest(obj: Obj, leads: Path | None, activities: Path | None, reps: Path | None,
            mapping_path: Path | None, as_of: str | None) -> None:
@@ -94,6 +95,8 @@ def ingest(obj: Obj, leads: Path | None, activities: Path | None, reps: Path | N
 
     rt = obj.runtime
     cutoff = timestamp(as_of, "--as-of")
+    if cutoff is None and rt.settings.data.cutoff is not None:
+        cutoff = timestamp(rt.settings.data.cutoff, "data.cutoff")
     mapping = None
     if mapping_path is not None:
         if leads is None:

@@ -72,3 +72,27 @@ def test_ingest_as_of_records_the_cutoff_and_refuses_an_impossible_one(tmp_path,
     assert "Export cutoff: 2025-04-01 00:00:00" in out.output
     assert as_of_or_default(None, tmp_path / "home" / "warehouse.duckdb") == \
         pd.Timestamp("2025-04-01")
+
+
+def test_data_cutoff_setting_records_the_cutoff_and_as_of_wins(tmp_path, crm_files,
+                                                                 monkeypatch):
+    from click.testing import CliRunner
+
+    from core.settings import ConfigError, parse_settings
+    from leadlens.cli import main
+
+    with pytest.raises(ConfigError, match="data.cutoff"):
+        parse_settings({"data": {"cutoff": "end of March"}})
+    config = tmp_path / "leadlens.yaml"
+    config.write_text("data:\n  cutoff: 2025-04-02\n")  # YAML reads a bare date as a date
+    monkeypatch.setenv("LEADLENS_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    args = ["--config", str(config), "ingest", "--leads", str(crm_files["leads"]),
+            "--activities", str(crm_files["activities"]), "--reps", str(crm_files["reps"])]
+    out = runner.invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert "Export cutoff: 2025-04-02 00:00:00" in out.output
+    out = runner.invoke(main, [*args, "--as-of", "2025-04-03"])
+    assert "Export cutoff: 2025-04-03 00:00:00" in out.output
+    assert as_of_or_default(None, tmp_path / "home" / "warehouse.duckdb") == \
+        pd.Timestamp("2025-04-03")
