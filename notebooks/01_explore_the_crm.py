@@ -129,7 +129,7 @@ print(f"{period.label}: {period.start:%Y-%m-%d} to {period.end:%Y-%m-%d} (end ex
 display(metrics[shown].sort_values("new_leads", ascending=False).round(2)
         .reset_index(drop=True))
 display(metrics[five].describe().round(1))
-touched = metrics["new_leads_first_touched"]
+touched = metrics["depth_judged_leads"]  # first touched in the period and still open then
 pooled_fifth = float((metrics["reached_fifth_followup_share"].fillna(0) * touched).sum()
                      / touched.sum()) if touched.sum() else float("nan")
 print(f"Leads first touched in {period.label} taken to touch {fifth}: {pooled_fifth:.0%} "

@@ -14,6 +14,8 @@ same rows with intervals, tests, shrunk rates, a status and flags with their rea
   typical rep's).
 - Follow-up depth: the share of new leads taken to the fifth follow-up against the team's share
   (the rep excluded), one-sided binomial, flagged only when also far below (a fraction of it).
+  Only leads still open when the rep went quiet count (`reps.metrics.depth_ctes`): a rep whose
+  leads all close fast is not judged on depth.
 - Each family is tested across all reps compared with Benjamini-Hochberg at level q.
 - Displayed rates are shrunk toward the team (gamma-Poisson or beta-binomial, prior strength by
   the method of moments), so a small sample does not look extreme.
@@ -119,13 +121,14 @@ def judge(reps: pd.DataFrame, cfg: RepsConfig) -> pd.DataFrame:
     """Add intervals, tests, shrunk figures, `status` and `flags` to one row per rep.
 
     Expects columns: rep_id, team, leads, conversions, expected_conversions, touches_judged,
-    dropouts, expected_dropouts, new_leads_first_touched, reached_fifth.
+    dropouts, expected_dropouts, depth_judged_leads (new leads whose follow-up depth is judged),
+    reached_fifth.
     """
     out = reps.copy().reset_index(drop=True)
     team = out["team"].astype("string").fillna("(no team)").to_numpy()
     o, e = out["conversions"].to_numpy(float), out["expected_conversions"].to_numpy(float)
     d, ed = out["dropouts"].to_numpy(float), out["expected_dropouts"].to_numpy(float)
-    n5 = out["new_leads_first_touched"].to_numpy(float)
+    n5 = out["depth_judged_leads"].to_numpy(float)
     k5 = out["reached_fifth"].to_numpy(float)
 
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -193,8 +196,9 @@ def judge(reps: pd.DataFrame, cfg: RepsConfig) -> pd.DataFrame:
                 "metric": "followup_depth", "value": float(k5[i] / n5[i]),
                 "expected": float(peer_share[i]),
                 "reason": (
-                    f"took {int(k5[i])} of {int(n5[i])} new leads to the fifth follow-up "
-                    f"({k5[i] / n5[i]:.0%}); the rest of the team: {peer_share[i]:.0%}"),
+                    f"took {int(k5[i])} of {int(n5[i])} new leads still open to the fifth "
+                    f"follow-up ({k5[i] / n5[i]:.0%}); the rest of the team: "
+                    f"{peer_share[i]:.0%}"),
             })
         flags.append(f)
         if f:

@@ -4,7 +4,9 @@
 2. calls to new leads: outbound calls to leads not yet engaged (no response and no held meeting
    strictly before the call), with the follow-up depth behind them: for the rep's leads first
    touched in the period, the outbound touches in the first streak (until the rep went quiet for
-   more than `quiet_days`), their median, and the share that reached the fifth follow-up;
+   more than `quiet_days`), their median, and the share that reached the fifth follow-up, both
+   over the leads still open when the rep went quiet (a lead closed before a fifth follow-up was
+   due was not abandoned; see `depth_ctes`);
 3. calls to previous leads: outbound calls after `dormant_days` or more without any activity;
 4. follow-ups to engaged leads: outbound touches after the lead's first response or held meeting;
 5. proposals generated: count, total and mean amount.
@@ -27,6 +29,7 @@ METRIC_COLUMNS = [
     "new_leads",
     "calls_to_new_leads",
     "new_leads_first_touched",
+    "depth_judged_leads",
     "followup_depth_median",
     "reached_fifth_followup_share",
     "calls_to_previous_leads",
@@ -44,13 +47,62 @@ METRIC_COLUMNS = [
 ]
 
 
-def rep_metrics_sql(cfg: EngagementConfig, d: Dialect = DUCKDB) -> str:
-    """Metrics per rep for the period [$start, $end); `$months` is the period's length."""
-    quiet, dormant = cfg.quiet_days * DAY, cfg.dormant_days * DAY
+def depth_ctes(cfg: EngagementConfig, d: Dialect = DUCKDB) -> str:
+    """The `outbound`, `streaks` and `depth` CTEs (after `acts`): per lead and owner, the
+    outbound touches of the first streak (`depth`), the first touch, and whether the depth is
+    `judged`: it reached the fifth follow-up, or the rep went quiet for `quiet_days` while the
+    lead was still open (within the data, which may run past the period). A lead declined, won
+    or cancelled before a fifth follow-up was due was not abandoned and is not judged; nor is
+    one whose quiet spell the data has not seen end."""
+    quiet = cfg.quiet_days * DAY
+    watched_until = ("least(coalesce(l.converted_at, l.closed_lost_at, 'infinity'::TIMESTAMP), "
+                     "(SELECT max(occurred_at) FROM activities))")
     return f"""
-    WITH
-    marks AS ({LEAD_MARKS_SQL}),
-    acts AS (
+    outbound AS (
+        SELECT lead_id, owner, occurred_at,
+               ts - lag(ts) OVER (PARTITION BY lead_id ORDER BY ts, activity_id
+                                  ROWS UNBOUNDED PRECEDING) AS gap_out,
+               row_number() OVER (PARTITION BY lead_id ORDER BY ts, activity_id) AS n
+        FROM acts WHERE direction = 'outbound'
+    ),
+    streaks AS (
+        SELECT lead_id, owner, occurred_at, n,
+               sum(CASE WHEN gap_out > {quiet} THEN 1 ELSE 0 END)
+                   OVER (PARTITION BY lead_id ORDER BY n ROWS UNBOUNDED PRECEDING) AS streak
+        FROM outbound
+    ),
+    streak_depth AS (
+        SELECT lead_id, owner, count(*) FILTER (WHERE streak = 0) AS depth,
+               min(occurred_at) AS first_touch_at,
+               max(occurred_at) FILTER (WHERE streak = 0) AS last_streak_at
+        FROM streaks GROUP BY lead_id, owner
+    ),
+    depth AS (
+        SELECT sd.*,
+               sd.depth >= {cfg.fifth_followup}
+               OR {d.epoch('sd.last_streak_at')} + {quiet} < {d.epoch(watched_until)} AS judged
+        FROM streak_depth sd JOIN leads l ON l.lead_id = sd.lead_id
+    )"""  # noqa: S608 (config numbers and fixed SQL fragments)
+
+
+def lead_depths(con: duckdb.DuckDBPyConnection, period: Period,
+                cfg: EngagementConfig) -> pd.DataFrame:
+    """Per lead first touched in `period`: its owner (`rep_id`), follow-up `depth` and whether
+    it is `judged` (see `depth_ctes`): the leads behind a follow-up depth flag."""
+    sql = f"""
+    WITH marks AS ({LEAD_MARKS_SQL}), {acts_cte()}, {depth_ctes(cfg)}
+    SELECT lead_id, owner AS rep_id, depth, judged FROM depth
+    WHERE first_touch_at >= $start AND first_touch_at < $end AND owner IS NOT NULL
+    ORDER BY lead_id
+    """  # noqa: S608 (fixed SQL fragments; the period is bound)
+    return con.execute(sql, {"start": period.start.to_pydatetime(),
+                             "end": period.end.to_pydatetime()}).df()
+
+
+def acts_cte(d: Dialect = DUCKDB) -> str:
+    """The `acts` CTE (after `marks`): every activity with its credited rep, its lead's owner,
+    epoch seconds and whether the lead was engaged before it."""
+    return f"""acts AS (
         SELECT a.activity_id, a.lead_id, a.type, a.direction, a.amount, a.occurred_at,
                coalesce(a.rep_id, l.owner_rep_id) AS rep, l.owner_rep_id AS owner,
                {d.epoch('a.occurred_at')} AS ts,
@@ -58,7 +110,16 @@ def rep_metrics_sql(cfg: EngagementConfig, d: Dialect = DUCKDB) -> str:
                    AS engaged_before
         FROM activities a JOIN leads l ON l.lead_id = a.lead_id
         LEFT JOIN marks mk ON mk.lead_id = a.lead_id
-    ),
+    )"""  # noqa: S608 (fixed SQL fragments)
+
+
+def rep_metrics_sql(cfg: EngagementConfig, d: Dialect = DUCKDB) -> str:
+    """Metrics per rep for the period [$start, $end); `$months` is the period's length."""
+    dormant = cfg.dormant_days * DAY
+    return f"""
+    WITH
+    marks AS ({LEAD_MARKS_SQL}),
+    {acts_cte(d)},
     gaps AS (
         SELECT *, ts - lag(ts) OVER (PARTITION BY lead_id ORDER BY ts, activity_id
                                      ROWS UNBOUNDED PRECEDING) AS gap_any
@@ -81,29 +142,13 @@ def rep_metrics_sql(cfg: EngagementConfig, d: Dialect = DUCKDB) -> str:
                avg(amount) FILTER (WHERE type = 'proposal') AS proposal_mean
         FROM period_acts WHERE rep IS NOT NULL GROUP BY rep
     ),
-    outbound AS (
-        SELECT lead_id, owner, occurred_at,
-               ts - lag(ts) OVER (PARTITION BY lead_id ORDER BY ts, activity_id
-                                  ROWS UNBOUNDED PRECEDING) AS gap_out,
-               row_number() OVER (PARTITION BY lead_id ORDER BY ts, activity_id) AS n
-        FROM acts WHERE direction = 'outbound'
-    ),
-    streaks AS (
-        SELECT lead_id, owner, occurred_at, n,
-               sum(CASE WHEN gap_out > {quiet} THEN 1 ELSE 0 END)
-                   OVER (PARTITION BY lead_id ORDER BY n ROWS UNBOUNDED PRECEDING) AS streak
-        FROM outbound
-    ),
-    depth AS (
-        SELECT lead_id, owner, count(*) FILTER (WHERE streak = 0) AS depth,
-               min(occurred_at) AS first_touch_at
-        FROM streaks GROUP BY lead_id, owner
-    ),
+    {depth_ctes(cfg, d)},
     depth_by_rep AS (
         SELECT owner AS rep, count(*) AS new_leads_first_touched,
-               median(depth) AS followup_depth_median,
+               count(*) FILTER (WHERE judged) AS depth_judged_leads,
+               median(depth) FILTER (WHERE judged) AS followup_depth_median,
                avg(CASE WHEN depth >= {cfg.fifth_followup} THEN 1.0 ELSE 0.0 END)
-                   AS reached_fifth_followup_share
+                   FILTER (WHERE judged) AS reached_fifth_followup_share
         FROM depth WHERE first_touch_at >= $start AND first_touch_at < $end
               AND owner IS NOT NULL
         GROUP BY owner
@@ -135,6 +180,7 @@ def rep_metrics_sql(cfg: EngagementConfig, d: Dialect = DUCKDB) -> str:
            coalesce(lc.new_leads, 0) AS new_leads,
            coalesce(tc.calls_to_new_leads, 0) AS calls_to_new_leads,
            coalesce(db.new_leads_first_touched, 0) AS new_leads_first_touched,
+           coalesce(db.depth_judged_leads, 0) AS depth_judged_leads,
            db.followup_depth_median, db.reached_fifth_followup_share,
            coalesce(tc.calls_to_previous_leads, 0) AS calls_to_previous_leads,
            coalesce(tc.followups_to_engaged_leads, 0) AS followups_to_engaged_leads,

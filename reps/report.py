@@ -25,7 +25,7 @@ from core.warehouse import attribute_types
 from features.engagement import DAY, batch_features, select_pairs
 from features.labels import check_label_settings, dropout_examples
 from reps.judgement import COACHING_NOTE, judge
-from reps.metrics import rep_metrics
+from reps.metrics import lead_depths, rep_metrics
 
 FIVE_METRICS = {
     "new_leads": "new leads identified",
@@ -169,7 +169,7 @@ def build_report(con: duckdb.DuckDBPyConnection, period: Period, settings: Setti
               "dropouts", "expected_dropouts"):
         frame[c] = frame[c].fillna(0.0)
     frame["reached_fifth"] = (frame["reached_fifth_followup_share"].fillna(0.0)
-                              * frame["new_leads_first_touched"]).round()
+                              * frame["depth_judged_leads"]).round()
     judged = judge(frame.rename(columns={"conversions": "conversions_in_period",
                                          "period_conversions": "conversions"}), settings.reps)
     judged = judged.merge(peer_context(metrics), on="rep_id", how="left")
@@ -178,25 +178,32 @@ def build_report(con: duckdb.DuckDBPyConnection, period: Period, settings: Setti
                if models.conversion is not None and models.dropout is not None
                else pd.DataFrame(columns=["rep_id", "lead_id", "conversion_score",
                                           "dropout_risk"]))
-    _attach_evidence(judged, leads, touches)
+    depths = lead_depths(con, period, settings.engagement)
+    short = depths["judged"] & (depths["depth"] < settings.engagement.fifth_followup)
+    _attach_evidence(judged, leads, touches, depths[short])
     return RepReport(period, as_of, judged, leads, touches, at_risk, models={
         registered_name(LEAD_QUALITY): models.lead_quality.meta.get("version"),
         registered_name(DROPOUT_EXPECTED): models.dropout_expected.meta.get("version"),
     })
 
 
-def _attach_evidence(judged: pd.DataFrame, leads: pd.DataFrame, touches: pd.DataFrame) -> None:
-    """Each flag lists the leads behind it: the most promising unconverted leads, or the
-    leads dropped when a drop was least expected."""
+def _attach_evidence(judged: pd.DataFrame, leads: pd.DataFrame, touches: pd.DataFrame,
+                     short: pd.DataFrame) -> None:
+    """Each flag lists the leads behind it: the most promising unconverted leads, the leads
+    dropped when a drop was least expected, or (follow-up depth) the leads left short of the
+    fifth follow-up while still open (`short`), the most promising first."""
     for flags, rep in zip(judged["flags"], judged["rep_id"], strict=True):
         for flag in flags:
             if flag["metric"] == "conversions":
                 mine = leads[(leads.rep_id == rep) & (leads.converted == 0)]
                 ids = mine.nlargest(LEADS_PER_FLAG, "p_convert")["lead_id"]
+            elif flag["metric"] == "followup_depth":
+                mine = short[short.rep_id == rep].merge(
+                    leads[["lead_id", "p_convert"]], on="lead_id", how="left")
+                ids = mine.sort_values(["p_convert", "lead_id"], ascending=[False, True],
+                                       na_position="last").head(LEADS_PER_FLAG)["lead_id"]
             else:
                 mine = touches[(touches.rep_id == rep) & (touches.label == 1)]
-                if flag["metric"] == "followup_depth":
-                    mine = mine[mine.detail < 5]
                 ids = mine.nsmallest(LEADS_PER_FLAG, "p_dropout")["lead_id"].drop_duplicates()
             flag["lead_ids"] = [str(i) for i in ids]
 
@@ -227,6 +234,7 @@ def _record(row: pd.Series, report: RepReport) -> dict[str, Any]:
                       "percentile": num_or_none(row[f"{m}_percentile"])} for m in FIVE_METRICS},
         "followup_depth": {
             "new_leads_first_touched": int(row["new_leads_first_touched"]),
+            "judged_leads": int(row["depth_judged_leads"]),
             "median": num_or_none(row["followup_depth_median"]),
             "reached_fifth_share": num_or_none(row["reached_fifth_followup_share"]),
             "reached_fifth_share_shrunk": num_or_none(row["reached_fifth_share_shrunk"]),

@@ -56,7 +56,7 @@ def _reps(**overrides) -> pd.DataFrame:
         "touches_judged": [100] * n,
         "dropouts": [30] * n,
         "expected_dropouts": [30.0] * n,
-        "new_leads_first_touched": [50] * n,
+        "depth_judged_leads": [50] * n,
         "reached_fifth": [15] * n,
     }
     frame = pd.DataFrame(base)
@@ -70,7 +70,7 @@ def test_judge_flags_with_reasons_and_leaves_the_rest_alone():
     out = judge(_reps(conversions={3: 1}, dropouts={5: 60},
                       reached_fifth={7: 2, 9: 1}, leads={9: 4}, expected_conversions={9: 0.8},
                       touches_judged={9: 5}, expected_dropouts={9: 1.5},
-                      new_leads_first_touched={9: 4}),
+                      depth_judged_leads={9: 4}),
                 RepsConfig())
     by_rep = out.set_index("rep_id")
     assert by_rep.loc["R03", "status"] == "flagged"
@@ -82,7 +82,7 @@ def test_judge_flags_with_reasons_and_leaves_the_rest_alone():
     assert "went quiet after 60 of 100 touches" in by_rep.loc["R05", "flags"][0]["reason"]
     depth = by_rep.loc["R07", "flags"][0]
     assert depth["metric"] == "followup_depth"
-    assert depth["reason"] == ("took 2 of 50 new leads to the fifth follow-up (4%); "
+    assert depth["reason"] == ("took 2 of 50 new leads still open to the fifth follow-up (4%); "
                                "the rest of the team: 30%")
     # too little data: never flagged, however bad it looks
     assert by_rep.loc["R09", "status"] == "insufficient_data"

@@ -67,10 +67,13 @@ def test_january_by_hand(con):
     assert (r1["new_leads"], r2["new_leads"]) == (2, 1)
     # 2. calls to new leads (b1 has no rep_id: credited to the owner) and follow-up depth
     assert (r1["calls_to_new_leads"], r2["calls_to_new_leads"]) == (4, 1)
-    assert r1["new_leads_first_touched"] == 2
+    assert r1["new_leads_first_touched"] == 2 and r1["depth_judged_leads"] == 2
     assert r1["followup_depth_median"] == 3  # N1: 5 touches in a row; N2: quiet 19 days after 1
     assert r1["reached_fifth_followup_share"] == 0.5
-    assert r2["followup_depth_median"] == 2 and r2["reached_fifth_followup_share"] == 0
+    # N4's two touches end on Jan 21; the data ends 13 days later, so whether R2 went quiet
+    # is unknown: N4 is not judged
+    assert r2["new_leads_first_touched"] == 1 and r2["depth_judged_leads"] == 0
+    assert pd.isna(r2["followup_depth_median"]) and pd.isna(r2["reached_fifth_followup_share"])
     # 3. calls to previous leads: c3 after 63 silent days
     assert (r1["calls_to_previous_leads"], r2["calls_to_previous_leads"]) == (0, 1)
     # 4. follow-ups to engaged leads: a4, a5, a6 after N1's reply; c3 after N3's reply
@@ -101,7 +104,9 @@ def test_quarter_and_range_and_team(con):
 def test_thresholds_come_from_the_config(con):
     loose = EngagementConfig(quiet_days=30, dormant_days=90)
     m = {r["rep_id"]: r for r in rep_metrics(con, parse_period("2025-01"), loose).to_dict("records")}
-    assert m["R1"]["followup_depth_median"] == 4  # N2 keeps all 3 touches in its streak, N1 5
+    # N2 keeps all 3 touches in its streak but was declined two days after the last: closed
+    # before a fifth follow-up was due, so only N1 (5) is judged
+    assert m["R1"]["depth_judged_leads"] == 1 and m["R1"]["followup_depth_median"] == 5
     assert m["R2"]["calls_to_previous_leads"] == 0
 
 
@@ -114,3 +119,34 @@ def test_bad_period_says_what_works(bad):
 def test_last_full_quarter():
     assert last_full_quarter(pd.Timestamp("2026-06-30 23:59:59.999999")).label == "2026-Q2"
     assert last_full_quarter(pd.Timestamp("2026-06-15")).label == "2026-Q1"
+
+
+def test_a_rep_whose_leads_all_close_fast_is_not_judged_on_depth(tmp_path):
+    """R3's leads get two calls each and are declined within days: none was abandoned. R4
+    stops after two calls on leads that stay open: those are the leads behind a depth flag."""
+    from reps.metrics import lead_depths
+
+    reps = pd.DataFrame({"rep_id": ["R3", "R4"], "team": ["t", "t"], "monthly_quota": [1, 1]})
+    leads, acts = [], []
+    for i in range(6):
+        day = pd.Timestamp("2025-03-01") + pd.Timedelta(days=i)
+        for rep in ("R3", "R4"):
+            lid = f"{rep}-{i}"
+            closed = str((day + pd.Timedelta(days=4)).date()) if rep == "R3" else None
+            leads.append((lid, str(day.date()), rep, None, closed, None))
+            acts += [(f"{lid}-{k}", lid, rep, str((day + pd.Timedelta(days=k + 1)).date()),
+                      "call", "outbound", "no_answer", None) for k in range(2)]
+    acts.append(("late", "R4-0", "R4", "2025-05-30", "email", "outbound", "sent", None))
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        ingest_frames(wh, IngestConfig(), tmp_path / "q", {
+            "reps": reps, "leads": pd.DataFrame(leads, columns=LEADS.columns),
+            "activities": pd.DataFrame(acts, columns=ACTS.columns)})
+        march = parse_period("2025-03")
+        m = {r["rep_id"]: r for r in rep_metrics(wh.con, march, EngagementConfig())
+             .to_dict("records")}
+        depths = lead_depths(wh.con, march, EngagementConfig())
+    assert m["R3"]["new_leads_first_touched"] == 6 and m["R3"]["depth_judged_leads"] == 0
+    assert pd.isna(m["R3"]["reached_fifth_followup_share"])
+    assert m["R4"]["depth_judged_leads"] == 6 and m["R4"]["reached_fifth_followup_share"] == 0
+    short = depths[depths["judged"]]
+    assert set(short["rep_id"]) == {"R4"} and (short["depth"] == 2).all() and len(short) == 6
