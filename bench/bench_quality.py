@@ -8,7 +8,7 @@ distinct scores. Outcomes at the cutoff are not observed, so AUC and ECE are com
 true probabilities (the AUC expected over the outcomes they imply); PR AUC averages 20 draws of
 outcomes. Figures go to bench/results.jsonl.
 
-Run: `python bench/bench_quality.py [--worlds a,b] [--draws 200]`.
+Run: `python bench/bench_quality.py [--worlds a,b] [--draws 200] [--verbose]`.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def pr_auc(p_true: np.ndarray, score: np.ndarray, draws: int = 20, seed: int = 0
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def run_world(name: str, draws: int, say=print) -> dict[str, object]:
+def run_world(name: str, draws: int, say=print, verbose: bool = False) -> dict[str, object]:
     """Build the world, train and promote as a user would, judge the open book."""
     crm = build_world(WORLDS[name], draws=draws)
     with tempfile.TemporaryDirectory(prefix=f"quality-{name}-") as tmp:
@@ -89,7 +89,8 @@ def run_world(name: str, draws: int, say=print) -> dict[str, object]:
             record_cutoff(wh.con, crm.cutoff)
         runtime = Runtime(settings, home, None)
         with timed() as t:
-            trained = train_models(runtime, kinds=("conversion",), say=lambda _m: None)
+            trained = train_models(runtime, kinds=("conversion",),
+                                   say=say if verbose else lambda _m: None)
         result = trained.results["conversion"]
         decision = promote(runtime, "conversion")
         with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
@@ -134,8 +135,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--worlds", default=",".join(WORLDS))
     ap.add_argument("--draws", type=int, default=200)
+    ap.add_argument("--verbose", action="store_true", help="print training's progress")
     args = ap.parse_args()
-    rows = [run_world(w, args.draws) for w in args.worlds.split(",")]
+    rows = [run_world(w, args.draws, verbose=args.verbose) for w in args.worlds.split(",")]
     print(format_table(rows))
     record("quality", {"worlds": rows, "targets": TARGETS})
 

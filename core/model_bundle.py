@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from core.blend_model import BlendModel
 from core.linear_model import LINEAR_FILE, LinearModel
 from core.values import is_missing
 
@@ -146,7 +147,7 @@ class ModelBundle:
     and calibrator."""
 
     kind: str
-    booster: lgb.Booster | LinearModel
+    booster: lgb.Booster | LinearModel | BlendModel
     features: tuple[str, ...]
     categories: dict[str, tuple[str, ...]]
     calibrator: Calibrator
@@ -193,7 +194,7 @@ class ModelBundle:
         self.booster.save_model(str(directory / MODEL_FILE))
         meta = {
             "format": BUNDLE_FORMAT,
-            "model": "linear" if isinstance(self.booster, LinearModel) else "lightgbm",
+            "model": model_type(self.booster),
             "kind": self.kind,
             "features": list(self.features),
             "categories": {k: list(v) for k, v in self.categories.items()},
@@ -203,6 +204,13 @@ class ModelBundle:
         (directory / META_FILE).write_text(json.dumps(meta, indent=1, default=str),
                                            encoding="utf-8")
         return directory
+
+
+def model_type(booster: lgb.Booster | LinearModel | BlendModel) -> str:
+    """How `bundle.json` names the booster's type: lightgbm, linear or blend."""
+    if isinstance(booster, LinearModel):
+        return "linear"
+    return "blend" if isinstance(booster, BlendModel) else "lightgbm"
 
 
 def synthetic_rows(bundle: ModelBundle, n: int = 3) -> pd.DataFrame:
@@ -227,9 +235,11 @@ def load_bundle(directory: Path) -> ModelBundle:
     if meta.get("format") != BUNDLE_FORMAT:
         raise ValueError(f"{directory}: bundle format {meta.get('format')!r}, "
                          f"this LeadLens reads format {BUNDLE_FORMAT}")
-    booster: lgb.Booster | LinearModel
+    booster: lgb.Booster | LinearModel | BlendModel
     if meta.get("model", "lightgbm") == "linear":
         booster = LinearModel.load(directory / LINEAR_FILE)
+    elif meta.get("model") == "blend":
+        booster = BlendModel.load(directory, MODEL_FILE)
     else:
         booster = lgb.Booster(model_file=str(directory / MODEL_FILE))
     features = tuple(meta["features"])

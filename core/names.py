@@ -31,6 +31,8 @@ REGISTERED_NAMES: Final[dict[str, str]] = {
 }
 """Model kind -> registered model name in MLflow (also the BentoML store's model name)."""
 
+EXPERIMENT: Final = "leadlens"
+"""The MLflow experiment every training run is logged to."""
 CHAMPION: Final = "champion"
 """The alias the promotion gate moves and every consumer loads."""
 BUNDLE_ARTIFACT: Final = "bundle"

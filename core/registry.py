@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.model_bundle import ModelBundle, load_bundle
-from core.names import BUNDLE_ARTIFACT, CHAMPION, REGISTERED_NAMES, VersionTag
+from core.names import BUNDLE_ARTIFACT, CHAMPION, EXPERIMENT, REGISTERED_NAMES, RunTag, VersionTag
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -69,6 +69,20 @@ def model_versions(name: str) -> list[VersionInfo]:
                        v.run_id, dict(v.tags or {}), int(v.creation_timestamp or 0))
            for v in found]
     return sorted(out, key=lambda v: -v.version)
+
+
+def skip_reason(kind: str) -> str | None:
+    """Why the latest `leadlens train` that tried this model did not train it (its run's
+    skip tag), or None when its latest attempt trained it or none was made."""
+    import mlflow
+
+    exp = mlflow.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return None
+    runs = _client().search_runs(
+        [exp.experiment_id], filter_string=f"tags.`{RunTag.MODEL}` = '{kind}'",
+        order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].data.tags.get(RunTag.SKIPPED) if runs else None
 
 
 def champion_version(name: str) -> int | None:

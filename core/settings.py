@@ -147,10 +147,18 @@ class TrainConfig(_Section):
     linear_candidate: bool = True
     """Also fit a logistic regression on the same inputs; whichever ranks the validation rows
     better is served (false: LightGBM only)."""
+    blend_candidate: bool = True
+    """With `linear_candidate`, also judge an even blend of the two (the mean of their log-odds):
+    it lowers the variance of either alone, on small books and under drift."""
+    selection_interval: float = Field(0.8, ge=0, lt=1)
+    """A more flexible candidate must also beat each simpler one by more than the validation's
+    noise: the lower end of this paired bootstrap interval of the AUC difference above zero (0:
+    the margin alone decides)."""
     linear_margin: float = Field(0.005, ge=0, le=0.1)
-    """LightGBM is chosen over the logistic regression only when its validation AUC is higher
-    by more than this: the best of several LightGBM settings is flattered by being the best
-    (and the simpler model extrapolates under drift)."""
+    """A more flexible candidate (blend over logistic regression, LightGBM over both) is chosen
+    only when its validation AUC is higher by more than this: the best of several LightGBM
+    settings is flattered by being the best (and the simpler model extrapolates under
+    drift)."""
     horizon_days: int = Field(90, ge=1)
     """Conversion label: converted within this many days after the snapshot."""
     dropout_touches: int = Field(4, ge=1)

@@ -8,6 +8,8 @@ counted, and named by row and column.
 
 from __future__ import annotations
 
+import fnmatch
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,30 @@ def _need(raw: pd.DataFrame, key: str, column: str | None, source: str) -> None:
         shown = ", ".join(map(str, raw.columns[:30])) + (" ..." if raw.shape[1] > 30 else "")
         raise MappingError(f"{source}: mapping key '{key}' names column '{column}', which the "
                            f"export does not have (its columns: {shown})")
+
+
+GLOB_CHARS = frozenset("*?[")
+
+
+def excluded_columns(columns: list[str], names: tuple[str, ...], key: str, source: str,
+                     strict: bool = True) -> list[str]:
+    """The export columns an `exclude` list names: exact names, or globs (`Asymmetrique*`,
+    matched case-sensitively). With `strict` (ingest), a name that is not a column and a glob
+    that matches none are refused naming the key, so a typo cannot keep a leaky column as an
+    input; scoring files may lack excluded columns."""
+    found: list[str] = []
+    for name in names:
+        if GLOB_CHARS & set(name):
+            hits = [c for c in columns if fnmatch.fnmatchcase(str(c), name)]
+            if not hits and strict:
+                raise MappingError(f"{source}: mapping key '{key}': the pattern '{name}' "
+                                   "matches no column of the export")
+        else:
+            hits = [name] if name in columns else []
+            if not hits and strict:
+                _need(pd.DataFrame(columns=columns), key, name, source)
+        found += [h for h in hits if h not in found]
+    return found
 
 
 def _is_sentinel(values: pd.Series, sentinels: tuple[Sentinel, ...]) -> np.ndarray:
@@ -178,9 +204,13 @@ def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
     used = {c for c in refs.values() if c is not None}
     if m.outcome is not None:
         used.add(m.outcome.column)
-    excluded = {"leaky": [c for c in m.exclude.leaky if c in work.columns],
-                "personal": [c for c in m.exclude.personal if c in work.columns],
-                "other": [c for c in m.exclude.other if c in work.columns]}
+    excluded = {why: excluded_columns(list(work.columns), getattr(m.exclude, why),
+                                      f"exclude.{why}", source, strict=with_outcome)
+                for why in ("leaky", "personal", "other")}
+    if with_outcome:  # a column empty in the whole export carries nothing (a trailing comma)
+        taken = used | {c for cols in excluded.values() for c in cols}
+        excluded["empty"] = [c for c in work.columns
+                             if c not in taken and work[c].isna().all()]
     left_out = used | {c for cols in excluded.values() for c in cols}
     order = m.created_at.from_row_order
     # row-order date columns stay as attributes (season, weekday) unless excluded

@@ -43,9 +43,11 @@ class JudgingModels:
     models for leads at risk."""
 
     lead_quality: ModelBundle
-    dropout_expected: ModelBundle
+    dropout_expected: ModelBundle | None
     conversion: ModelBundle | None = None
     dropout: ModelBundle | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+    """Registered name -> why that model is missing (the skip reason training recorded)."""
 
 
 @dataclass
@@ -60,6 +62,8 @@ class RepReport:
     at_risk: pd.DataFrame
     models: dict[str, int | None] = field(default_factory=dict)
     note: str = COACHING_NOTE
+    missing: list[str] = field(default_factory=list)
+    """What the report could not judge and why (e.g. dropouts without a dropout model)."""
 
     def records(self) -> list[dict[str, Any]]:
         """JSON-ready, one dict per rep (the format the service and dashboard share)."""
@@ -149,14 +153,27 @@ def build_report(con: duckdb.DuckDBPyConnection, period: Period, settings: Setti
     """Everything the rep report shows for `period`, judged."""
     for kind, model in ((LEAD_QUALITY, models.lead_quality),
                         (DROPOUT_EXPECTED, models.dropout_expected)):
-        check_label_settings(model.meta, settings.train, registered_name(kind))
+        if model is not None:
+            check_label_settings(model.meta, settings.train, registered_name(kind))
     as_of = default_as_of(con)
     metrics = rep_metrics(con, period, settings.engagement, team=team)
     leads = period_leads(con, period, as_of, models.lead_quality)
     owners = con.execute("SELECT lead_id, owner_rep_id AS rep_id FROM leads").df()
     attributes = list(attribute_types(con))
-    touches = judged_touches(con, period, as_of, settings, models.dropout_expected, owners,
-                             attributes)
+    missing = []
+    if models.dropout_expected is not None:
+        touches = judged_touches(con, period, as_of, settings, models.dropout_expected, owners,
+                                 attributes)
+    else:
+        name = registered_name(DROPOUT_EXPECTED)
+        why = models.missing.get(name, "not trained")
+        missing.append(f"dropouts not judged: no {name} model ({why})")
+        touches = pd.DataFrame({"lead_id": pd.Series(dtype=object),
+                                "rep_id": pd.Series(dtype=object),
+                                "as_of": pd.Series(dtype="datetime64[ns]"),
+                                "detail": pd.Series(dtype=float),
+                                "label": pd.Series(dtype=float),
+                                "p_dropout": pd.Series(dtype=float)})
     conv = leads.groupby("rep_id").agg(leads=("lead_id", "size"),
                                        period_conversions=("converted", "sum"),
                                        expected_conversions=("expected", "sum"))
@@ -183,8 +200,9 @@ def build_report(con: duckdb.DuckDBPyConnection, period: Period, settings: Setti
     _attach_evidence(judged, leads, touches, depths[short])
     return RepReport(period, as_of, judged, leads, touches, at_risk, models={
         registered_name(LEAD_QUALITY): models.lead_quality.meta.get("version"),
-        registered_name(DROPOUT_EXPECTED): models.dropout_expected.meta.get("version"),
-    })
+        registered_name(DROPOUT_EXPECTED): (models.dropout_expected.meta.get("version")
+                                            if models.dropout_expected is not None else None),
+    }, missing=missing)
 
 
 def _attach_evidence(judged: pd.DataFrame, leads: pd.DataFrame, touches: pd.DataFrame,
@@ -261,12 +279,15 @@ def _record(row: pd.Series, report: RepReport) -> dict[str, Any]:
 
 def judging_models_from_registry(with_scoring: bool = True) -> tuple[JudgingModels, list[str]]:
     """The `@champion` of each model (the latest version where none is promoted yet, with a
-    note saying so). Raises LookupError naming what to train when a model is missing."""
+    note saying so). Raises LookupError naming what to train when the lead-quality model is
+    missing; without a dropout-expected model the report judges conversions only, and the
+    note says why the model is missing (the skip reason training recorded)."""
     from core.names import REGISTERED_NAMES
-    from core.registry import champion_version, load_version, model_versions
+    from core.registry import champion_version, load_version, model_versions, skip_reason
 
     notes: list[str] = []
     loaded: dict[str, ModelBundle | None] = {}
+    missing: dict[str, str] = {}
     kinds = ["lead_quality", "dropout_expected"] + (["conversion", "dropout"]
                                                     if with_scoring else [])
     for kind in kinds:
@@ -275,14 +296,21 @@ def judging_models_from_registry(with_scoring: bool = True) -> tuple[JudgingMode
         if version is None:
             versions = model_versions(name)
             if not versions:
-                if kind in ("lead_quality", "dropout_expected"):
-                    raise LookupError(f"no {name} model yet: run `leadlens train` (and "
+                why = skip_reason(kind) or "not trained yet: run `leadlens train`"
+                if kind == "lead_quality":
+                    raise LookupError(f"no {name} model ({why}): run `leadlens train` (and "
                                       "`leadlens promote`) first, or use --metrics-only")
                 loaded[kind] = None
-                notes.append(f"{name}: no model, leads at risk left out")
+                missing[name] = why
+                notes.append(f"{name}: no model ({why}); "
+                             + ("dropouts not judged" if kind == "dropout_expected"
+                                else "leads at risk left out"))
                 continue
             version = versions[0].version
             notes.append(f"{name}: no @champion yet, using the latest version v{version}")
         loaded[kind] = load_version(name, version)
-    return JudgingModels(loaded["lead_quality"], loaded["dropout_expected"],  # type: ignore[arg-type]
-                         loaded.get("conversion"), loaded.get("dropout")), notes
+    lead_quality = loaded["lead_quality"]
+    if lead_quality is None:  # never: a missing lead-quality model raised above
+        raise LookupError("no lead-quality model")
+    return JudgingModels(lead_quality, loaded["dropout_expected"], loaded.get("conversion"),
+                         loaded.get("dropout"), missing), notes

@@ -27,6 +27,7 @@ def to_json(report: RepReport) -> str:
         "period_end": str((report.period.end - pd.Timedelta(days=1)).date()),
         "as_of": str(report.as_of),
         "note": report.note,
+        "not_judged": report.missing,
         "models": report.models,
         "reps": report.records(),
     }, indent=2)
@@ -57,7 +58,7 @@ def fmt_num(v: float | None, fmt: str = "{:.2f}") -> str:
 def to_table(report: RepReport, flagged_only: bool = False) -> str:
     """The report as text: every rep in a table (unless `flagged_only`), then the flags."""
     recs = report.records()
-    lines = [header(report), report.note, ""]
+    lines = [header(report), report.note, *report.missing, ""]
     if not flagged_only:
         lines.append(f"{'rep':<8}{'team':<10}{'status':<19}{'leads':>6}{'conv':>6}{'exp':>7}"
                      f"{'O/E':>6}{'90% interval':>15}{'shrunk':>8}{'drops':>7}{'exp':>7}"

@@ -107,17 +107,33 @@ def paired_bootstrap(y: np.ndarray, a: np.ndarray, b: np.ndarray, reps: int = 40
     y, a, b = np.asarray(y), np.asarray(a), np.asarray(b)
     point = _safe_auc(y, a) - _safe_auc(y, b)
     rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(reps):
-        i = rng.integers(0, len(y), len(y))
-        if y[i].min() == y[i].max():
-            continue
-        diffs.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
-    if not diffs:
+    n = len(y)
+    weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(reps)]
+                       ).astype(np.float64) if n else np.zeros((0, 0))
+    pos = y.astype(bool)
+    usable = (weights[:, pos].sum(axis=1) > 0) & (weights[:, ~pos].sum(axis=1) > 0)
+    if not usable.any():
         return point, float("nan"), float("nan")
+    diffs = weighted_aucs(y, a, weights[usable]) - weighted_aucs(y, b, weights[usable])
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(diffs, [tail, 100 - tail])
     return float(point), float(lo), float(hi)
+
+
+def weighted_aucs(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC of `score` under each row of `weights` (row weights, e.g. bootstrap counts; ties
+    count half): one AUC per weights row, equal to the AUC of the rows repeated that often."""
+    from scipy import sparse
+
+    values, inverse = np.unique(np.asarray(score, dtype=np.float64), return_inverse=True)
+    onehot = sparse.csr_matrix((np.ones(len(inverse)), (np.arange(len(inverse)), inverse)),
+                               shape=(len(inverse), len(values)))
+    pos = np.asarray(y, dtype=np.float64)
+    p = np.asarray(sparse.csr_matrix(weights * pos).dot(onehot).todense())
+    q = np.asarray(sparse.csr_matrix(weights * (1 - pos)).dot(onehot).todense())
+    below = np.cumsum(q, axis=1) - q
+    num = (p * (below + 0.5 * q)).sum(axis=1)
+    return np.asarray(num / (p.sum(axis=1) * q.sum(axis=1)))
 
 
 def bootstrap_ece(y: np.ndarray, p: np.ndarray, reps: int = 400, level: float = 0.90,

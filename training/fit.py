@@ -20,9 +20,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from core.blend_model import BlendModel
 from core.linear_model import CategoryTerm, LinearModel, NumericTerm
 from core.model_bundle import Calibrator, ModelBundle, encode
 from core.settings import LightGBMConfig, TrainConfig
+from training.evaluate import paired_bootstrap
 
 
 def vocabularies(train: pd.DataFrame, categorical: list[str]) -> dict[str, tuple[str, ...]]:
@@ -107,10 +109,34 @@ def _boost(train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.nda
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
 
-def linear_wins(linear_auc: float, lightgbm_auc: float, margin: float) -> bool:
-    """The logistic regression is served unless LightGBM ranks validation better by more than
-    `margin` (`train.linear_margin`)."""
-    return linear_auc >= lightgbm_auc - margin
+SIMPLEST_FIRST = ("logistic regression", "blend", "lightgbm")
+"""The candidates in order of flexibility; `choose` prefers the earlier ones."""
+
+
+def choose(y: np.ndarray, raws: dict[str, np.ndarray], margin: float, level: float,
+           say: Callable[[str], None] | None = None) -> str:
+    """The candidate to serve among `raws` (validation scores per name of `SIMPLEST_FIRST`): a
+    more flexible one only when it ranks validation better than every simpler one by more than
+    `margin` (`train.linear_margin`) and by more than the validation's noise (the lower end of
+    the paired bootstrap interval at `level`, `train.selection_interval`, above zero). On a
+    few hundred leads the best of several settings often wins by noise alone."""
+    names = [n for n in SIMPLEST_FIRST if n in raws]
+    chosen = names[0]
+    for name in names[1:]:
+        better = True
+        for simpler in names[:names.index(name)]:
+            if level > 0:
+                diff, low, high = paired_bootstrap(y, raws[name], raws[simpler], level=level)
+            else:
+                diff = float(roc_auc_score(y, raws[name]) - roc_auc_score(y, raws[simpler]))
+                low = high = diff
+            if say is not None:
+                say(f"    {name} minus {simpler}: validation AUC {diff:+.4f} "
+                    f"({level:.0%} interval {low:+.4f} to {high:+.4f})")
+            better = better and diff > margin and low > 0
+        if better:
+            chosen = name
+    return chosen
 
 
 SEARCH_SPACE: dict[str, tuple[float | int, ...]] = {
@@ -210,22 +236,30 @@ def fit_linear(train: pd.DataFrame, features: list[str], cats: dict[str, tuple[s
                        tuple(float(m) for m in contrib.mean(axis=0)))
 
 
-def prefer_linear(bundle: ModelBundle, train: pd.DataFrame, valid: pd.DataFrame,
-                  margin: float = 0.0) -> tuple[ModelBundle, dict[str, float]]:
-    """The LightGBM bundle, or a logistic regression on the same inputs unless LightGBM ranks
-    the validation rows better by more than `margin` (calibrated on validation the same way);
-    with both AUCs."""
+def prefer_simpler(bundle: ModelBundle, train: pd.DataFrame, valid: pd.DataFrame,
+                   cfg: TrainConfig) -> tuple[ModelBundle, dict[str, float]]:
+    """The LightGBM bundle, a logistic regression on the same inputs, or their blend, as
+    `choose` decides on the validation rows (each calibrated on validation the same way); with
+    every candidate's AUC."""
     y = valid["label"].to_numpy()
     x_va = bundle.matrix(valid)
-    aucs = {"lightgbm": float(roc_auc_score(y, bundle.raw_score(x_va)))}
+    raws = {"lightgbm": bundle.raw_score(x_va)}
     linear = fit_linear(train, list(bundle.features), bundle.categories)
-    raw = linear.predict(x_va, raw_score=True)
-    aucs["logistic regression"] = float(roc_auc_score(y, raw))
-    if not linear_wins(aucs["logistic regression"], aucs["lightgbm"], margin):
+    raws["logistic regression"] = linear.predict(x_va, raw_score=True)
+    models: dict[str, lgb.Booster | LinearModel | BlendModel] = {"logistic regression": linear}
+    if cfg.blend_candidate and isinstance(bundle.booster, lgb.Booster):
+        blend = BlendModel(bundle.booster, linear)
+        models["blend"] = blend
+        raws["blend"] = blend.predict(x_va, raw_score=True)
+    aucs = {k: float(roc_auc_score(y, r)) for k, r in raws.items()}
+    name = choose(y, raws, cfg.linear_margin, cfg.selection_interval)
+    if name == "lightgbm":
         return bundle, aucs
-    meta = {**bundle.meta, "best_iteration": 1, "settings": {"model": "logistic regression"}}
-    return ModelBundle(bundle.kind, linear, bundle.features, bundle.categories,
-                       fit_calibrator(raw, y), meta), aucs
+    meta = {**bundle.meta, "settings": {"model": name}}
+    if name == "logistic regression":
+        meta["best_iteration"] = 1
+    return ModelBundle(bundle.kind, models[name], bundle.features, bundle.categories,
+                       fit_calibrator(raws[name], y), meta), aucs
 
 
 @dataclass(frozen=True)
@@ -260,36 +294,41 @@ def select_and_refit(kind: str, sets: ReplaySets, features: list[str], categoric
             say(f"[{kind}] candidate {i + 1}: validation-replay AUC {found[-1].valid_auc:.4f} "
                 f"({found[-1].rounds} rounds)")
     best = max(found, key=lambda c: c.valid_auc)
-    linear_auc = float("nan")
+    y_valid = valid["label"].to_numpy()
+    raws = {"lightgbm": cast(np.ndarray, best.booster.predict(x_valid, raw_score=True))}
     if cfg.linear_candidate:
         linear = fit_linear(train, features, cats)
-        linear_auc = roc_auc_score(valid["label"].to_numpy(),
-                                   linear.predict(x_valid, raw_score=True))
-        if say is not None:
-            say(f"[{kind}] logistic regression: validation-replay AUC {linear_auc:.4f}")
-    use_linear = cfg.linear_candidate and linear_wins(linear_auc, best.valid_auc,
-                                                      cfg.linear_margin)
-    chosen = linear if use_linear else best.booster
-    raw_valid = cast(np.ndarray, chosen.predict(x_valid, raw_score=True))
-    calibrator = fit_calibrator(raw_valid, valid["label"].to_numpy())
+        raws["logistic regression"] = linear.predict(x_valid, raw_score=True)
+        if cfg.blend_candidate:
+            raws["blend"] = BlendModel(best.booster, linear).predict(x_valid, raw_score=True)
+    aucs = {k: float(roc_auc_score(y_valid, r)) for k, r in raws.items()}
+    if say is not None:
+        for name in ("logistic regression", "blend"):
+            if name in aucs:
+                say(f"[{kind}] {name}: validation-replay AUC {aucs[name]:.4f}")
+    name = choose(y_valid, raws, cfg.linear_margin, cfg.selection_interval, say)
+    calibrator = fit_calibrator(raws[name], y_valid)
     info = dict(meta or {})
-    booster: lgb.Booster | LinearModel
-    if use_linear:
-        refit_cats = vocabularies(refit, categorical)
+    booster: lgb.Booster | LinearModel | BlendModel
+    refit_cats = vocabularies(refit, categorical)
+    if name == "logistic regression":
         booster = fit_linear(refit, features, refit_cats)
-        info["settings"] = {"model": "logistic regression"}
+        info["settings"] = {"model": name}
     else:
         # more rows than the search saw: scale the rounds with the data, as the learning rate is
         rounds = round(best.rounds * min(2.0, len(refit) / max(1, len(train))))
-        booster, refit_cats = refit_lightgbm(refit, features, categorical, best.settings, rounds)
+        tree, refit_cats = refit_lightgbm(refit, features, categorical, best.settings, rounds)
         info["settings"] = best.settings.model_dump()
+        booster = tree
+        if name == "blend":
+            booster = BlendModel(tree, fit_linear(refit, features, refit_cats))
+            info["settings"]["model"] = name
     info["best_iteration"] = int(booster.current_iteration())
     rows = [{"model": "lightgbm", **{k: getattr(c.settings, k) for k in SEARCH_SPACE},
              "rounds": c.rounds, "validation_auc": round(c.valid_auc, 5),
-             "chosen": (c is best) and not use_linear} for c in found]
-    if cfg.linear_candidate:
-        rows.append({"model": "logistic regression", "validation_auc": round(linear_auc, 5),
-                     "chosen": use_linear})
+             "chosen": (c is best) and name == "lightgbm"} for c in found]
+    rows += [{"model": n, "validation_auc": round(aucs[n], 5), "chosen": name == n}
+             for n in ("logistic regression", "blend") if n in aucs]
     table = pd.DataFrame(rows)
     return ModelBundle(kind, booster, tuple(features), refit_cats, calibrator, info), table
 

@@ -45,7 +45,7 @@ from training.fit import (
     LogisticBaseline,
     RuleBaseline,
     fit_lightgbm,
-    prefer_linear,
+    prefer_simpler,
     select_and_refit,
 )
 from training.leakage import leakage_audit, shap_shares, single_feature_auc
@@ -180,7 +180,7 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     bundle = fit_lightgbm(spec.kind, train, valid, features, categorical, cfg.lightgbm,
                           meta={"until": str(until), **split.as_params(),
                                 "labels": label_settings(cfg)})
-    bundle, aucs = (prefer_linear(bundle, train, valid, cfg.linear_margin)
+    bundle, aucs = (prefer_simpler(bundle, train, valid, cfg)
                     if cfg.linear_candidate else (bundle, {}))
     if aucs:
         bundle.meta["candidates"] = {k: round(v, 5) for k, v in aucs.items()}

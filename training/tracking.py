@@ -19,11 +19,10 @@ from mlflow.models import infer_signature
 
 import core
 from core.model_bundle import ModelBundle, synthetic_rows
-from core.names import BUNDLE_ARTIFACT, RunTag
+from core.names import BUNDLE_ARTIFACT, EXPERIMENT
 from core.registry import configure
 from core.settings import Runtime
 
-EXPERIMENT = "leadlens"
 ENTRY = Path(core.__file__).with_name("pyfunc_entry.py")
 
 
@@ -87,18 +86,6 @@ def tracked_run(name: str, experiment_id: str, nested: bool = False,
         raise
     else:
         mlflow.end_run("FINISHED")
-
-
-def skip_reason(runtime: Runtime, kind: str) -> str | None:
-    """Why the latest `leadlens train` that tried this model did not train it (its run's
-    `leadlens.skipped` tag), or None when its latest attempt trained it or none was made."""
-    from mlflow import MlflowClient
-
-    experiment_id = setup(runtime)
-    runs = MlflowClient().search_runs(
-        [experiment_id], filter_string=f"tags.`{RunTag.MODEL}` = '{kind}'",
-        order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0].data.tags.get(RunTag.SKIPPED) if runs else None
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:

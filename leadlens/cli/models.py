@@ -140,9 +140,11 @@ def backtest(obj: Obj, origins: int, every_days: int, until: str | None,
 
 def _why_untrained(obj: Obj, kind: str) -> str:
     """The real cause a model has no versions, as the latest training recorded it."""
-    from training.tracking import skip_reason
+    from core.registry import skip_reason
+    from training.tracking import setup
 
-    why = skip_reason(obj.runtime, kind)
+    setup(obj.runtime)
+    why = skip_reason(kind)
     return why or "not trained yet: run `leadlens train`"
 
 

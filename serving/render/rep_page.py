@@ -38,6 +38,7 @@ def to_html(report: RepReport) -> str:
             f"({fmt_num(lo)}&ndash;{fmt_num(hi)})</td><td>{fmt_num(r['oe_ratio_shrunk'])}</td>"
             f"<td>{r['dropouts']} / {r['expected_dropouts']:.1f}</td>"
             f"<td>{fmt_num(r['quota_attainment'], '{:.0%}')}</td><td>{flags}</td></tr>")
+    missing = "".join(f'<p class="note">{e(m)}</p>' for m in report.missing)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(header(report))}</title>
 <style>
@@ -47,7 +48,7 @@ vertical-align: top; text-align: left; }} tr.flagged td {{ background: #fdecea; 
 tr.insufficient_data td {{ color: #888; }} .note {{ background: #fff7d6; padding: .6em 1em; }}
 </style></head><body>
 <h1>{e(header(report))}</h1>
-<p class="note">{e(report.note)}</p>
+<p class="note">{e(report.note)}</p>{missing}
 {oe_chart_svg(report)}
 <table><thead><tr><th>rep</th><th>team</th><th>status</th><th>leads</th><th>conversions</th>
 <th>expected</th><th>O/E (90% interval)</th><th>shrunk O/E</th><th>dropouts / expected</th>

@@ -329,6 +329,7 @@ async function showReps(seq, _arg, params) {
   body.innerHTML = `
     <p class="muted">${esc(d.period)}: ${esc(d.period_start)} to ${esc(d.period_end)} · ${reps.length} reps, ${flagged} flagged</p>
     <blockquote id="note" class="note">${esc(d.note)}</blockquote>
+    ${(d.not_judged || []).map((m) => `<blockquote class="note">${esc(m)}</blockquote>`).join("")}
     <div id="oe-chart" class="chart">${d.oe_chart_svg || ""}</div>
     <div class="scroll">
     <table id="reps-table" class="data clickable">

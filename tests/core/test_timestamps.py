@@ -81,7 +81,7 @@ def test_data_cutoff_setting_records_the_cutoff_and_as_of_wins(tmp_path, crm_fil
     from core.settings import ConfigError, parse_settings
     from leadlens.cli import main
 
-    with pytest.raises(ConfigError, match="data.cutoff"):
+    with pytest.raises(ConfigError, match=r"data\.cutoff"):
         parse_settings({"data": {"cutoff": "end of March"}})
     config = tmp_path / "leadlens.yaml"
     config.write_text("data:\n  cutoff: 2025-04-02\n")  # YAML reads a bare date as a date

@@ -11,6 +11,7 @@ import yaml
 
 from core.settings import ConfigError
 from ingest.flat_export import apply_mapping
+from ingest.validation import ContractError
 from ingest.load import IngestError, ingest_flat
 from ingest.row_order_dates import reconstruct
 from ingest.source_mapping import load_source_mapping, parse_source_mapping
@@ -191,3 +192,31 @@ def test_outcomes_are_dated_from_any_iso_form_of_created_at():
     assert out["closed_lost_at"].notna().tolist() == [False, True, False]
     assert out.loc[0, "converted_at"] == pd.Timestamp("2024-01-06")
     assert out.loc[2, "converted_at"] == pd.Timestamp("2024-01-06 08:00")  # UTC
+
+
+def test_exclusions_refuse_unknown_names_support_globs_and_empty_columns_go():
+    raw = pd.DataFrame({"id": ["a", "b", "c"], "created": ["2024-01-05"] * 3,
+                        "won": ["yes", "no", "no"], "Lead Quality": ["High", "Low", "Low"],
+                        "Asymmetrique Activity Index": ["01", "02", "03"],
+                        "Asymmetrique Profile Score": ["15", "16", "17"],
+                        "region": ["n", "s", "n"], "Unnamed: 9": [None, None, None]})
+    base = {"lead_id": {"column": "id"}, "created_at": {"column": "created"},
+            "outcome": {"column": "won", "won": ["yes"], "lost": ["no"], "known_after_days": 1}}
+    # a typo in an exclusion no longer keeps the leaky column as an input
+    typo = parse_source_mapping({**base, "exclude": {"leaky": ["Lead Qualty"]}})
+    with pytest.raises(ContractError, match=r"exclude\.leaky.*'Lead Qualty'"):
+        apply_mapping(raw, typo, "x.csv")
+    nothing = parse_source_mapping({**base, "exclude": {"other": ["Asym*Rank"]}})
+    with pytest.raises(ContractError, match=r"exclude\.other.*'Asym\*Rank' matches no column"):
+        apply_mapping(raw, nothing, "x.csv")
+    good = parse_source_mapping({**base, "exclude": {"leaky": ["Lead Quality", "Asymmetrique*"]}})
+    mapped = apply_mapping(raw, good, "x.csv")
+    assert mapped.excluded == {
+        "leaky": ["Lead Quality", "Asymmetrique Activity Index", "Asymmetrique Profile Score"],
+        "empty": ["Unnamed: 9"]}
+    assert "region" in mapped.frame and "Unnamed: 9" not in mapped.frame
+    assert not {"Lead Quality", "Asymmetrique Profile Score"} & set(mapped.frame.columns)
+    # scoring files may lack excluded columns, and a column empty in a small batch is kept
+    scored = apply_mapping(raw.drop(columns=["Lead Quality", "won"]), good, "new.csv",
+                           with_outcome=False)
+    assert "Unnamed: 9" in scored.frame and "empty" not in scored.excluded

@@ -162,11 +162,19 @@ def test_rep_report_formats(run, tmp_path):
     out = run("reps")
     assert out.exit_code == 1 and "run `leadlens train`" in out.output
     assert run("reps", "--metrics-only").exit_code == 0  # no models needed
-    run("train", "--model", "lead_quality", "--model", "dropout_expected")
+    # without a dropout-expected model: the conversion side, and what is missing and why
+    run("train", "--model", "lead_quality")
+    out = run("reps", "--from", "2025-04-01", "--to", "2025-09-30")
+    assert out.exit_code == 0, out.output
+    assert ("dropouts not judged: no leadlens-dropout-expected model (not trained yet"
+            in out.output)
+    assert "Flagged reps:" in out.output and "O/E" in out.output
+    run("train", "--model", "dropout_expected")
     out = run("reps", "--from", "2025-04-01", "--to", "2025-09-30", "--format", "json")
     assert out.exit_code == 0, out.output
     data = json.loads(out.output[out.output.index("{"):])
     assert "not a basis for employment decisions" in data["note"]
+    assert data["not_judged"] == []
     assert len(data["reps"]) == 16
     rep = data["reps"][0]
     for key in ("rep_id", "team", "period", "metrics", "conversions", "expected_conversions",
