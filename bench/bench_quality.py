@@ -98,8 +98,7 @@ def run_world(name: str, draws: int, say=print, verbose: bool = False) -> dict[s
             pairs = select_pairs(wh.con, crm.cutoff, "open")
             book = batch_features(wh.con, pairs, settings.engagement, attrs)
             frames = replay_frames(wh.con, settings, crm.cutoff, attrs)
-            features, categorical = model_inputs(SPECS["conversion"], settings,
-                                                 wh.attribute_types())
+            features, categorical = model_inputs(SPECS["conversion"], settings, wh.con)
         sets = frames.sets("until")
         logistic = LogisticBaseline(features, categorical).fit(sets.refit, sets.valid)
     book = book.merge(crm.truth, on="lead_id", how="inner")

@@ -102,6 +102,8 @@ REPS = Table(
         Column("team", "text", False, "the rep's team"),
         Column("hired_at", "timestamp", False, "when the rep was hired"),
         Column("monthly_quota", "amount", False, "won revenue expected per month (>= 0)"),
+        Column("role", "text", False, "the rep's role or stage (e.g. sales, validation): reps "
+               "are compared within team and role"),
     ),
 )
 

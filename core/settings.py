@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.contract import DEFAULT_PERSONAL_DATA_COLUMNS
 
@@ -35,6 +42,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+def iso_text(value: Any, what: str) -> Any:
+    """A config value that must be an ISO-8601 date or timestamp, kept as text (YAML reads a
+    bare date as a date: it becomes ISO text again); None stays None. ValueError otherwise."""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        value = value.isoformat()
+    if value is None:
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{what}: an ISO-8601 date or timestamp such as 2025-06-30")
+    try:
+        datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{what}: {value!r} is not an ISO-8601 date or timestamp") from None
+    return value
+
+
 class DataConfig(_Section):
     """The `data` section: facts about the export that the data cannot tell."""
 
@@ -45,17 +68,7 @@ class DataConfig(_Section):
     @field_validator("cutoff", mode="before")
     @classmethod
     def _timestamp(cls, v: Any) -> Any:
-        if isinstance(v, (datetime.date, datetime.datetime)):  # YAML reads bare dates as dates
-            v = v.isoformat()
-        if v is None:
-            return v
-        if not isinstance(v, str):
-            raise ValueError("an ISO-8601 timestamp such as 2025-06-30T00:00:00")
-        try:
-            datetime.datetime.fromisoformat(v)
-        except ValueError:
-            raise ValueError(f"{v!r} is not an ISO-8601 timestamp") from None
-        return v
+        return iso_text(v, "cutoff")
 
 
 class IngestConfig(_Section):
@@ -64,7 +77,10 @@ class IngestConfig(_Section):
     max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
     """A table with a larger share of quarantined rows fails the whole ingest."""
     personal_data_columns: tuple[str, ...] = DEFAULT_PERSONAL_DATA_COLUMNS
-    """Column names (matched as whole name tokens) dropped at ingestion as personal data."""
+    """Column names (matched as whole name tokens) dropped at ingestion as personal data (a
+    column of yes/no values only, such as a consent flag, is kept)."""
+    keep_columns: tuple[str, ...] = ()
+    """Columns kept although their name matches `personal_data_columns` (you checked them)."""
 
 
 class SimulateConfig(_Section):
@@ -106,6 +122,11 @@ class EngagementConfig(_Section):
     history_days: int = Field(365, ge=1)
     """Rep and source track records count the leads resolved in this many days before as_of:
     a rolling window, so the inputs do not grow with the calendar."""
+    outcome_horizon_days: int = Field(90, ge=1)
+    """A lead enters the track records once its outcome within this many days of creation is
+    known: won if it converted within them, not won when it was lost or they passed without a
+    conversion (an export that records no losses, or a lead left open, still counts). Follows
+    `train.horizon_days` unless set."""
 
 
 class LightGBMConfig(_Section):
@@ -150,7 +171,7 @@ class TrainConfig(_Section):
     blend_candidate: bool = True
     """With `linear_candidate`, also judge an even blend of the two (the mean of their log-odds):
     it lowers the variance of either alone, on small books and under drift."""
-    selection_interval: float = Field(0.8, ge=0, lt=1)
+    selection_interval: float = Field(0.9, ge=0, lt=1)
     """A more flexible candidate must also beat each simpler one by more than the validation's
     noise: the lower end of this paired bootstrap interval of the AUC difference above zero (0:
     the margin alone decides)."""
@@ -171,6 +192,9 @@ class TrainConfig(_Section):
     """Refuse to train with fewer positives or negatives than this among training examples."""
     min_per_class_eval: int = Field(10, ge=1)
     """... and fewer than this in the validation or the test split."""
+    max_category_share: float = Field(0.5, gt=0, le=1.0)
+    """A text lead attribute with more distinct values than this share of the leads that have
+    one is free text (notes, names), not a model input."""
     leakage_auc: float = Field(0.9, gt=0.5, le=1.0)
     """A feature that alone reaches this AUC is flagged as possible leakage."""
     leakage_shap_share: float = Field(0.5, gt=0, le=1.0)
@@ -178,6 +202,10 @@ class TrainConfig(_Section):
     leakage_shap_min_features: int = Field(10, ge=1)
     """... in a model with at least this many inputs (with four inputs, one holding half of the
     attributions is normal, not a sign of leakage)."""
+    leakage_missing_gap: float = Field(0.5, gt=0, le=1.0)
+    """A lead attribute whose share of empty values differs by at least this between converted
+    and other leads (mostly empty for one outcome, filled for the other) is flagged as probably
+    filled after the fact."""
     shap_sample: int = Field(5000, ge=100)
     """Test rows explained for the SHAP summary and the leakage audit."""
     lightgbm: LightGBMConfig = LightGBMConfig()
@@ -238,6 +266,15 @@ class RepsConfig(_Section):
     team's."""
     leads_at_risk: int = Field(5, ge=0)
     """Open leads with a high score and a high dropout risk listed per rep."""
+    min_group_reps: int = Field(10, ge=2)
+    """Reps are compared within their team (and role) when that group holds this many reps
+    with enough data (the median of a few reps moves with each of them: teams of 8 lost two of
+    twelve true flags on the simulator); else with their role across teams (from 3 reps), else
+    with every rep; the report says which."""
+    min_owned_share: float = Field(0.5, ge=0, le=1)
+    """A rep whose outbound touches fall mostly on leads other reps own (a share on their own
+    leads below this) is not judged as an owner: conversions, dropouts and depth are an
+    owner's."""
 
 
 class ServeConfig(_Section):
@@ -269,6 +306,20 @@ class ServeConfig(_Section):
 class Settings(_Section):
     """The whole validated configuration, one attribute per section."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _history_follows_the_label(cls, data: Any) -> Any:
+        """`engagement.outcome_horizon_days` follows `train.horizon_days` unless set."""
+        if not isinstance(data, dict):
+            return data
+        train, eng = data.get("train"), data.get("engagement")
+        horizon = train.get("horizon_days") if isinstance(train, dict) else None
+        if horizon is not None and not (isinstance(eng, dict)
+                                        and "outcome_horizon_days" in eng):
+            data = {**data, "engagement": {**(eng if isinstance(eng, dict) else {}),
+                                           "outcome_horizon_days": horizon}}
+        return data
+
     data: DataConfig = DataConfig()
     ingest: IngestConfig = IngestConfig()
     simulate: SimulateConfig = SimulateConfig()
@@ -287,6 +338,9 @@ class Runtime:
     home: Path
     config_path: Path | None
     tracking_uri: str | None = None
+    derived: tuple[str, ...] = ()
+    """Settings that follow the export ingested rather than the config (`core.export_profile`),
+    one line each."""
 
     @property
     def warehouse_path(self) -> Path:
@@ -364,11 +418,15 @@ def read_yaml(path: Path | str, what: str) -> Any:
 
 
 def load_runtime(config: Path | None = None, env: dict[str, str] | None = None) -> Runtime:
-    """Settings from `config` (or `LEADLENS_CONFIG`), home from `LEADLENS_HOME`."""
+    """Settings from `config` (or `LEADLENS_CONFIG`), home from `LEADLENS_HOME`; training
+    settings the config leaves unset follow a flat export's profile (`core.export_profile`)."""
     env = dict(os.environ) if env is None else env
     if config is None and env.get(CONFIG_ENV):
         config = Path(env[CONFIG_ENV])
-    settings = load_settings(config)
+    from core.export_profile import apply_profile, read_profile
+
     home = Path(env.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+    # training settings the config leaves unset follow the export ingested (a flat export)
+    settings, derived = apply_profile(load_settings(config), read_profile(home))
     return Runtime(settings=settings, home=home, config_path=config,
-                   tracking_uri=env.get(TRACKING_ENV) or None)
+                   tracking_uri=env.get(TRACKING_ENV) or None, derived=derived)

@@ -123,9 +123,17 @@ class Warehouse:
         return self._con
 
     def ensure_schema(self) -> None:
-        """Create the contract tables that do not exist yet."""
+        """Create the contract tables that do not exist yet, and add contract columns a table
+        created by an earlier release lacks (e.g. `reps.role`)."""
         for table in TABLES.values():
             self.con.execute(_ddl(table))
+            have = {r[0] for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                [table.name]).fetchall()}
+            for c in table.columns:
+                if c.name not in have:
+                    self.con.execute(f'ALTER TABLE {table.name} ADD COLUMN "{c.name}" '
+                                     f"{_SQL_TYPES[c.kind]}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -61,24 +61,28 @@ LEAD_MARKS_SQL = """
 """Per lead: the first response and the first held meeting; a lead is engaged after either."""
 
 
-def resolved_leads_sql(d: Dialect = DUCKDB) -> str:
-    """Resolved leads: owner, source, when resolved (epoch s), won (0/1), and depth (outbound
-    touches before resolution). The online path loads its outcome history with this query."""
+def resolved_leads_sql(horizon_days: int, d: Dialect = DUCKDB) -> str:
+    """Leads whose outcome within `horizon_days` of creation is known: owner, source, when it
+    became known (epoch s: the conversion or loss, or the horizon's end without either), won
+    (0/1: converted within the horizon) and depth (outbound touches before then). A lead left
+    open, or an export that records no losses, still counts once its horizon has passed. The
+    online path loads its outcome history with this query."""
+    horizon = f"l.created_at + INTERVAL {int(horizon_days)} DAY"
+    known = f"least(coalesce(l.converted_at, l.closed_lost_at, {horizon}), {horizon})"
     return f"""
         SELECT l.lead_id, l.owner_rep_id, l.source,
-               {d.epoch('coalesce(l.converted_at, l.closed_lost_at)')} AS resolved_s,
-               CASE WHEN l.converted_at IS NOT NULL THEN 1 ELSE 0 END AS won,
+               {d.epoch(known)} AS resolved_s,
+               CASE WHEN l.converted_at < {horizon} THEN 1 ELSE 0 END AS won,
                coalesce(t.depth, 0) AS depth
         FROM leads l
         LEFT JOIN (
             SELECT a.lead_id, count(*) AS depth
-            FROM activities a JOIN leads l2 ON l2.lead_id = a.lead_id
-            WHERE a.direction = 'outbound'
-              AND a.occurred_at < coalesce(l2.converted_at, l2.closed_lost_at)
+            FROM activities a JOIN leads l ON l.lead_id = a.lead_id
+            WHERE a.direction = 'outbound' AND a.occurred_at < {known}
             GROUP BY a.lead_id
         ) t ON t.lead_id = l.lead_id
-        WHERE l.converted_at IS NOT NULL OR l.closed_lost_at IS NOT NULL
-    """  # noqa: S608 (only the dialect's fixed epoch expression is interpolated)
+        WHERE l.created_at IS NOT NULL
+    """  # noqa: S608 (the horizon: an int; the dialect's fixed epoch expression)
 
 
 def _running_outcomes_sql(group: str, window_s: float, depth: bool = False) -> str:
@@ -215,7 +219,7 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
                               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
         ) marked
     ),
-    resolved AS ({resolved_leads_sql(d)}),
+    resolved AS ({resolved_leads_sql(cfg.outcome_horizon_days, d)}),
     joined AS (
         SELECT p.pair_id, p.as_of_s, a.ts, a.kind, a.outbound, a.inbound, a.response,
                a.before_response,

@@ -72,9 +72,11 @@ class OutcomeHistory:
         )
 
     @classmethod
-    def from_warehouse(cls, con: duckdb.DuckDBPyConnection) -> OutcomeHistory:
-        """The history of every lead resolved in the warehouse (`resolved_leads_sql`)."""
-        return cls(con.execute(resolved_leads_sql()).df())
+    def from_warehouse(cls, con: duckdb.DuckDBPyConnection,
+                       horizon_days: int) -> OutcomeHistory:
+        """The history of every lead whose outcome within `horizon_days` is known
+        (`resolved_leads_sql`; `engagement.outcome_horizon_days`)."""
+        return cls(con.execute(resolved_leads_sql(horizon_days)).df())
 
     def before(self, group: str, key: str | None, t: float) -> tuple[int, float, float]:
         """(resolved, won, summed depth) of the group's leads resolved strictly before t."""

@@ -9,13 +9,13 @@ counted, and named by row and column.
 from __future__ import annotations
 
 import fnmatch
-
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from core.timestamps import to_utc_naive
 from ingest.readers import read_table_file
 from ingest.row_order_dates import NotInTimeOrder, month_numbers, reconstruct
 from ingest.source_mapping import DateRule, OutcomeRule, Sentinel, SourceMapping
@@ -93,6 +93,8 @@ def _as_float(value: Sentinel) -> float | None:
 
 def _dates(raw: pd.DataFrame, rule: DateRule, key: str, failures: list[MappingFailure],
            notes: list[str], whole_file: bool = True) -> pd.Series:
+    if rule.value is not None or rule.spread is not None:
+        return _made_dates(raw, rule, key, notes)
     if rule.from_row_order is not None:
         r = rule.from_row_order
         months = raw[r.month_column]
@@ -127,6 +129,31 @@ def _dates(raw: pd.DataFrame, rule: DateRule, key: str, failures: list[MappingFa
         failures.append(MappingFailure(bad, "bad_timestamp", rule.column,
                                        f"'{rule.column}' does not match {rule.format} ({key})"))
     return parsed.astype("datetime64[us]")
+
+
+def _made_dates(raw: pd.DataFrame, rule: DateRule, key: str, notes: list[str]) -> pd.Series:
+    """`created_at` for an export without dates: one `value` for every row, or rows `spread`
+    evenly between two dates in file order."""
+    if key != "created_at":
+        raise MappingError(f"mapping key '{key}': `value` and `spread` date `created_at` "
+                           "only (an outcome needs its own date or `known_after_days`)")
+    if rule.value is not None:
+        when = to_utc_naive(rule.value)
+        notes.append(f"created_at: every lead dated {when} (a snapshot export): leads cannot be "
+                     "split by time, so `leadlens train` refuses; score with a model trained "
+                     "elsewhere, or date rows with `spread` if the file is in time order")
+        return pd.Series(when, index=raw.index, dtype="datetime64[us]")
+    if rule.spread is None:  # unreachable: called with one of the two
+        raise MappingError(f"mapping key '{key}': neither `value` nor `spread`")
+    start, end = to_utc_naive(rule.spread.start), to_utc_naive(rule.spread.end)
+    n = len(raw)
+    notes.append(f"created_at: {n:,} rows spread evenly from {start} to {end} in file order: the "
+                 "time split is a split by file order, honest only if the file is in time "
+                 "order (otherwise the test measures ranking within one period)")
+    # whole microseconds, the first row exactly at `start` and the last exactly at `end`
+    micros = np.linspace(start.value // 1000, end.value // 1000, n).round().astype("int64")
+    return pd.Series(pd.to_datetime(micros, unit="us"), index=raw.index,
+                     dtype="datetime64[us]")
 
 
 def _check_references(raw: pd.DataFrame, m: SourceMapping, source: str,
@@ -183,6 +210,19 @@ def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
 
     failures: list[MappingFailure] = []
     notes: list[str] = []
+    out = _contract_columns(work, m, with_outcome, failures, notes)
+
+    used = {c for c in refs.values() if c is not None}
+    if m.outcome is not None:
+        used.add(m.outcome.column)
+    excluded = _keep_attributes(work, m, used, source, with_outcome, out)
+    return MappedLeads(out.reset_index(drop=True), failures,
+                       {k: v for k, v in excluded.items() if v}, notes)
+
+
+def _contract_columns(work: pd.DataFrame, m: SourceMapping, with_outcome: bool,
+                      failures: list[MappingFailure], notes: list[str]) -> pd.DataFrame:
+    """The contract's columns of the leads rows: id, dates, outcome, owner, source, amount."""
     out = pd.DataFrame(index=work.index)
     if m.lead_id.row_number:
         out["lead_id"] = [f"{m.lead_id.prefix}{i + 1}" for i in range(len(work))]
@@ -200,10 +240,13 @@ def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
         ref = getattr(m, name)
         if ref is not None:
             out[name] = work[ref.column] if ref.column is not None else ref.value
+    return out
 
-    used = {c for c in refs.values() if c is not None}
-    if m.outcome is not None:
-        used.add(m.outcome.column)
+
+def _keep_attributes(work: pd.DataFrame, m: SourceMapping, used: set[str], source: str,
+                     with_outcome: bool, out: pd.DataFrame) -> dict[str, list[str]]:
+    """Copy every export column the mapping neither uses nor excludes into `out` as a lead
+    attribute (renamed as mapped); returns the excluded columns by why."""
     excluded = {why: excluded_columns(list(work.columns), getattr(m.exclude, why),
                                       f"exclude.{why}", source, strict=with_outcome)
                 for why in ("leaky", "personal", "other")}
@@ -223,8 +266,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: SourceMapping, source: str,
                 raise MappingError(f"{source}: mapping key 'rename.{col}': attribute name "
                                    f"'{name}' clashes with a contract column")
             out[name] = work[col]
-    return MappedLeads(out.reset_index(drop=True), failures,
-                       {k: v for k, v in excluded.items() if v}, notes)
+    return excluded
 
 
 def _outcome(work: pd.DataFrame, rule: OutcomeRule, out: pd.DataFrame,

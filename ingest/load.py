@@ -131,13 +131,14 @@ def ingest_frames(
     try:
         if "reps" in raws:
             say("validating reps")
-            results["reps"] = validate_table(REPS, raws["reps"], sources["reps"], personal)
+            results["reps"] = validate_table(REPS, raws["reps"], sources["reps"], personal,
+                                             keep_columns=config.keep_columns)
         if "leads" in raws:
             say("validating leads")
             results["leads"] = validate_table(
                 LEADS, raws["leads"], sources["leads"], personal,
                 stored_attribute_types=warehouse.attribute_types(),
-                prior_failures=lead_failures or (),
+                prior_failures=lead_failures or (), keep_columns=config.keep_columns,
             )
         if "activities" in raws:
             say("validating activities")
@@ -146,7 +147,7 @@ def ingest_frames(
                 known = known.union(pd.Index(results["leads"].valid["lead_id"], dtype="string"))
             results["activities"] = validate_table(
                 ACTIVITIES, raws["activities"], sources["activities"], personal,
-                known_lead_ids=known,
+                known_lead_ids=known, keep_columns=config.keep_columns,
             )
     except ContractError as err:
         raise IngestError(str(err)) from None
@@ -197,7 +198,15 @@ def format_summary(summary: IngestSummary) -> str:
         for rule, count in r.quarantined_by_rule.items():
             lines.append(f"{'':<13}{rule}: {count:,}")
         if r.dropped_personal:
-            lines.append(f"{'':<13}personal-data columns dropped: {', '.join(r.dropped_personal)}")
+            lines.append(f"{'':<13}dropped as personal data (by name, "
+                         f"ingest.personal_data_columns): {', '.join(r.dropped_personal)}")
+        if r.masked_free_text:
+            lines.append(f"{'':<13}email addresses or phone numbers masked in free text: "
+                         + ", ".join(f"{c} ({n:,} values)"
+                                     for c, n in r.masked_free_text.items()))
+        if r.kept_personal_named:
+            lines.append(f"{'':<13}kept although the name looks personal: " + ", ".join(
+                f"{c} ({why})" for c, why in r.kept_personal_named.items()))
         if r.ignored_columns:
             lines.append(f"{'':<13}columns not in the contract, ignored: "
                          f"{', '.join(r.ignored_columns)}")

@@ -8,12 +8,13 @@ those errors name the key and the column.
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.settings import ConfigError, format_config_errors, read_yaml
+from core.settings import ConfigError, format_config_errors, iso_text, read_yaml
 
 Sentinel = str | int | float
 
@@ -76,17 +77,51 @@ class RowOrderDates(_Part):
     """A day's rows are spread evenly over these working hours, in file order."""
 
 
+class SpreadDates(_Part):
+    """Dates for an export without dates: rows spread evenly from `start` to `end` in file
+    order (the first row at `start`, the last at `end`)."""
+
+    start: str
+    end: str
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        return iso_text(v, "spread")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpreadDates:
+        start, end = self.start, self.end
+        if datetime.datetime.fromisoformat(end) <= datetime.datetime.fromisoformat(start):
+            raise ValueError("`end` must come after `start`")
+        return self
+
+
 class DateRule(_Part):
-    """A date key (`created_at`, ...): a column (ISO-8601 or a format), or dates from row order."""
+    """A date key (`created_at`, ...): a column (ISO-8601 or a format), or dates from row order;
+    `created_at` also takes one `value` for every row (a snapshot export) or rows `spread`
+    evenly between two dates in file order."""
 
     column: str | None = None
     format: str | None = None
     """A `strftime` format such as `%d/%m/%Y`; ISO-8601 when left out."""
     from_row_order: RowOrderDates | None = None
+    value: str | None = None
+    """One date for every row: the day a snapshot export was taken (no time split possible)."""
+    spread: SpreadDates | None = None
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value(cls, v: Any) -> Any:
+        return iso_text(v, "value")
 
     @model_validator(mode="after")
     def _one(self) -> DateRule:
-        _exactly_one(self.column, self.from_row_order, "`column` or `from_row_order`")
+        given = [k for k in ("column", "from_row_order", "value", "spread")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `column`, `from_row_order`, `value` or "
+                             "`spread`")
         if self.format is not None and self.column is None:
             raise ValueError("`format` goes with `column`")
         return self

@@ -90,7 +90,9 @@ def format_crm_summary(s: CrmSummary) -> str:
         f"last activity {_day(s.last_activity)}",
         f"Outcomes: {s.converted:,} converted, {s.lost:,} lost, {s.open:,} open; "
         f"conversion rate {s.conversion_rate:.1%} of all leads, "
-        f"{s.resolved_conversion_rate:.1%} of resolved leads",
+        + (f"{s.resolved_conversion_rate:.1%} of resolved leads" if s.lost or not s.converted
+           else "losses are not recorded (no lead has a closed_lost_at): a lead without an "
+                "outcome counts as not converted once its horizon has passed"),
         "Outbound follow-ups per lead:",
     ]
     for bucket, share in s.followups.items():

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from core.contract import LEADS, Column, Table, is_personal_column, normalise_column_name
+from core.free_text import mask_free_text
 
 
 class ContractError(ValueError):
@@ -57,6 +58,11 @@ class TableResult:
     valid: pd.DataFrame
     quarantine: pd.DataFrame
     dropped_personal: list[str] = field(default_factory=list)
+    kept_personal_named: dict[str, str] = field(default_factory=dict)
+    """Columns whose name looks personal but were kept -> why (yes/no values, or
+    `ingest.keep_columns`)."""
+    masked_free_text: dict[str, int] = field(default_factory=dict)
+    """Column -> values in which an email address or phone number was masked."""
     ignored_columns: list[str] = field(default_factory=list)
     attribute_columns: dict[str, str] = field(default_factory=dict)
 
@@ -172,6 +178,7 @@ def validate_table(
     known_lead_ids: pd.Index | None = None,
     stored_attribute_types: dict[str, str] | None = None,
     prior_failures: Iterable[MappingFailure] = (),
+    keep_columns: Iterable[str] = (),
 ) -> TableResult:
     """Validate `raw` (one file's rows, in file order) against `table`.
 
@@ -179,15 +186,20 @@ def validate_table(
     `stored_attribute_types` (leads only) maps attribute columns already in the warehouse to
     `numeric` or `text`, so a numeric attribute keeps rejecting text.
     `prior_failures` are rows a source mapping already could not use.
+    A column whose name marks personal data (`personal_columns`) is dropped, unless it holds
+    only yes/no values (a consent flag such as `Do Not Email` is not personal data) or is listed
+    in `keep_columns` (`ingest.keep_columns`).
     """
     personal = tuple(personal_columns)
     frame = _normalise_headers(raw, source)
     contract_names = set(table.column_names)
-    dropped = [
-        c for c in frame.columns
-        if c not in contract_names and is_personal_column(c, personal)
-    ]
+    dropped, kept = _personal_columns(frame, contract_names, personal, keep_columns)
     frame = frame.drop(columns=dropped)
+    # personal data inside free text, masked before anything is stored or quarantined; the
+    # ids (rep ids name employees as the CRM does) and dates are left as they are
+    frame, masked = mask_free_text(frame, {c.name for c in table.columns
+                                           if c.kind in ("id", "timestamp")}
+                                   | {"rep_id", "owner_rep_id"})
 
     missing = [c for c in table.required if c not in frame.columns]
     if missing:
@@ -251,9 +263,39 @@ def validate_table(
         valid=valid,
         quarantine=quarantine,
         dropped_personal=dropped,
+        kept_personal_named=kept,
+        masked_free_text=masked,
         ignored_columns=ignored,
         attribute_columns=attribute_types,
     )
+
+
+def _personal_columns(frame: pd.DataFrame, contract_names: set[str], personal: tuple[str, ...],
+                      keep_columns: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """The columns to drop as personal data, and those kept despite the name (-> why)."""
+    keep = {normalise_column_name(k) for k in keep_columns}
+    kept: dict[str, str] = {}
+    dropped = []
+    for c in frame.columns:
+        if c in contract_names or not is_personal_column(c, personal):
+            continue
+        if c in keep:
+            kept[c] = "ingest.keep_columns"
+        elif _yes_no(frame[c]):
+            kept[c] = "yes/no values"
+        else:
+            dropped.append(c)
+    return dropped, kept
+
+
+YES_NO = frozenset({"yes", "no", "y", "n", "true", "false", "t", "f", "0", "1"})
+
+
+def _yes_no(values: pd.Series) -> bool:
+    """True when every non-empty value is a yes/no flag (and there is at least one)."""
+    text = values.astype("string").str.strip().str.lower()
+    seen = set(text[text.notna() & text.ne("")].unique())
+    return bool(seen) and seen <= YES_NO
 
 
 def _empty_typed(col: Column, n: int) -> pd.Series:

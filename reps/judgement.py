@@ -107,53 +107,103 @@ def shrink_share(successes: np.ndarray, trials: np.ndarray, groups: np.ndarray,
     return _shrink(successes, trials, groups, fallback, empty=np.nan)
 
 
-def _typical(ratios: np.ndarray, usable: np.ndarray) -> float:
-    """The median ratio over the reps with enough data (1.0 when there are none)."""
-    r = ratios[usable & np.isfinite(ratios)]
-    return float(np.median(r)) if r.size else 1.0
+def _typical_by(ratios: np.ndarray, usable: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per rep: the median ratio over the reps of its comparison group with enough data (1.0
+    when there are none)."""
+    out = np.ones(len(ratios))
+    for g in pd.unique(groups):
+        m = groups == g
+        r = ratios[m & usable & np.isfinite(ratios)]
+        out[m] = float(np.median(r)) if r.size else 1.0
+    return out
+
+
+def _of(group: str) -> str:
+    return "" if group == "every rep" else f" of {group}"
+
+
+def _rest(group: str) -> str:
+    return "the other reps" if group == "every rep" else f"the rest of {group}"
 
 
 def _fmt(x: float) -> str:
     return f"{x:.1f}" if abs(x) < 100 else f"{x:,.0f}"
 
 
+MIN_ROLE_PEERS = 3
+"""A role is a different job: its reps are compared with each other from this many on."""
+
+
+def comparison_groups(reps: pd.DataFrame, usable: np.ndarray, min_reps: int) -> pd.Series:
+    """Who each rep is compared with: their team (and role, when the reps table gives one)
+    when that group holds `min_reps` reps with enough data (`usable`; a median of a few reps
+    moves with each of them), else their role across teams (from `MIN_ROLE_PEERS` reps: a
+    role is a different job, not noise), else every rep. A label per rep, e.g.
+    `team east, role sales`."""
+    team = reps["team"].astype("string").fillna("(no team)")
+    role = (reps["role"].astype("string") if "role" in reps
+            else pd.Series(pd.NA, index=reps.index, dtype="string"))
+    fine = ("team " + team + role.map(lambda r: "" if pd.isna(r) else f", role {r}")
+            ).astype(object)
+    by_role = role.map(lambda r: "every rep" if pd.isna(r) else f"role {r} (every team)")
+    out = pd.Series("every rep", index=reps.index, dtype=object)
+    ok = pd.Series(usable, index=reps.index)
+    role_size = ok.groupby(by_role).transform("sum")
+    out[role_size >= MIN_ROLE_PEERS] = by_role[role_size >= MIN_ROLE_PEERS]
+    fine_size = ok.groupby(fine).transform("sum")
+    out[fine_size >= min_reps] = fine[fine_size >= min_reps]
+    return out
+
+
 def judge(reps: pd.DataFrame, cfg: RepsConfig) -> pd.DataFrame:
-    """Add intervals, tests, shrunk figures, `status` and `flags` to one row per rep.
+    """Add intervals, tests, shrunk figures, `status`, `flags` and `compared_with` to one row
+    per rep.
 
     Expects columns: rep_id, team, leads, conversions, expected_conversions, touches_judged,
     dropouts, expected_dropouts, depth_judged_leads (new leads whose follow-up depth is judged),
-    reached_fifth.
+    reached_fifth; optionally role, touches and touches_on_own_leads (a rep who mostly touches
+    other reps' leads is not judged as an owner: status `not_an_owner`).
     """
     out = reps.copy().reset_index(drop=True)
-    team = out["team"].astype("string").fillna("(no team)").to_numpy()
     o, e = out["conversions"].to_numpy(float), out["expected_conversions"].to_numpy(float)
     d, ed = out["dropouts"].to_numpy(float), out["expected_dropouts"].to_numpy(float)
     n5 = out["depth_judged_leads"].to_numpy(float)
     k5 = out["reached_fifth"].to_numpy(float)
+    touches = out["touches"].to_numpy(float) if "touches" in out else np.zeros(len(out))
+    own = out["touches_on_own_leads"].to_numpy(float) if "touches_on_own_leads" in out \
+        else touches
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["owned_touch_share"] = np.where(touches > 0, own / touches, np.nan)
+    owner = ~(out["owned_touch_share"].to_numpy() < cfg.min_owned_share)
+
+    conv_ok = (e >= cfg.min_expected_conversions) & owner
+    drop_ok = (ed >= cfg.min_expected_dropouts) & owner
+    depth_ok = (n5 >= cfg.min_new_leads_touched) & owner
+    out["compared_with"] = comparison_groups(out, conv_ok | drop_ok | depth_ok,
+                                             cfg.min_group_reps)
+    group = out["compared_with"].to_numpy()
 
     with np.errstate(divide="ignore", invalid="ignore"):
         out["oe_ratio"] = np.where(e > 0, o / e, np.nan)
         out["dropout_ratio"] = np.where(ed > 0, d / ed, np.nan)
     out["oe_low"], out["oe_high"] = garwood_interval(o, e, cfg.interval)
     out["dropout_low"], out["dropout_high"] = garwood_interval(d, ed, cfg.interval)
-    out["oe_ratio_shrunk"] = shrink_ratio(o, e, team)
-    out["dropout_ratio_shrunk"] = shrink_ratio(d, ed, team)
-    out["reached_fifth_share_shrunk"] = shrink_share(k5, n5, team)
+    out["oe_ratio_shrunk"] = shrink_ratio(o, e, group)
+    out["dropout_ratio_shrunk"] = shrink_ratio(d, ed, group)
+    out["reached_fifth_share_shrunk"] = shrink_share(k5, n5, group)
 
-    conv_ok = e >= cfg.min_expected_conversions
-    drop_ok = ed >= cfg.min_expected_dropouts
-    depth_ok = n5 >= cfg.min_new_leads_touched
-    typical_oe = _typical(out["oe_ratio"].to_numpy(), conv_ok)
-    typical_drop = _typical(out["dropout_ratio"].to_numpy(), drop_ok)
+    typical_oe = _typical_by(out["oe_ratio"].to_numpy(), conv_ok, group)
+    typical_drop = _typical_by(out["dropout_ratio"].to_numpy(), drop_ok, group)
     out["typical_oe_ratio"] = typical_oe
     out["typical_dropout_ratio"] = typical_drop
     null_conv = e * typical_oe * cfg.conversion_margin
     null_drop = ed * typical_drop * cfg.dropout_margin
     out["p_conversions_below"] = np.where(conv_ok, stats.poisson.cdf(o, null_conv), np.nan)
     out["p_dropouts_above"] = np.where(drop_ok, stats.poisson.sf(d - 1, null_drop), np.nan)
-    # the team's share without the rep, so a rep is not compared with itself
-    team_k = pd.Series(k5).groupby(team).transform("sum").to_numpy() - k5
-    team_n = pd.Series(n5).groupby(team).transform("sum").to_numpy() - n5
+    # the group's share without the rep, so a rep is not compared with itself
+    k_owner, n_owner = np.where(owner, k5, 0.0), np.where(owner, n5, 0.0)
+    team_k = pd.Series(k_owner).groupby(group).transform("sum").to_numpy() - k_owner
+    team_n = pd.Series(n_owner).groupby(group).transform("sum").to_numpy() - n_owner
     with np.errstate(divide="ignore", invalid="ignore"):
         peer_share = np.where(team_n > 0, team_k / team_n, np.nan)
     out["team_reached_fifth_share"] = peer_share
@@ -178,7 +228,7 @@ def judge(reps: pd.DataFrame, cfg: RepsConfig) -> pd.DataFrame:
                     f"converted {int(o[i])} of {int(row['leads'])} leads; leads like these "
                     f"convert {_fmt(e[i])} on average; ratio {row['oe_ratio']:.2f} "
                     f"({cfg.interval:.0%} interval {row['oe_low']:.2f} to {row['oe_high']:.2f}); "
-                    f"the typical rep: {typical_oe:.2f}"),
+                    f"the typical rep{_of(row['compared_with'])}: {typical_oe[i]:.2f}"),
             })
         if drop_flag[i]:
             f.append({
@@ -188,8 +238,8 @@ def judge(reps: pd.DataFrame, cfg: RepsConfig) -> pd.DataFrame:
                     f"open leads (no further touch within the window); leads in these states "
                     f"are dropped {_fmt(ed[i])} times on average; ratio "
                     f"{row['dropout_ratio']:.2f} ({cfg.interval:.0%} interval "
-                    f"{row['dropout_low']:.2f} to {row['dropout_high']:.2f}); the typical rep: "
-                    f"{typical_drop:.2f}"),
+                    f"{row['dropout_low']:.2f} to {row['dropout_high']:.2f}); the typical rep"
+                    f"{_of(row['compared_with'])}: {typical_drop[i]:.2f}"),
             })
         if depth_flag[i]:
             f.append({
@@ -197,12 +247,14 @@ def judge(reps: pd.DataFrame, cfg: RepsConfig) -> pd.DataFrame:
                 "expected": float(peer_share[i]),
                 "reason": (
                     f"took {int(k5[i])} of {int(n5[i])} new leads still open to the fifth "
-                    f"follow-up ({k5[i] / n5[i]:.0%}); the rest of the team: "
+                    f"follow-up ({k5[i] / n5[i]:.0%}); {_rest(row['compared_with'])}: "
                     f"{peer_share[i]:.0%}"),
             })
         flags.append(f)
         if f:
             status.append("flagged")
+        elif not owner[i]:
+            status.append("not_an_owner")
         elif not (conv_ok[i] or drop_ok[i] or depth_ok[i]):
             status.append("insufficient_data")
         else:

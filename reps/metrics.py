@@ -11,7 +11,10 @@
 4. follow-ups to engaged leads: outbound touches after the lead's first response or held meeting;
 5. proposals generated: count, total and mean amount.
 Plus conversions, conversion rate (won / resolved in the period), won revenue, quota attainment
-(won revenue / (monthly quota x months)) and the median days from creation to first touch.
+(won revenue / (monthly quota x months)), the median days from creation to first touch, and
+the outbound touches the rep made in the period, in all and on leads the rep owns (a rep who
+mostly works other owners' leads, e.g. a validation or fraud-check role, is not judged as an
+owner).
 
 An activity is credited to its `rep_id`, or to the lead's owner when `rep_id` is empty.
 """
@@ -44,6 +47,8 @@ METRIC_COLUMNS = [
     "monthly_quota",
     "quota_attainment",
     "median_days_to_first_touch",
+    "touches",
+    "touches_on_own_leads",
 ]
 
 
@@ -113,9 +118,12 @@ def acts_cte(d: Dialect = DUCKDB) -> str:
     )"""  # noqa: S608 (fixed SQL fragments)
 
 
-def rep_metrics_sql(cfg: EngagementConfig, d: Dialect = DUCKDB) -> str:
-    """Metrics per rep for the period [$start, $end); `$months` is the period's length."""
+def rep_metrics_sql(cfg: EngagementConfig, d: Dialect = DUCKDB, has_role: bool = True) -> str:
+    """Metrics per rep for the period [$start, $end); `$months` is the period's length.
+    `has_role`: whether the reps table has the `role` column (a warehouse from before it
+    existed, opened read-only, has not)."""
     dormant = cfg.dormant_days * DAY
+    role = "r.role" if has_role else "CAST(NULL AS VARCHAR)"
     return f"""
     WITH
     marks AS ({LEAD_MARKS_SQL}),
@@ -139,7 +147,9 @@ def rep_metrics_sql(cfg: EngagementConfig, d: Dialect = DUCKDB) -> str:
                    AS followups_to_engaged_leads,
                count(*) FILTER (WHERE type = 'proposal') AS proposals,
                coalesce(sum(amount) FILTER (WHERE type = 'proposal'), 0) AS proposal_total,
-               avg(amount) FILTER (WHERE type = 'proposal') AS proposal_mean
+               avg(amount) FILTER (WHERE type = 'proposal') AS proposal_mean,
+               count(*) AS touches,
+               count(*) FILTER (WHERE rep = owner) AS touches_on_own_leads
         FROM period_acts WHERE rep IS NOT NULL GROUP BY rep
     ),
     {depth_ctes(cfg, d)},
@@ -176,7 +186,7 @@ def rep_metrics_sql(cfg: EngagementConfig, d: Dialect = DUCKDB) -> str:
         UNION SELECT rep FROM lead_counts
         UNION SELECT rep FROM touch_counts
     )
-    SELECT ar.rep AS rep_id, r.team,
+    SELECT ar.rep AS rep_id, r.team, {role} AS role,
            coalesce(lc.new_leads, 0) AS new_leads,
            coalesce(tc.calls_to_new_leads, 0) AS calls_to_new_leads,
            coalesce(db.new_leads_first_touched, 0) AS new_leads_first_touched,
@@ -196,7 +206,9 @@ def rep_metrics_sql(cfg: EngagementConfig, d: Dialect = DUCKDB) -> str:
            CASE WHEN r.monthly_quota > 0
                 THEN coalesce(lc.won_revenue, 0) / (r.monthly_quota * $months) END
                AS quota_attainment,
-           lc.median_days_to_first_touch
+           lc.median_days_to_first_touch,
+           coalesce(tc.touches, 0) AS touches,
+           coalesce(tc.touches_on_own_leads, 0) AS touches_on_own_leads
     FROM all_reps ar
     LEFT JOIN reps r ON r.rep_id = ar.rep
     LEFT JOIN lead_counts lc ON lc.rep = ar.rep
@@ -218,7 +230,10 @@ def rep_metrics(
         "end": period.end.to_pydatetime(),
         "months": period.months,
     }
-    out = con.execute(rep_metrics_sql(cfg), params).df()
+    has_role = bool(con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'reps' "
+        "AND column_name = 'role'").fetchall()[0][0])
+    out = con.execute(rep_metrics_sql(cfg, has_role=has_role), params).df()
     if team is not None:
         out = out[out["team"] == team].reset_index(drop=True)
     out.insert(2, "period", period.label)

@@ -238,6 +238,9 @@ def _record(row: pd.Series, report: RepReport) -> dict[str, Any]:
     return {
         "rep_id": row["rep_id"],
         "team": None if pd.isna(row["team"]) else row["team"],
+        "role": None if pd.isna(row.get("role")) else row["role"],
+        "compared_with": row["compared_with"],
+        "owned_touch_share": num_or_none(row["owned_touch_share"]),
         "period": report.period.label,
         "metrics": {
             "new_leads": int(row["new_leads"]),

@@ -72,6 +72,16 @@ def to_table(report: RepReport, flagged_only: bool = False) -> str:
                 f"{r['dropouts']:>7}{r['expected_dropouts']:>7.1f}"
                 f"{fmt_num(r['quota_attainment'], '{:.0%}'):>7}")
         lines.append("")
+    groups: dict[str, list[str]] = {}
+    for r in recs:
+        groups.setdefault(r["compared_with"], []).append(r["rep_id"])
+    lines.append("Compared with: " + "; ".join(
+        f"{g} ({len(ids)} reps)" for g, ids in groups.items()))
+    others = [r for r in recs if r["status"] == "not_an_owner"]
+    if others:
+        lines.append("Not judged as owners (most of their touches are on other reps' leads): "
+                     + ", ".join(f"{r['rep_id']} ({fmt_num(r['owned_touch_share'], '{:.0%}')} "
+                                 "on own leads)" for r in others))
     flagged = [r for r in recs if r["status"] == "flagged"]
     lines.append(f"Flagged reps: {len(flagged)} of {len(recs)}"
                  + (f" ({sum(r['status'] == 'insufficient_data' for r in recs)} with too "

@@ -32,8 +32,11 @@ def _frame(lead_ids: list[str], rows: list[dict], explain: int) -> pd.DataFrame:
 
 def score_leads(source: FeatureSource, scorer: Scorer, leads: pd.DataFrame,
                 activities: pd.DataFrame | None, as_of: pd.Timestamp,
-                explain: int = 0) -> pd.DataFrame:
-    """Score leads given by their fields (and activities, if any) as of `as_of`."""
+                explain: int = 0, at_creation: bool = False) -> pd.DataFrame:
+    """Score leads given by their fields (and activities, if any) as of `as_of`; with
+    `at_creation`, a lead with a valid `created_at` and no activities is scored as of its
+    creation (a new lead, as a flat export's model learned leads), the rest as of `as_of`. The
+    `as_of` column says which moment each lead was scored at."""
     if "lead_id" not in leads.columns:
         raise ValueError("the leads file needs a lead_id column")
     by_lead = ({k: g for k, g in activities.groupby("lead_id", sort=False)}
@@ -41,9 +44,16 @@ def score_leads(source: FeatureSource, scorer: Scorer, leads: pd.DataFrame,
     empty = pd.DataFrame(columns=["occurred_at", "type"])
     records = leads.to_dict("records")
     acts = [by_lead.get(r["lead_id"], empty) for r in records]
-    feats = source.for_payload(records, acts, as_of)
+    moments = [as_of] * len(records)
+    if at_creation and "created_at" in leads.columns:
+        created = pd.to_datetime(leads["created_at"], errors="coerce", utc=True, format="mixed")
+        created = created.dt.tz_localize(None)
+        moments = [c if (not pd.isna(c) and len(a) == 0) else as_of
+                   for c, a in zip(created, acts, strict=True)]
+    feats = source.for_payload(records, acts, moments)
     rows = scorer.score_rows(feats, explain)
     out = _frame([str(r["lead_id"]) for r in records], rows, explain)
+    out.insert(1, "as_of", pd.Series(moments, dtype="datetime64[ns]"))
     out.attrs["coverage"] = scorer.bundle.coverage(feats)
     return out
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.free_text import mask_fields
 from core.settings import EngagementConfig
 from core.timestamps import default_as_of
 from core.warehouse import Warehouse, single_row
@@ -37,7 +38,7 @@ class FeatureSource:
         self._wh = Warehouse(warehouse_path, read_only=True)
         self._wh.open()
         self.attributes = list(self._wh.attribute_types())
-        self.history = OutcomeHistory.from_warehouse(self._wh.con)
+        self.history = OutcomeHistory.from_warehouse(self._wh.con, cfg.outcome_horizon_days)
         self._lock = threading.Lock()
 
     @property
@@ -126,9 +127,13 @@ class FeatureSource:
 
     def for_payload(self, leads: Sequence[Mapping[str, Any]],
                     activities: Sequence[Sequence[Mapping[str, Any]]],
-                    as_of: pd.Timestamp) -> pd.DataFrame:
-        """Features computed online from each lead's fields and its activity list."""
-        rows = [online_features(lead, acts, as_of, self.history, self.cfg, self.attributes)
-                for lead, acts in zip(leads, activities, strict=True)]
+                    as_of: pd.Timestamp | Sequence[pd.Timestamp]) -> pd.DataFrame:
+        """Features computed online from each lead's fields and its activity list, as of one
+        moment or one moment per lead."""
+        moments = [as_of] * len(leads) if isinstance(as_of, pd.Timestamp) else list(as_of)
+        fields = ["source", *self.attributes]  # masked as ingestion masks them
+        rows = [online_features(mask_fields(lead, fields), acts, when, self.history, self.cfg,
+                                self.attributes)
+                for lead, acts, when in zip(leads, activities, moments, strict=True)]
         frame = pd.DataFrame(rows, columns=self.columns)
         return frame

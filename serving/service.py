@@ -172,8 +172,9 @@ class LeadLens:
         scorer = served.scorers.get("dropout")
         if scorer is None:
             # 404, not 503: it will not appear by waiting, and BentoML hides 5xx messages
-            raise NotFound("no dropout model is being served (none is promoted; a CRM export "
-                           "without an activity log has none)")
+            why = next((n for n in served.notes if n.startswith("not serving dropout")),
+                       "not serving dropout")
+            raise NotFound(f"no dropout model is being served: {why}")
         ready = _prepared(self.state, served, "dropout", leads, when)
         rows = (scorer.score_matrix(*ready[:2], explain, ranked=False, contrib=ready[2])
                 if ready is not None else

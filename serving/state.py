@@ -15,7 +15,7 @@ import pandas as pd
 
 from core.model_bundle import ModelBundle, coverage_warning, load_bundle, synthetic_rows
 from core.names import REGISTERED_NAMES, VersionTag
-from core.registry import champion_version, configure, load_version
+from core.registry import champion_version, configure, load_version, skip_reason
 from core.settings import Runtime
 from serving.lead_features import FeatureSource
 from serving.lead_table import LeadTable, build_lead_table
@@ -37,6 +37,16 @@ class Served:
     as_of: pd.Timestamp
     origin: str  # "mlflow" or "bentoml store"
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _skip_note(kind: str) -> str:
+    """Why the latest training skipped this model, as a suffix for a note (empty if it did
+    not, or the registry cannot say)."""
+    try:
+        why = skip_reason(kind)
+    except Exception:  # a note's detail: never a reason to fail loading
+        return ""
+    return f" (the latest training skipped it: {why})" if why else ""
 
 
 def _validate(bundle: ModelBundle, columns: list[str]) -> None:
@@ -164,7 +174,7 @@ class ServingState:
             except Exception as err:
                 if kind not in OPTIONAL:
                     raise
-                notes.append(f"not serving {kind}: {err}")
+                notes.append(f"not serving {kind}: {err}{_skip_note(kind)}")
                 log.warning("%s", notes[-1])
                 continue
             scorers[kind] = Scorer(bundle, settings.serve, labels)

@@ -25,7 +25,7 @@ def backtest(wh: Warehouse, settings: Settings, until: pd.Timestamp, origins: in
     """The conversion model's replay at `origins` data ends, `every_days` apart back from
     `until`: what a model trained then would have done on the leads open then."""
     spec = SPECS["conversion"]
-    features, categorical = model_inputs(spec, settings, wh.attribute_types())
+    features, categorical = model_inputs(spec, settings, wh.con)
     rows = []
     for k in range(origins):
         end = until - pd.Timedelta(days=k * every_days)

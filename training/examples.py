@@ -34,6 +34,10 @@ class TimeSplit:
                 VersionTag.TEST_FROM: str(self.test_from), VersionTag.UNTIL: str(self.until)}
 
 
+ONE_MOMENT = ("an export dated with one `created_at.value` cannot be split by time; "
+              "`created_at.spread` dates rows in file order")
+
+
 def time_split(examples: pd.DataFrame, fractions: tuple[float, float, float],
                until: pd.Timestamp) -> TimeSplit:
     """Cut the leads (not the rows) at creation-time quantiles."""
@@ -43,4 +47,10 @@ def time_split(examples: pd.DataFrame, fractions: tuple[float, float, float],
     n = len(created)
     valid_from = created.iloc[min(n - 1, int(n * fractions[0]))]
     test_from = created.iloc[min(n - 1, int(n * (fractions[0] + fractions[1])))]
+    if not created.iloc[0] < valid_from < test_from:
+        first, last = created.iloc[0], created.iloc[-1]
+        raise ValueError(
+            f"the {n:,} leads' creation times ({first} to {last}) cannot be cut into train, "
+            f"validation and test periods at {fractions}: too many leads share one creation "
+            f"time ({ONE_MOMENT})")
     return TimeSplit(pd.Timestamp(valid_from), pd.Timestamp(test_from), until)

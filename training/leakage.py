@@ -1,5 +1,11 @@
-"""Leakage audit: a feature that alone predicts almost perfectly, or that dominates the model's
-attributions, is more often a field filled in after the outcome than a discovery."""
+"""Leakage audit: a feature that alone predicts almost perfectly, a lead attribute whose
+emptiness alone separates the outcomes, or a feature that dominates the model's attributions, is
+more often a field filled in after the outcome than a discovery.
+
+The first two are blocking on the export's own columns (`promote` refuses a candidate they flag
+unless forced); on the features LeadLens derives from the activity log (point-in-time by
+construction) and for the share of attributions they are notes (a strong legitimate signal can
+dominate too)."""
 
 from __future__ import annotations
 
@@ -48,6 +54,21 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
     return max(auc, 1.0 - auc)
 
 
+def missing_by_outcome(train: pd.DataFrame, test: pd.DataFrame,
+                       columns: list[str]) -> dict[str, tuple[float, float]]:
+    """Per column: the share of empty values among converted and among other rows (training
+    and test rows together)."""
+    both = pd.concat([train, test], ignore_index=True)
+    pos = both["label"].to_numpy() == 1
+    out = {}
+    for c in columns:
+        if c not in both or pos.all() or not pos.any():
+            continue
+        empty = both[c].isna().to_numpy()
+        out[c] = (float(empty[pos].mean()), float(empty[~pos].mean()))
+    return out
+
+
 def shap_shares(contributions: np.ndarray, features: list[str]) -> dict[str, float]:
     """Each feature's share of total mean |SHAP| (the bias column excluded)."""
     mean_abs = np.abs(contributions[:, :-1]).mean(axis=0)
@@ -57,18 +78,33 @@ def shap_shares(contributions: np.ndarray, features: list[str]) -> dict[str, flo
 
 
 def leakage_audit(aucs: dict[str, float], shares: dict[str, float], auc_limit: float,
-                  share_limit: float, share_min_features: int = 1) -> pd.DataFrame:
-    """One row per feature with both figures and the reason it is flagged, if it is. The share
-    rule applies only to models with at least `share_min_features` inputs."""
+                  share_limit: float, share_min_features: int = 1,
+                  missing: dict[str, tuple[float, float]] | None = None,
+                  missing_gap: float = 1.0,
+                  attributes: set[str] | None = None) -> pd.DataFrame:
+    """One row per feature with its figures, the reason it is flagged, if it is, and whether
+    the flag is `blocking`. The share rule applies only to models with at least
+    `share_min_features` inputs; the emptiness rule to the columns of `missing` (lead
+    attributes: an engagement feature is empty for a reason LeadLens knows, e.g. no reply).
+    Only flags on `attributes` (the export's own columns; None: every feature) block: the
+    features LeadLens derives from the activity log are point-in-time by construction, so a
+    strong one is a strong signal, shown as a note."""
     rows = []
     use_share = len(aucs) >= share_min_features
+    missing = missing or {}
     for f in aucs:
-        reasons = []
+        reasons, blocking = [], False
+        own_column = attributes is None or f in attributes
         if aucs[f] > auc_limit:
             reasons.append(f"alone reaches AUC {aucs[f]:.3f} (> {auc_limit:g})")
+            blocking = own_column
+        if f in missing and abs(missing[f][0] - missing[f][1]) >= missing_gap:
+            reasons.append(f"empty for {missing[f][0]:.0%} of converted and {missing[f][1]:.0%} "
+                           "of other leads: probably filled after the fact")
+            blocking = True
         if use_share and shares.get(f, 0.0) > share_limit:
             reasons.append(f"holds {shares[f]:.0%} of total |SHAP| (> {share_limit:.0%})")
         rows.append({"feature": f, "single_feature_auc": aucs[f],
                      "shap_share": shares.get(f, 0.0), "flagged": bool(reasons),
-                     "reason": "; ".join(reasons)})
+                     "blocking": blocking, "reason": "; ".join(reasons)})
     return pd.DataFrame(rows).sort_values("shap_share", ascending=False, ignore_index=True)

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import mlflow
@@ -20,7 +21,7 @@ from core.model_bundle import OUTSIDE_RANGE_SHARE, ModelBundle
 from core.names import RunTag, VersionTag
 from core.settings import Runtime, Settings, TrainConfig
 from core.timestamps import data_end
-from core.warehouse import Warehouse, single_row
+from core.warehouse import Warehouse, attribute_types, single_row
 from features.engagement import feature_columns
 from features.labels import (
     Examples,
@@ -40,7 +41,7 @@ from training.evaluate import (
     paired_bootstrap,
     score_metrics,
 )
-from training.examples import SPLITS, TimeSplit, time_split
+from training.examples import ONE_MOMENT, SPLITS, TimeSplit, time_split
 from training.fit import (
     LogisticBaseline,
     RuleBaseline,
@@ -48,7 +49,12 @@ from training.fit import (
     prefer_simpler,
     select_and_refit,
 )
-from training.leakage import leakage_audit, shap_shares, single_feature_auc
+from training.leakage import (
+    leakage_audit,
+    missing_by_outcome,
+    shap_shares,
+    single_feature_auc,
+)
 from training.model_card import CardFacts, model_card
 from training.replay import ReplayFrames, replay_frames
 from training.specs import SPECS, ModelSpec
@@ -153,8 +159,17 @@ def prepare(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Timest
     """The model's examples with their time split and features; NotEnoughData if none."""
     examples = examples_for(spec.kind, wh.con, settings, until)
     if examples.frame.empty:
-        raise NotEnoughData(f"no usable {spec.kind} examples before {until}")
-    split = time_split(examples.frame, settings.train.split_fractions, until)
+        left_out = "; ".join(f"{why}: {n:,}" for why, n in examples.excluded.items() if n)
+        moments = single_row(wh.con.execute(
+            "SELECT count(DISTINCT created_at), count(*), min(created_at) FROM leads"))
+        same = (f"; all {moments[1]:,} leads were created at {moments[2]} ({ONE_MOMENT})"
+                if moments[0] == 1 and moments[1] > 1 else "")
+        raise NotEnoughData(f"no usable {spec.kind} examples before {until}"
+                            + (f" (left out: {left_out})" if left_out else "") + same)
+    try:
+        split = time_split(examples.frame, settings.train.split_fractions, until)
+    except ValueError as err:
+        raise NotEnoughData(str(err)) from None
     say(f"[{spec.kind}] {len(examples.frame):,} examples; computing features")
     data = build_dataset(wh.con, examples, split, settings.engagement,
                          list(wh.attribute_types()))
@@ -171,7 +186,7 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     until = split.until
     counts = class_counts(data)
     check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
-    features, categorical = model_inputs(spec, settings, attr_types)
+    features, categorical = model_inputs(spec, settings, wh.con)
     train = data[data["split"] == "train"]
     valid = data[data["split"] == "validation"]
     test = data[data["split"] == "test"].reset_index(drop=True)
@@ -194,8 +209,8 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     rule = RuleBaseline(spec.kind).fit(valid)
     scores = {"lightgbm": bundle.predict(test), "logistic": logistic.predict(test),
               "rule": rule.predict(test)}
-    judged = _judge(spec, bundle, (train, test), scores, (features, categorical), cfg,
-                    work_dir, say)
+    judged = _judge(spec, bundle, (train, test), scores,
+                    Inputs(features, categorical, list(attr_types)), cfg, work_dir, say)
     bundle.meta["test_noise"] = test_noise(test["label"].to_numpy(), scores)
     result = ModelResult(
         spec=spec, bundle=bundle, split=split, counts=counts, excluded=examples.excluded,
@@ -211,12 +226,42 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     return result, judged.figs, card_args
 
 
+def free_text_attributes(con: duckdb.DuckDBPyConnection, max_share: float) -> list[str]:
+    """Text lead attributes with more distinct values than `max_share` of the leads that have
+    one (notes, descriptions, names): free text, not a category a model can learn from."""
+    out = []
+    for name, kind in attribute_types(con).items():
+        if kind == "numeric":
+            continue
+        distinct, filled = single_row(con.execute(
+            f'SELECT count(DISTINCT "{name}"), count("{name}") FROM leads'))  # noqa: S608 (a column of this warehouse)
+        if filled >= FREE_TEXT_MIN_ROWS and distinct > max_share * filled:
+            out.append(name)
+    return out
+
+
+FREE_TEXT_MIN_ROWS = 20
+"""Fewer filled values than this say nothing about whether a column is free text."""
+
+
 def model_inputs(spec: ModelSpec, settings: Settings,
-            attr_types: dict[str, str]) -> tuple[list[str], list[str]]:
-    """The model's feature columns and which of them are categorical."""
+                 con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
+    """The model's feature columns and which of them are categorical (free-text attributes
+    left out: `free_text_attributes`)."""
+    free = set(free_text_attributes(con, settings.train.max_category_share))
+    attr_types = {a: k for a, k in attribute_types(con).items() if a not in free}
     features = spec.select(feature_columns(settings.engagement, []), list(attr_types))
     categorical = ["source", *[a for a, k in attr_types.items() if k != "numeric"]]
     return features, [c for c in categorical if c in features]
+
+
+class Inputs(NamedTuple):
+    """A model's inputs: every feature, the categorical ones, and the warehouse's lead
+    attributes (the export's own columns)."""
+
+    features: list[str]
+    categorical: list[str]
+    attributes: list[str]
 
 
 @dataclass
@@ -229,11 +274,11 @@ class _Judged:
 
 
 def _judge(spec: ModelSpec, bundle: ModelBundle, rows: tuple[pd.DataFrame, pd.DataFrame],
-           scores: dict[str, np.ndarray], inputs: tuple[list[str], list[str]],
-           cfg: TrainConfig, work_dir: Path, say: Say) -> _Judged:
+           scores: dict[str, np.ndarray], inputs: Inputs, cfg: TrainConfig, work_dir: Path,
+           say: Say) -> _Judged:
     """Metrics of every scorer on the test rows, the calibration curve the dashboard draws, AUC
     per source and team, the leakage audit and the plots; tables written to `work_dir`."""
-    features, categorical = inputs
+    features, categorical, attributes = inputs
     train, test = rows
     y = test["label"].to_numpy()
     # the reliability diagram the dashboard draws: (mean score, observed rate, rows) per bin,
@@ -254,8 +299,13 @@ def _judge(spec: ModelSpec, bundle: ModelBundle, rows: tuple[pd.DataFrame, pd.Da
     contrib = bundle.contributions(x_sample)
     audit = leakage_audit(single_feature_auc(train, test, features, categorical),
                           shap_shares(contrib, features), cfg.leakage_auc,
-                          cfg.leakage_shap_share, cfg.leakage_shap_min_features)
-    for row in audit[audit["flagged"]].itertuples():
+                          cfg.leakage_shap_share, cfg.leakage_shap_min_features,
+                          missing_by_outcome(train, test, [f for f in features if f in attributes]),
+                          cfg.leakage_missing_gap, set(attributes))
+    flagged = audit[audit["flagged"]]
+    bundle.meta["leakage"] = {r.feature: {"reason": r.reason, "blocking": bool(r.blocking)}
+                              for r in flagged.itertuples()}
+    for row in flagged.itertuples():
         say(f"[{spec.kind}] POSSIBLE LEAKAGE: {row.feature} {row.reason}")
     title = spec.registered_name
     figs = {
@@ -294,7 +344,7 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
     counts = pd.DataFrame([_count("train", at_replay.train),
                            _count("validation", at_replay.valid), _count("test", test)])
     check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
-    features, categorical = model_inputs(spec, settings, wh.attribute_types())
+    features, categorical = model_inputs(spec, settings, wh.con)
     split = TimeSplit(o.validation, o.replay, o.until)
     meta = {"until": str(o.until), **split.as_params(), "labels": label_settings(cfg),
             "replay_origin": str(o.replay)}
@@ -322,8 +372,9 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
         f"on the leads open at {o.replay:%Y-%m-%d})")
     bundle, candidates = select_and_refit(spec.kind, at_until, features, categorical, cfg, meta,
                                           say)
-    judged = _judge(spec, bundle, (at_until.refit, test), scores, (features, categorical),
-                    cfg, work_dir, say)
+    judged = _judge(spec, bundle, (at_until.refit, test), scores,
+                    Inputs(features, categorical, list(wh.attribute_types())), cfg, work_dir,
+                    say)
     bundle.meta["test_noise"] = replay
     bundle.meta["clock_like"] = {f: round(v, 4) for f, v in clock_like.items()}
     bundle.meta["training_range"] = {
@@ -405,6 +456,11 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
             prepared: dict[str, Prepared] = {}
             has_activities = single_row(wh.con.execute(
                 "SELECT count(*) > 0 FROM activities"))[0]
+            free = free_text_attributes(wh.con, settings.train.max_category_share)
+            if free:
+                say(f"left out as free text (more distinct values than "
+                    f"{settings.train.max_category_share:.0%} of the leads that have one; "
+                    f"train.max_category_share): {', '.join(free)}")
             for kind in kinds:
                 spec = SPECS[kind]
                 if spec.examples == "touches" and not has_activities:

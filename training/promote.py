@@ -119,6 +119,7 @@ def _judge(decision: Decision, gates: PromoteConfig, kind: str, cand: ModelBundl
     if cm["roc_auc"] < floor:
         decision.reasons.append(f"AUC {cm['roc_auc']:.4f} is below the floor {floor}")
     _noise_gates(decision, gates, cand.meta.get("test_noise"), cm, y)
+    _leakage_gate(decision, cand.meta.get("leakage") or {})
     if champ is not None:
         try:
             decision.champion_metrics = score_metrics(y, load_version(name, champ).predict(data))
@@ -129,6 +130,20 @@ def _judge(decision: Decision, gates: PromoteConfig, kind: str, cand: ModelBundl
             decision.reasons.append(
                 f"AUC {cm['roc_auc']:.4f} is worse than the champion's {hm['roc_auc']:.4f} "
                 f"by more than the tolerance {gates.auc_tolerance}")
+
+
+def _leakage_gate(decision: Decision, flags: dict[str, dict]) -> None:
+    """Refuse a candidate the leakage audit flagged on blocking evidence (a feature alone near
+    perfect, an attribute whose emptiness separates the outcomes); the attribution-share flag
+    is shown as a note."""
+    for feature, info in flags.items():
+        why = str(info.get("reason", ""))
+        if info.get("blocking"):
+            decision.reasons.append(
+                f"possible leakage: {feature} {why}; leave it out (`exclude.leaky` in the "
+                "source mapping, or drop the column) and retrain, or --force with a reason")
+        else:
+            decision.reasons.append(f"note: possible leakage: {feature} {why}")
 
 
 def _noise_gates(decision: Decision, gates: PromoteConfig, noise: dict | None,

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from core.settings import ConfigError
 from leadlens.cli.common import Obj, open_warehouse, say, timestamp
+
+if TYPE_CHECKING:
+    from ingest.source_mapping import SourceMapping
 
 
 @click.command()
@@ -70,6 +74,21 @@ def _simulate_world(out_dir: Path, name: str, leads: int | None, reps: int | Non
         f"ingest with --as-of {crm.cutoff.isoformat()}")
 
 
+def _record_profile(home: Path, mapping: SourceMapping | None, mapping_path: Path | None,
+                    activities: Path | None) -> None:
+    """Record a flat export's shape for the training defaults (`core.export_profile`); an
+    activity log removes it."""
+    from core.export_profile import ExportProfile, write_profile
+
+    if activities is not None:
+        write_profile(home, None)
+    elif mapping is not None and mapping_path is not None:
+        write_profile(home, ExportProfile(
+            mapping=mapping_path.name,
+            known_after_days=mapping.outcome.known_after_days if mapping.outcome else None,
+            losses_recorded=mapping.outcome is not None or mapping.closed_lost_at is not None))
+
+
 @click.command()
 @click.option("--leads", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Leads file (.csv or .parquet).")
@@ -124,6 +143,7 @@ def ingest(obj: Obj, leads: Path | None, activities: Path | None, reps: Path | N
                                                f"{err}") from None
     except (IngestError, WarehouseBusy) as err:
         raise click.ClickException(str(err)) from None
+    _record_profile(rt.home, mapping, mapping_path, activities)
     click.echo(format_summary(summary))
     if cutoff is not None:
         click.echo(f"Export cutoff: {cutoff} (training's until and the default as_of)")

@@ -27,6 +27,8 @@ def train(obj: Obj, until: str | None, models: tuple[str, ...]) -> None:
     rt = obj.runtime
     if not rt.warehouse_path.exists():
         raise click.ClickException(f"no warehouse at {rt.warehouse_path}: run `leadlens ingest`")
+    for line in rt.derived:  # settings that follow a flat export (core.export_profile)
+        say(f"setting {line}")
     try:
         report = train_models(rt, timestamp(until, "--until"), models or MODEL_KINDS, say=say)
     except KeyboardInterrupt:

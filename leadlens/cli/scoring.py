@@ -42,7 +42,8 @@ def _scoring(obj: Obj, kind: str = "conversion") -> tuple[FeatureSource, Scorer]
 @click.option("--open", "open_leads", is_flag=True,
               help="Score every lead open at --as-of in the warehouse instead.")
 @click.option("--as-of", "as_of", default=None,
-              help="Score as of this time (default: just after the latest data).")
+              help="Score as of this time (default: just after the latest data; a lead of "
+              "--input with a created_at and no activities: at its creation).")
 @click.option("--explain", type=click.IntRange(0, 20), default=0,
               help="Add the top N reasons per lead.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -68,10 +69,13 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
         if input_path is None:  # --open (exactly one of the two is given, checked above)
             frame = score_open(source, scorer, when, explain, say=say)
         else:
-            leads = (_mapped_leads(input_path, mapping_path) if mapping_path is not None
-                     else read_table(input_path))
+            leads, dated = (_mapped_leads(input_path, mapping_path) if mapping_path is not None
+                            else (read_table(input_path), True))
             acts = read_table(activities) if activities is not None else None
-            frame = score_leads(source, scorer, leads, acts, when, explain)
+            # without --as-of a new lead (created_at, no activities) is scored at its creation
+            # (not when the mapping makes dates up: row order, spread, one value)
+            frame = score_leads(source, scorer, leads, acts, when, explain,
+                                at_creation=as_of is None and dated)
     except (ValueError, KeyError) as err:
         raise click.ClickException(str(err)) from None
     finally:
@@ -81,7 +85,10 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
         frame.to_parquet(out, index=False)
     else:
         frame.to_csv(out, index=False)
-    click.echo(f"{len(frame):,} leads scored as of {when} with {registered_name(CONVERSION)} "
+    at_creation = int((frame["as_of"] != when).sum()) if "as_of" in frame else 0
+    moment = (f"{at_creation:,} at their creation, the rest as of {when}" if at_creation
+              else f"as of {when}")
+    click.echo(f"{len(frame):,} leads scored ({moment}) with {registered_name(CONVERSION)} "
                f"v{scorer.version} -> {out}")
     coverage = frame.attrs.get("coverage", {})
     if coverage:
@@ -92,9 +99,10 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
             say(f"WARNING: {warning}")
 
 
-def _mapped_leads(path: Path, mapping_path: Path) -> pd.DataFrame:
-    """A flat export mapped onto contract leads for scoring; refuses rows the mapping cannot
-    use, naming the first."""
+def _mapped_leads(path: Path, mapping_path: Path) -> tuple[pd.DataFrame, bool]:
+    """A flat export mapped onto contract leads for scoring, and whether its `created_at` comes
+    from a date column (not made up from row order or one value); refuses rows the mapping
+    cannot use, naming the first."""
     from core.contract import normalise_column_name
     from ingest.flat_export import apply_mapping, read_export
     from ingest.source_mapping import load_source_mapping
@@ -110,7 +118,7 @@ def _mapped_leads(path: Path, mapping_path: Path) -> pd.DataFrame:
                                    f"({f.message}); {int(f.rows.sum())} such rows")
     frame = mapped.frame
     frame.columns = [normalise_column_name(str(c)) for c in frame.columns]
-    return frame
+    return frame, mapping.created_at.column is not None
 
 
 @click.command()

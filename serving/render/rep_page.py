@@ -39,6 +39,11 @@ def to_html(report: RepReport) -> str:
             f"<td>{r['dropouts']} / {r['expected_dropouts']:.1f}</td>"
             f"<td>{fmt_num(r['quota_attainment'], '{:.0%}')}</td><td>{flags}</td></tr>")
     missing = "".join(f'<p class="note">{e(m)}</p>' for m in report.missing)
+    groups: dict[str, int] = {}
+    for r in report.records():
+        groups[r["compared_with"]] = groups.get(r["compared_with"], 0) + 1
+    missing += "<p>Compared with: " + e("; ".join(f"{g} ({n} reps)" for g, n in groups.items())) \
+        + "</p>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(header(report))}</title>
 <style>

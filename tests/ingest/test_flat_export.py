@@ -11,10 +11,10 @@ import yaml
 
 from core.settings import ConfigError
 from ingest.flat_export import apply_mapping
-from ingest.validation import ContractError
 from ingest.load import IngestError, ingest_flat
 from ingest.row_order_dates import reconstruct
 from ingest.source_mapping import load_source_mapping, parse_source_mapping
+from ingest.validation import ContractError
 
 REPO = Path(__file__).resolve().parents[2]
 BANK_MAPPING = REPO / "configs" / "sources" / "bank_marketing.yaml"

@@ -55,7 +55,26 @@ def test_personal_data_columns_are_dropped_everywhere(warehouse, tmp_path):
     assert {"industry", "company_size"} <= set(cols)
     quarantine = s.quarantine_files["leads"].read_text()
     assert "example.com" not in quarantine and "556" not in quarantine
-    assert "personal-data columns dropped: email, phone_number" in format_summary(s)
+    assert ("dropped as personal data (by name, ingest.personal_data_columns): email, "
+            "phone_number") in format_summary(s)
+
+
+def test_a_consent_flag_is_not_personal_data_and_keep_columns_overrides(warehouse, tmp_path):
+    leads = (LEAD_HEADER + ",Do Not Email,Phone Verified,Mobile Carrier\n"
+             + "L1,2025-01-01,R1,web,,,,x,5,a@example.com,Yes,1,acme\n"
+             + "L2,2025-01-02,R1,web,,,,x,5,b@example.com,No,0,bell\n")
+    s = _ingest(warehouse, tmp_path, leads=leads)
+    r = s.results["leads"]
+    assert r.dropped_personal == ["email", "mobile_carrier"]
+    assert r.kept_personal_named == {"do_not_email": "yes/no values",
+                                     "phone_verified": "yes/no values"}
+    assert {"do_not_email", "phone_verified"} <= set(warehouse.columns("leads"))
+    assert ("kept although the name looks personal: do_not_email (yes/no values), "
+            "phone_verified (yes/no values)") in format_summary(s)
+    kept = _ingest(warehouse, tmp_path, leads=leads,
+                   config=IngestConfig(keep_columns=("Mobile Carrier",)))
+    assert kept.results["leads"].kept_personal_named["mobile_carrier"] == "ingest.keep_columns"
+    assert "mobile_carrier" in warehouse.columns("leads")
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,8 @@ def test_simulate_ingest_summary(run, tmp_path):
               "--activities", str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
     assert out.exit_code == 0, out.output
     assert "leads       read     2,000  loaded     2,000" in out.output
-    assert "personal-data columns dropped: contact_email" in out.output
+    assert "dropped as personal data (by name, ingest.personal_data_columns): contact_email" \
+        in out.output
     assert (tmp_path / "home" / "warehouse.duckdb").is_file()
     out = run("summary")
     assert out.exit_code == 0

@@ -83,7 +83,10 @@ def test_judge_flags_with_reasons_and_leaves_the_rest_alone():
     depth = by_rep.loc["R07", "flags"][0]
     assert depth["metric"] == "followup_depth"
     assert depth["reason"] == ("took 2 of 50 new leads still open to the fifth follow-up (4%); "
-                               "the rest of the team: 30%")
+                               "the other reps: 30%")
+    # team east holds 9 reps with enough data (R09 has too little): fewer than the 10 that
+    # set a team's own typical rep, so everyone is compared with every rep
+    assert by_rep.loc["R03", "compared_with"] == "every rep"
     # too little data: never flagged, however bad it looks
     assert by_rep.loc["R09", "status"] == "insufficient_data"
     assert by_rep.loc["R09", "flags"] == []
@@ -101,3 +104,38 @@ def test_chance_shortfalls_are_not_flagged():
     out = judge(frame, RepsConfig())
     assert (out["status"] == "ok").all(), out.loc[out.status != "ok", ["rep_id", "flags"]]
     assert out["p_conversions_below"].min() < 0.1  # someone did look bad by chance
+
+
+def test_reps_are_compared_within_team_and_role_and_non_owners_are_not_judged():
+    """In team east, three reps validate applications (a stage where few convert: O/E 0.09
+    for all) and seven sell. Without the role column the validators look weak against the
+    sellers; with it each is compared with its own role. R19 mostly touches other reps'
+    leads."""
+    validators = {i: 1 for i in range(3)}
+    frame = _reps(conversions=validators, touches={19: 200},
+                  touches_on_own_leads={19: 10})
+    frame["touches"] = frame["touches"].fillna(100.0)
+    frame["touches_on_own_leads"] = frame["touches_on_own_leads"].fillna(90.0)
+    cfg = RepsConfig(min_group_reps=3)
+    flat = judge(frame, cfg).set_index("rep_id")
+    assert (flat.loc[[f"R{i:02d}" for i in range(3)], "status"] == "flagged").all()
+    frame["role"] = ["validation"] * 3 + ["sales"] * 17
+    out = judge(frame, cfg).set_index("rep_id")
+    assert out.loc["R00", "compared_with"] == "team east, role validation"
+    assert out.loc["R08", "compared_with"] == "team east, role sales"
+    assert (out.loc[[f"R{i:02d}" for i in range(3)], "status"] == "ok").all()
+    assert out.loc["R00", "typical_oe_ratio"] == pytest.approx(1 / 11.2)
+    # a role group too small in its team is compared with the role across teams
+    frame.loc[10:11, "role"] = "fraud checks"
+    out = judge(frame, cfg).set_index("rep_id")
+    assert out.loc["R10", "compared_with"] == "every rep"
+    assert out.loc["R12", "compared_with"] == "team west, role sales"
+    # with the default (10 reps to set a team's own typical rep) the sellers of both teams are
+    # one group and the three validators another: a role is a job, not noise
+    default = judge(frame, RepsConfig()).set_index("rep_id")
+    assert default.loc["R00", "compared_with"] == "role validation (every team)"
+    assert default.loc["R08", "compared_with"] == "role sales (every team)"
+    assert (default.loc[["R00", "R01", "R02"], "status"] == "ok").all()
+    # not an owner: 5% of its touches on its own leads
+    assert out.loc["R19", "status"] == "not_an_owner" and out.loc["R19", "flags"] == []
+    assert out.loc["R19", "owned_touch_share"] == pytest.approx(0.05)

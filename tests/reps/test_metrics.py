@@ -150,3 +150,16 @@ def test_a_rep_whose_leads_all_close_fast_is_not_judged_on_depth(tmp_path):
     assert m["R4"]["depth_judged_leads"] == 6 and m["R4"]["reached_fifth_followup_share"] == 0
     short = depths[depths["judged"]]
     assert set(short["rep_id"]) == {"R4"} and (short["depth"] == 2).all() and len(short) == 6
+
+
+def test_a_warehouse_from_before_reps_role_still_reports_and_gains_the_column(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with Warehouse(path) as wh:
+        ingest_frames(wh, IngestConfig(), tmp_path / "q",
+                      {"reps": REPS, "leads": LEADS, "activities": ACTS})
+        wh.con.execute("ALTER TABLE reps DROP COLUMN role")  # as an earlier release made it
+    with Warehouse(path, read_only=True) as wh:
+        frame = rep_metrics(wh.con, parse_period("2025-01"), EngagementConfig())
+        assert frame["role"].isna().all() and len(frame) == 2
+    with Warehouse(path) as wh:  # opened for writing: the contract's new column is added
+        assert "role" in wh.columns("reps")

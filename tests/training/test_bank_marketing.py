@@ -52,10 +52,7 @@ def bank(tmp_path_factory):
     outputs = {
         "ingest": run("ingest", "--source", str(MAPPING), "--leads", str(_full_file())),
         "train": run("train"),
-        # the gates refuse what the time split shows is worse than logistic regression
-        "promote": run("promote", status=2),
-        "forced": run("promote", "--model", "conversion", "--force", "--reason",
-                      "serve the bank model to test the path"),
+        "promote": run("promote"),
     }
     yield home, run, outputs
     mp.undo()
@@ -76,15 +73,15 @@ def test_whole_path_on_the_full_file(bank, tmp_path):
     assert "dropout: not trained (the warehouse holds no activity log" in out["train"]
     conv, conv_lr = _test_auc(out["train"], "leadlens-conversion")
     quality, _ = _test_auc(out["train"], "leadlens-lead-quality")
-    assert conv >= 0.58 and quality >= 0.6  # measured 0.612 and 0.623 on the last 20%
-    # validation (the 10% before the test) prefers LightGBM; the drifted test does not, and
-    # the promotion gate says so with its interval
-    assert conv < conv_lr
-    assert "AUC is credibly below the logistic baseline's" in out["promote"]
-    assert "leadlens-conversion: v1 NOT promoted" in out["promote"]
+    assert conv >= 0.69 and quality >= 0.63  # measured 0.710 and 0.660 on the last 20%
+    # validation (the 10% before the test) prefers LightGBM to the regression, the blend of
+    # the two more; the blend holds up on the drifted test (LightGBM alone: 0.612)
+    chosen = next(x for x in out["train"].splitlines() if x.startswith("[conversion] validation"))
+    assert chosen.endswith("serving blend"), chosen
+    assert conv >= conv_lr - 0.01
+    assert "leadlens-conversion: v1 is now @champion" in out["promote"]
     assert ("dropout: no versions to promote; skipped (the warehouse holds no activity log"
             in out["promote"])
-    assert "v1 is now @champion" in out["forced"]
 
     # batch scoring of new calls in the export's own format (no outcome column)
     new = pd.read_csv(SAMPLE, sep=";", dtype=str).tail(200).drop(columns=["y"])
@@ -116,6 +113,8 @@ def test_served_over_http(bank):
         r = httpx.post(f"{base}/dropout_risk", headers=headers, timeout=30,
                        json={"leads": [{"lead_id": "bank-41000"}]})
         assert r.status_code == 404 and "no dropout model" in r.text
+        # the real cause, as training recorded it
+        assert "the warehouse holds no activity log" in r.text
         model = httpx.get(f"{base}/model", headers=headers, timeout=30).json()
         assert set(model["models"]) == {"conversion"}
         assert any("dropout" in n for n in model["notes"])

@@ -25,6 +25,7 @@ def test_a_post_outcome_column_is_flagged(tmp_path, crm_loader):
     assert audit.loc["closing_call_minutes", "flagged"]
     assert audit.loc["closing_call_minutes", "single_feature_auc"] > 0.9
     assert "alone reaches AUC" in audit.loc["closing_call_minutes", "reason"]
+    assert audit.loc["closing_call_minutes", "blocking"]  # an export column
     # honest features are not flagged
     assert not audit.loc["outbound_touches", "flagged"]
     mlflow.set_tracking_uri(runtime.mlflow_uri)
@@ -40,8 +41,36 @@ def test_shap_share_rule():
     assert shares == {"a": 0.75, "b": 0.125, "c": 0.125}
     audit = leakage_audit({"a": 0.7, "b": 0.95, "c": 0.6}, shares, 0.9, 0.5).set_index("feature")
     assert audit.loc["a", "flagged"] and "75% of total |SHAP|" in audit.loc["a", "reason"]
+    assert not audit.loc["a", "blocking"]  # a strong legitimate signal can dominate too
     assert audit.loc["b", "flagged"] and "AUC 0.950" in audit.loc["b", "reason"]
+    assert audit.loc["b", "blocking"]
     assert not audit.loc["c", "flagged"]
+    # a feature LeadLens derives from the activity log is point-in-time by construction: a
+    # strong one is a note, not a reason to refuse the model
+    derived = leakage_audit({"a": 0.7, "b": 0.95, "c": 0.6}, shares, 0.9, 0.5,
+                            attributes={"c"}).set_index("feature")
+    assert derived.loc["b", "flagged"] and not derived.loc["b", "blocking"]
+
+
+def test_an_attribute_empty_for_one_outcome_is_flagged_as_filled_after_the_fact():
+    import pandas as pd
+
+    from training.leakage import missing_by_outcome
+
+    y = np.array([1] * 40 + [0] * 160)
+    quality = np.where(y == 1, "High", None).astype(object)
+    quality[:4] = None  # a few converted leads without it
+    quality[100:110] = "Low"  # and a few others with it
+    rows = pd.DataFrame({"label": y, "lead_quality": quality,
+                         "region": np.where(np.arange(200) % 7 == 0, None, "north")})
+    missing = missing_by_outcome(rows.iloc[:120], rows.iloc[120:], ["lead_quality", "region"])
+    assert missing["lead_quality"] == (0.1, 160 / 160 - 10 / 160)
+    audit = leakage_audit({"lead_quality": 0.8, "region": 0.5}, {}, 0.9, 0.5,
+                          missing=missing, missing_gap=0.5).set_index("feature")
+    assert audit.loc["lead_quality", "blocking"]
+    assert ("empty for 10% of converted and 94% of other leads: probably filled after the fact"
+            in audit.loc["lead_quality", "reason"])
+    assert not audit.loc["region", "flagged"]
 
 
 def test_share_rule_skips_small_models():
