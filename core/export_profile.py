@@ -79,12 +79,16 @@ def apply_profile(settings: Settings, profile: ExportProfile | None
         update["horizon_days"] = math.floor(profile.known_after_days) + 1
         notes.append(f"train.horizon_days: {update['horizon_days']} (outcomes are dated "
                      f"{profile.known_after_days:g} days after creation in {profile.mapping})")
-    if not update:
+    if not update and profile.losses_recorded:
         return settings, ()
     sections: dict[str, Any] = {"train": settings.train.model_copy(update=update)}
-    if "horizon_days" in update and "outcome_horizon_days" not in \
+    if not profile.losses_recorded and "open_lead_expiry_days" not in \
             settings.engagement.model_fields_set:
+        days = int(update.get("horizon_days", settings.train.horizon_days))
         sections["engagement"] = settings.engagement.model_copy(
-            update={"outcome_horizon_days": update["horizon_days"]})
+            update={"open_lead_expiry_days": days})
+        notes.append(f"engagement.open_lead_expiry_days: {days} (the export records no losses: "
+                     "a lead without an outcome counts as not converted in the track records "
+                     "once its horizon has passed)")
     return settings.model_copy(update=sections), tuple(
         f"{n}; set it in the config file to override" for n in notes)

@@ -21,7 +21,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from core.contract import DEFAULT_PERSONAL_DATA_COLUMNS
@@ -122,11 +121,12 @@ class EngagementConfig(_Section):
     history_days: int = Field(365, ge=1)
     """Rep and source track records count the leads resolved in this many days before as_of:
     a rolling window, so the inputs do not grow with the calendar."""
-    outcome_horizon_days: int = Field(90, ge=1)
-    """A lead enters the track records once its outcome within this many days of creation is
-    known: won if it converted within them, not won when it was lost or they passed without a
-    conversion (an export that records no losses, or a lead left open, still counts). Follows
-    `train.horizon_days` unless set."""
+    open_lead_expiry_days: int | None = Field(None, ge=1)
+    """None: a lead enters the rep and source track records when it converts or is lost. A
+    number N: a lead still without an outcome N days after creation counts as not converted
+    then (and only conversions within N days count as won). Set automatically to
+    `train.horizon_days` for an export that records no losses (won dates only), where a
+    track record would otherwise count wins alone."""
 
 
 class LightGBMConfig(_Section):
@@ -305,20 +305,6 @@ class ServeConfig(_Section):
 
 class Settings(_Section):
     """The whole validated configuration, one attribute per section."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _history_follows_the_label(cls, data: Any) -> Any:
-        """`engagement.outcome_horizon_days` follows `train.horizon_days` unless set."""
-        if not isinstance(data, dict):
-            return data
-        train, eng = data.get("train"), data.get("engagement")
-        horizon = train.get("horizon_days") if isinstance(train, dict) else None
-        if horizon is not None and not (isinstance(eng, dict)
-                                        and "outcome_horizon_days" in eng):
-            data = {**data, "engagement": {**(eng if isinstance(eng, dict) else {}),
-                                           "outcome_horizon_days": horizon}}
-        return data
 
     data: DataConfig = DataConfig()
     ingest: IngestConfig = IngestConfig()

@@ -61,18 +61,25 @@ LEAD_MARKS_SQL = """
 """Per lead: the first response and the first held meeting; a lead is engaged after either."""
 
 
-def resolved_leads_sql(horizon_days: int, d: Dialect = DUCKDB) -> str:
-    """Leads whose outcome within `horizon_days` of creation is known: owner, source, when it
-    became known (epoch s: the conversion or loss, or the horizon's end without either), won
-    (0/1: converted within the horizon) and depth (outbound touches before then). A lead left
-    open, or an export that records no losses, still counts once its horizon has passed. The
-    online path loads its outcome history with this query."""
-    horizon = f"l.created_at + INTERVAL {int(horizon_days)} DAY"
-    known = f"least(coalesce(l.converted_at, l.closed_lost_at, {horizon}), {horizon})"
+def resolved_leads_sql(expiry_days: int | None = None, d: Dialect = DUCKDB) -> str:
+    """Leads in the track records: owner, source, when the outcome became known (epoch s),
+    won (0/1) and depth (outbound touches before then). By default a lead counts when it
+    converts or is lost. With `expiry_days` (`engagement.open_lead_expiry_days`, for exports
+    that record no losses) a lead still without an outcome that many days after creation
+    counts as not converted then, and only a conversion within them is a win. The online path
+    loads its outcome history with this query."""
+    if expiry_days is None:
+        known, won, where = ("coalesce(l.converted_at, l.closed_lost_at)",
+                             "l.converted_at IS NOT NULL",
+                             "l.converted_at IS NOT NULL OR l.closed_lost_at IS NOT NULL")
+    else:
+        horizon = f"l.created_at + INTERVAL {int(expiry_days)} DAY"
+        known = f"least(coalesce(l.converted_at, l.closed_lost_at, {horizon}), {horizon})"
+        won, where = f"l.converted_at < {horizon}", "l.created_at IS NOT NULL"
     return f"""
         SELECT l.lead_id, l.owner_rep_id, l.source,
                {d.epoch(known)} AS resolved_s,
-               CASE WHEN l.converted_at < {horizon} THEN 1 ELSE 0 END AS won,
+               CASE WHEN {won} THEN 1 ELSE 0 END AS won,
                coalesce(t.depth, 0) AS depth
         FROM leads l
         LEFT JOIN (
@@ -81,8 +88,8 @@ def resolved_leads_sql(horizon_days: int, d: Dialect = DUCKDB) -> str:
             WHERE a.direction = 'outbound' AND a.occurred_at < {known}
             GROUP BY a.lead_id
         ) t ON t.lead_id = l.lead_id
-        WHERE l.created_at IS NOT NULL
-    """  # noqa: S608 (the horizon: an int; the dialect's fixed epoch expression)
+        WHERE {where}
+    """  # noqa: S608 (the expiry: an int; the dialect's fixed epoch expression)
 
 
 def _running_outcomes_sql(group: str, window_s: float, depth: bool = False) -> str:
@@ -219,7 +226,7 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
                               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
         ) marked
     ),
-    resolved AS ({resolved_leads_sql(cfg.outcome_horizon_days, d)}),
+    resolved AS ({resolved_leads_sql(cfg.open_lead_expiry_days, d)}),
     joined AS (
         SELECT p.pair_id, p.as_of_s, a.ts, a.kind, a.outbound, a.inbound, a.response,
                a.before_response,

@@ -73,10 +73,10 @@ class OutcomeHistory:
 
     @classmethod
     def from_warehouse(cls, con: duckdb.DuckDBPyConnection,
-                       horizon_days: int) -> OutcomeHistory:
-        """The history of every lead whose outcome within `horizon_days` is known
-        (`resolved_leads_sql`; `engagement.outcome_horizon_days`)."""
-        return cls(con.execute(resolved_leads_sql(horizon_days)).df())
+                       expiry_days: int | None = None) -> OutcomeHistory:
+        """The history of every lead in the track records (`resolved_leads_sql`;
+        `expiry_days`: `engagement.open_lead_expiry_days`)."""
+        return cls(con.execute(resolved_leads_sql(expiry_days)).df())
 
     def before(self, group: str, key: str | None, t: float) -> tuple[int, float, float]:
         """(resolved, won, summed depth) of the group's leads resolved strictly before t."""

@@ -180,7 +180,7 @@ settled = all_feats[(all_feats["has_responded"] == 0)
 print(f"Of {len(settled):,} leads older than {eng.dormant_days} days that never responded, "
       f"{(settled['outbound_touches'] <= 2).mean():.0%} got at most two outbound touches")
 
-resolved = con.execute(resolved_leads_sql(eng.outcome_horizon_days)).df()
+resolved = con.execute(resolved_leads_sql(eng.open_lead_expiry_days)).df()
 resolved["depth_bucket"] = resolved["depth"].clip(upper=MAX_TOUCH)
 by_depth = resolved.groupby("depth_bucket")["won"].agg(conversion="mean", leads="size")
 won_depth = resolved.loc[resolved["won"] == 1, "depth"]

@@ -38,7 +38,7 @@ class FeatureSource:
         self._wh = Warehouse(warehouse_path, read_only=True)
         self._wh.open()
         self.attributes = list(self._wh.attribute_types())
-        self.history = OutcomeHistory.from_warehouse(self._wh.con, cfg.outcome_horizon_days)
+        self.history = OutcomeHistory.from_warehouse(self._wh.con, cfg.open_lead_expiry_days)
         self._lock = threading.Lock()
 
     @property

@@ -64,7 +64,7 @@ def _both(wh, lead_id: str, as_of=AS_OF) -> list[dict]:
     lead = wh.read("leads").set_index("lead_id").loc[lead_id].to_dict()
     acts = wh.read("activities")
     online = online_features(lead, acts[acts["lead_id"] == lead_id], as_of,
-                             OutcomeHistory.from_warehouse(wh.con, CFG.outcome_horizon_days), CFG)
+                             OutcomeHistory.from_warehouse(wh.con, CFG.open_lead_expiry_days), CFG)
     return [batch.iloc[0].to_dict(), online]
 
 
@@ -129,7 +129,7 @@ def test_track_records_use_a_rolling_window(wh):
     lead = wh.read("leads").set_index("lead_id").loc["X"].to_dict()
     acts = wh.read("activities")
     online = online_features(lead, acts[acts["lead_id"] == "X"], AS_OF,
-                             OutcomeHistory.from_warehouse(wh.con, short.outcome_horizon_days),
+                             OutcomeHistory.from_warehouse(wh.con, short.open_lead_expiry_days),
                              short)
     for f in (batch.iloc[0].to_dict(), online):
         prior = 0.0  # Lb lost: nothing won in the window

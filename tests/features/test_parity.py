@@ -50,7 +50,7 @@ def test_batch_and_online_agree_on_1000_random_pairs(loaded):
     wh = loaded
     pairs = _random_pairs(wh, 1000, seed=42)
     batch = batch_features(wh.con, pairs, CFG, ATTRS)
-    history = OutcomeHistory.from_warehouse(wh.con, CFG.outcome_horizon_days)
+    history = OutcomeHistory.from_warehouse(wh.con, CFG.open_lead_expiry_days)
     leads = wh.read("leads").set_index("lead_id")
     acts = wh.read("activities")
     by_lead = dict(tuple(acts.groupby("lead_id")))

@@ -70,7 +70,7 @@ def test_training_follows_the_mapping_and_new_leads_are_scored_at_creation(run, 
     runtime = load_runtime()
     assert runtime.settings.train.conversion_examples == "creation"
     assert runtime.settings.train.horizon_days == 4  # outcomes dated 3 days after creation
-    assert runtime.settings.engagement.outcome_horizon_days == 4
+    assert runtime.settings.engagement.open_lead_expiry_days is None  # losses are recorded
     out = run("train", "--model", "conversion")
     assert "setting train.conversion_examples: creation" in out
     assert "setting train.horizon_days: 4 (outcomes are dated 3 days after creation" in out
@@ -107,13 +107,21 @@ def test_won_dates_without_lost_dates(run, tmp_path):
     run("ingest", "--source", str(spec), "--leads", str(data))
     out = run("summary")
     assert "losses are not recorded" in out and "of resolved leads" not in out
-    # the source's track record counts the leads whose 90-day horizon has passed, won or not
+    engagement = load_runtime().settings.engagement
+    assert engagement.open_lead_expiry_days == 90  # the label's horizon
+    assert "setting engagement.open_lead_expiry_days: 90" in run("train", "--model",
+                                                                  "lead_quality")
+    # the source's track record counts the leads whose 90-day horizon has passed, won or not;
+    # without the expiry it would count the wins alone
+    pairs = pd.DataFrame({"lead_id": ["L1400"], "as_of": [pd.Timestamp("2025-01-01")]})
     with Warehouse(tmp_path / "home" / "warehouse.duckdb", read_only=True) as wh:
-        pairs = pd.DataFrame({"lead_id": ["L1400"], "as_of": [pd.Timestamp("2025-01-01")]})
-        rate = batch_features(wh.con, pairs, EngagementConfig(), [])[
+        rate = batch_features(wh.con, pairs, engagement, [])[
+            "source_past_conversion_rate"].iloc[0]
+        wins_only = batch_features(wh.con, pairs, EngagementConfig(), [])[
             "source_past_conversion_rate"].iloc[0]
     truth = (frame["Status"] == "Converted").mean()
     assert 0.5 * truth < rate < 1.5 * truth and rate < 0.9
+    assert wins_only > 0.95
 
 
 def test_exports_without_dates_one_value_or_spread(run, tmp_path):
