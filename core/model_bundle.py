@@ -117,7 +117,7 @@ def _to_float(v: object) -> float:
         return np.nan
     try:
         return float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # an integer beyond a double: unreadable
         return np.nan
 
 

@@ -113,9 +113,16 @@ def online_features(
         keep = ts_all < t0
         acts = acts.loc[keep]
         ts = ts_all[keep]
-        ids = acts["activity_id"].astype(str).to_numpy() if "activity_id" in acts else \
-            np.arange(len(acts)).astype(str)
-        order = np.lexsort((ids, ts))
+        if "activity_id" in acts:
+            # an activity without an id sorts after those with one at the same moment (as
+            # NULLs sort last in the batch query); mixed missing and text ids must not meet
+            # in one comparison
+            id_text = acts["activity_id"].astype("string")
+            unnamed = id_text.isna().to_numpy()
+            ids = id_text.fillna("").to_numpy(dtype=object)
+        else:
+            unnamed, ids = np.zeros(len(acts), dtype=bool), np.arange(len(acts)).astype(str)
+        order = np.lexsort((ids, unnamed, ts))
         ts = ts[order]
         type_ = acts["type"].astype(str).str.lower().to_numpy()[order]
         direction = (acts["direction"].fillna("outbound") if "direction" in acts

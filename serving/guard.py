@@ -5,7 +5,7 @@ named by `LEADLENS_API_KEYS_FILE` (one per line) and are sent as `Authorization:
 they are compared in constant time. The probes (`/livez`, `/readyz`) and CORS preflight pass
 without a key, and so does the dashboard's static page (it holds no data: everything it shows
 comes from endpoints behind the key). Bodies larger than the limit get 413, whether or not they
-announce their length.
+announce their length; a body that is not `application/json` gets 415.
 Error bodies never echo what was sent.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 KEYS_ENV = "LEADLENS_API_KEYS"
 KEYS_FILE_ENV = "LEADLENS_API_KEYS_FILE"
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -128,6 +129,11 @@ class Guard:
             return
         if path in self.routes:
             await self.routes[path](scope, receive, send)
+            return
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if scope.get("method") in BODY_METHODS and media != b"application/json":
+            # never guess: text/plain, XML, forms and uploads are not parsed as JSON
+            await _reply(send, 415, "send the body as JSON (Content-Type: application/json)")
             return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:

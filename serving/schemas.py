@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+import math
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from core.contract import ACTIVITY_TYPES, DIRECTIONS
 from core.settings import MAX_BATCH_LIMIT
@@ -13,6 +15,54 @@ from core.settings import MAX_BATCH_LIMIT
 MAX_LEADS = MAX_BATCH_LIMIT
 """The schema's hard ceiling; `serve.max_batch` (at most this) is the limit in force."""
 MAX_ACTIVITIES = 5000
+
+
+EARLIEST = datetime(1990, 1, 1)
+"""No CRM moment before this is believed: a date from 1900 is a typo, not a lead."""
+LATEST_AHEAD = timedelta(days=1)
+"""... nor one more than a day ahead of now (clocks differ by hours, not by years)."""
+_DIGITS = re.compile(r"^\s*[+-]?\d+(\.\d+)?\s*$")
+
+
+def _not_epoch(value: Any) -> Any:
+    """Refuse a number, or text of digits only, as a moment: pydantic would read `20260101`
+    as Unix seconds (a day in 1970)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError("an ISO-8601 timestamp such as 2026-01-01T00:00:00 (numbers are not "
+                         "read as Unix time)")
+    if isinstance(value, str) and _DIGITS.match(value):
+        raise ValueError("an ISO-8601 timestamp such as 2026-01-01T00:00:00 "
+                         f"('{value.strip()[:8]}...' has no separators)")
+    return value
+
+
+def _plausible(value: datetime) -> datetime:
+    """A moment between `EARLIEST` and one day from now (UTC), as ingestion would accept."""
+    naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    if naive < EARLIEST:
+        raise ValueError(f"before {EARLIEST:%Y-%m-%d}: not a plausible CRM date")
+    if naive > datetime.now(UTC).replace(tzinfo=None) + LATEST_AHEAD:
+        raise ValueError("more than a day in the future: not a plausible CRM date")
+    return value
+
+
+Moment = Annotated[datetime, BeforeValidator(_not_epoch), AfterValidator(_plausible)]
+"""A request timestamp: ISO-8601 text, between 1990 and tomorrow."""
+
+
+def _finite_attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """Attributes whose numbers are finite floats (ingestion quarantines the rest)."""
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        try:
+            ok = math.isfinite(float(v))
+        except OverflowError:
+            ok = False
+        if not ok:
+            raise ValueError(f"attribute '{name[:64]}': not a finite number within the range "
+                             "of a double")
+    return values
 
 
 class _Strict(BaseModel):
@@ -23,7 +73,7 @@ class ActivityIn(_Strict):
     """One activity of a lead described by its fields (as in the activities table)."""
 
     activity_id: str | None = Field(None, max_length=128)
-    occurred_at: datetime
+    occurred_at: Moment
     type: Literal[ACTIVITY_TYPES]  # type: ignore[valid-type]
     direction: Literal[DIRECTIONS] = "outbound"  # type: ignore[valid-type]
     outcome: str | None = Field(None, max_length=64)
@@ -34,11 +84,12 @@ class LeadIn(_Strict):
     """A lead known to the warehouse (`lead_id` only), or described by its fields."""
 
     lead_id: str | None = Field(None, min_length=1, max_length=128)
-    created_at: datetime | None = None
+    created_at: Moment | None = None
     owner_rep_id: str | None = Field(None, max_length=128)
     source: str | None = Field(None, max_length=128)
-    attributes: dict[str, float | int | str | None] = Field(default_factory=dict,
-                                                            max_length=200)
+    attributes: Annotated[dict[str, float | int | str | None],
+                          AfterValidator(_finite_attributes)] = Field(default_factory=dict,
+                                                                      max_length=200)
     activities: list[ActivityIn] | None = Field(None, max_length=MAX_ACTIVITIES)
 
     @model_validator(mode="after")
@@ -62,14 +113,14 @@ class ScoreIn(_Strict):
 
     leads: list[LeadIn] = Field(min_length=1, max_length=MAX_LEADS)
     explain: int = Field(0, ge=0, le=20)
-    as_of: datetime | None = None
+    as_of: Moment | None = None
 
 
 class ExplainIn(_Strict):
     """`POST /explain`: one lead and the moment to explain it at."""
 
     lead: LeadIn
-    as_of: datetime | None = None
+    as_of: Moment | None = None
 
 
 class DropoutIn(_Strict):
@@ -77,7 +128,7 @@ class DropoutIn(_Strict):
 
     leads: list[LeadIn] = Field(min_length=1, max_length=MAX_LEADS)
     explain: int = Field(3, ge=0, le=20)
-    as_of: datetime | None = None
+    as_of: Moment | None = None
 
 
 class RepsIn(_Strict):

@@ -300,3 +300,53 @@ def test_model_info_reports_coverage_of_the_open_book(client, auth, service_modu
     assert cov["outside_training_range"]["lead_age_days"] == pytest.approx(expected, abs=1e-4)
     assert (cov["warning"] is None) == all(v <= 0.2 for v in
                                            cov["outside_training_range"].values())
+
+
+def _described(**fields):
+    return {"leads": [{"created_at": "2025-01-01T00:00:00", **fields}]}
+
+
+@pytest.mark.parametrize("name,body,says", [
+    ("as_of digits", {"leads": [{"lead_id": "L1"}], "as_of": "20260101"}, "ISO-8601"),
+    ("as_of a number", {"leads": [{"lead_id": "L1"}], "as_of": 1767225600}, "Unix time"),
+    ("as_of in 1900", {"leads": [{"lead_id": "L1"}], "as_of": "1900-01-01T00:00:00"},
+     "before 1990-01-01"),
+    ("created_at 9999", {"leads": [{"created_at": "9999-01-01T00:00:00"}]}, "in the future"),
+    ("activity in 1900", _described(activities=[{"occurred_at": "1900-01-02", "type": "call"}]),
+     "before 1990-01-01"),
+    ("huge integer", _described(attributes={"employees": int("9" * 400)}), "'employees'"),
+])
+def test_implausible_moments_and_numbers_are_400_naming_the_field(client, auth, name, body,
+                                                                  says):
+    r = client.post("/score", content=json.dumps(body).encode(),
+                    headers={**auth, "content-type": "application/json"})
+    assert r.status_code == 400, (name, r.status_code, r.text)
+    assert says in r.text, (name, r.text)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_attributes_are_400(client, auth, literal):
+    body = (b'{"leads": [{"created_at": "2025-01-01T00:00:00", "attributes": {"employees": '
+            + literal.encode() + b"}}]}")
+    r = client.post("/score", content=body, headers={**auth, "content-type": "application/json"})
+    assert r.status_code == 400 and "'employees': not a finite number" in r.text, r.text
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/xml", "image/png",
+                                   "multipart/form-data; boundary=x", None])
+def test_only_json_bodies_are_read(client, auth, ctype):
+    body = json.dumps({"leads": [{"lead_id": "L1"}]}).encode()
+    headers = {**auth, **({"content-type": ctype} if ctype else {})}
+    r = client.post("/score", content=body, headers=headers)
+    assert r.status_code == 415 and "Content-Type: application/json" in r.text
+    ok = client.post("/score", content=body,
+                     headers={**auth, "content-type": "application/json; charset=utf-8"})
+    assert ok.status_code != 415
+
+
+def test_activities_with_and_without_ids_are_scored(client, auth):
+    acts = [{"activity_id": "a1", "occurred_at": "2025-01-02", "type": "call"},
+            {"occurred_at": "2025-01-02", "type": "email"},
+            {"activity_id": None, "occurred_at": "2025-01-03", "type": "call"}]
+    r = client.post("/score", json=_described(activities=acts), headers=auth)
+    assert r.status_code == 200, r.text
