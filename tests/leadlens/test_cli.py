@@ -195,6 +195,8 @@ def test_rep_report_formats(run, tmp_path):
     assert not re.search(r"(src|href|url)\s*[=(]\s*['\"]?https?:", text)
     out = run("reps", "--from", "2025-04-01", "--to", "2025-09-30", "--flagged-only")
     assert "Flagged reps:" in out.output
+    # who was compared with whom: 16 reps in teams too small to set their own typical rep
+    assert "Compared with: every rep (16 reps)" in out.output
     # the models learned a 90-day horizon: a config that says 60 days is refused, not mixed in
     other = tmp_path / "horizon60.yaml"
     other.write_text("train:\n  horizon_days: 60\n")
