@@ -9,6 +9,7 @@ code from it. Training writes bundles; the scorer, promotion and reports read th
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -20,13 +21,17 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from core.blend_model import BlendModel
+from core.blend_model import BLEND_FILE, BlendModel
 from core.linear_model import LINEAR_FILE, LinearModel
 from core.values import is_missing
 
 BUNDLE_FORMAT = 1
 MODEL_FILE = "model.txt"
 META_FILE = "bundle.json"
+MODEL_FILES = (MODEL_FILE, LINEAR_FILE, BLEND_FILE)
+"""Every file a bundle's booster may be stored in (LightGBM, linear, blend weight)."""
+CHECK_ROWS = 8
+"""Made-up rows whose raw scores a bundle records at saving and must reproduce at loading."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,10 @@ class ModelBundle:
     def save(self, directory: Path) -> Path:
         """Write `model.txt` and `bundle.json` into `directory` (created if needed); returns it."""
         directory.mkdir(parents=True, exist_ok=True)
+        for stale in MODEL_FILES:  # a folder reused for another model type
+            (directory / stale).unlink(missing_ok=True)
         self.booster.save_model(str(directory / MODEL_FILE))
+        check = synthetic_rows(self, CHECK_ROWS)
         meta = {
             "format": BUNDLE_FORMAT,
             "model": model_type(self.booster),
@@ -200,10 +208,42 @@ class ModelBundle:
             "categories": {k: list(v) for k, v in self.categories.items()},
             "calibrator": self.calibrator.to_json(),
             "meta": self.meta,
+            # checked at load: each model file's digest, and the raw scores of made-up rows
+            "integrity": {"sha256": {f: file_sha256(directory / f) for f in MODEL_FILES
+                                     if (directory / f).exists()},
+                          "check_scores": [float(v) for v in self.raw_score(self.matrix(check))]},
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=1, default=str),
                                            encoding="utf-8")
         return directory
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _check_files(directory: Path, integrity: dict[str, Any]) -> None:
+    """Refuse a bundle whose model files differ from those saved, naming the file: checked
+    before any is parsed (a truncated LightGBM file can abort the process)."""
+    for name, digest in (integrity.get("sha256") or {}).items():
+        if name not in MODEL_FILES:
+            raise ValueError(f"{directory}: unknown file {name!r} in the integrity record")
+        path = directory / name
+        if not path.exists() or file_sha256(path) != digest:
+            raise ValueError(f"{path}: its SHA-256 differs from the one recorded when the "
+                             "model was saved (damaged or tampered): refused")
+
+
+def _check_scores(directory: Path, bundle: ModelBundle, integrity: dict[str, Any]) -> None:
+    """Refuse a bundle whose raw scores on the made-up check rows differ from those recorded
+    at saving (a tampered model that still parses)."""
+    stored = integrity.get("check_scores")
+    if stored is not None:
+        again = bundle.raw_score(bundle.matrix(synthetic_rows(bundle, CHECK_ROWS)))
+        if len(again) != len(stored) or not np.allclose(again, stored, rtol=1e-9, atol=1e-12):
+            raise ValueError(f"{directory}: scores on the stored check rows differ from those "
+                             "recorded when the model was saved: refused")
 
 
 def model_type(booster: lgb.Booster | LinearModel | BlendModel) -> str:
@@ -235,6 +275,7 @@ def load_bundle(directory: Path) -> ModelBundle:
     if meta.get("format") != BUNDLE_FORMAT:
         raise ValueError(f"{directory}: bundle format {meta.get('format')!r}, "
                          f"this LeadLens reads format {BUNDLE_FORMAT}")
+    _check_files(directory, meta.get("integrity") or {})
     booster: lgb.Booster | LinearModel | BlendModel
     if meta.get("model", "lightgbm") == "linear":
         booster = LinearModel.load(directory / LINEAR_FILE)
@@ -245,7 +286,7 @@ def load_bundle(directory: Path) -> ModelBundle:
     features = tuple(meta["features"])
     if tuple(booster.feature_name()) != features:
         raise ValueError(f"{directory}: the booster's features differ from the bundle schema")
-    return ModelBundle(
+    bundle = ModelBundle(
         kind=meta["kind"],
         booster=booster,
         features=features,
@@ -253,3 +294,5 @@ def load_bundle(directory: Path) -> ModelBundle:
         calibrator=Calibrator.from_json(meta["calibrator"]),
         meta=meta.get("meta", {}),
     )
+    _check_scores(directory, bundle, meta.get("integrity") or {})
+    return bundle

@@ -47,6 +47,11 @@ class RunTag:
     SKIPPED: Final = "leadlens.skipped"
     """On the parent run: the models not trained; on a model's run: why it was not."""
     LEAKAGE_FLAGS: Final = "leakage_flags"
+    PID: Final = "leadlens.pid"
+    """The training process, with `HOST`: a RUNNING run whose process is gone was killed."""
+    HOST: Final = "leadlens.host"
+    REAPED: Final = "leadlens.reaped"
+    """Why a RUNNING run was marked FAILED by a later command."""
 
 
 class VersionTag:
@@ -68,6 +73,8 @@ class VersionTag:
     PROMOTION_METRICS: Final = "promotion_metrics"
     PROMOTION_KIND: Final = "promotion_kind"
     FORCED_REASON: Final = "promotion_forced_reason"
+    BUNDLE_SHA256: Final = "bundle_sha256"
+    """The SHA-256 of the version's `bundle.json` (which holds its model files' digests)."""
 
 
 def registered_name(kind: str) -> str:

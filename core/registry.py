@@ -7,15 +7,19 @@ gets the same score wherever it is scored. Writing (logging, registering) lives 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.model_bundle import ModelBundle, load_bundle
+from core.model_bundle import META_FILE, ModelBundle, file_sha256, load_bundle
 from core.names import BUNDLE_ARTIFACT, CHAMPION, EXPERIMENT, REGISTERED_NAMES, RunTag, VersionTag
+
+log = logging.getLogger("leadlens.registry")
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -99,19 +103,51 @@ def champion_version(name: str) -> int | None:
 
 
 def load_version(name: str, version: int, cache_dir: Path | None = None) -> ModelBundle:
-    """Download a registered version's bundle (plain files only) and load it."""
+    """Download a registered version's bundle (plain files only), check it against the digest
+    registered with it (`bundle.json`, which holds its model files' digests) and load it. A
+    cached copy that fails the check is reported, dropped and downloaded again; a download that
+    fails it is refused (ValueError naming the file)."""
     import mlflow
 
     dst = Path(cache_dir or tempfile.mkdtemp(prefix="leadlens-model-")) / f"{name}-v{version}"
-    if not (dst / "artifacts" / BUNDLE_ARTIFACT).exists():
-        dst.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}/artifacts/{BUNDLE_ARTIFACT}",
-            dst_path=str(dst))
-    bundle = load_bundle(dst / "artifacts" / BUNDLE_ARTIFACT)
+    try:
+        expected = _client().get_model_version(name, str(version)).tags.get(
+            VersionTag.BUNDLE_SHA256)
+    except Exception as err:  # the registry unreachable: a cached copy still checks itself
+        log.warning("cannot read %s v%s's registered digest (%s)", name, version,
+                    type(err).__name__)
+        expected = None
+    folder = dst / "artifacts" / BUNDLE_ARTIFACT
+    for attempt in ("cache", "download"):
+        if attempt == "download" or not folder.exists():
+            shutil.rmtree(dst, ignore_errors=True)
+            dst.mkdir(parents=True, exist_ok=True)
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{version}/artifacts/{BUNDLE_ARTIFACT}",
+                dst_path=str(dst))
+            attempt = "download"
+        try:
+            _check_digest(folder / META_FILE, expected, name, version)
+            bundle = load_bundle(folder)
+            break
+        except ValueError as err:
+            if attempt == "download":
+                raise
+            log.warning("cached copy of %s v%s is damaged (%s); downloading it again",
+                        name, version, err)
     bundle.meta.setdefault("registered_name", name)
     bundle.meta["version"] = int(version)
     return bundle
+
+
+def _check_digest(path: Path, expected: str | None, name: str, version: int) -> None:
+    """Refuse a `bundle.json` whose SHA-256 differs from the one registered with the version
+    (versions registered before digests were recorded have none to compare)."""
+    if expected is None:
+        return
+    if not path.exists() or file_sha256(path) != expected:
+        raise ValueError(f"{path}: its SHA-256 differs from the one registered with {name} "
+                         f"v{version} (damaged or tampered): refused")
 
 
 def _tag_float(v: str | None) -> float | None:

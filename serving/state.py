@@ -4,7 +4,9 @@ copy in the BentoML model store (so a restart works without MLflow), and swap at
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,12 +89,38 @@ def _store_copy(bundle: ModelBundle, name: str, version: int) -> None:
     log.info("stored %s v%s in the BentoML model store", name, version)
 
 
-def _from_store(name: str) -> tuple[ModelBundle, int]:
-    """The newest copy of `name` in the BentoML model store."""
+LAST_SERVED_FILE = "last-served.json"
+"""In the home: the registry version last served per model (the fallback's first choice)."""
+
+
+def _remember(home: Path, name: str, version: int) -> None:
+    path = home / LAST_SERVED_FILE
+    try:
+        seen = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        seen = {}
+    seen[name] = int(version)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(seen), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _last_served(home: Path, name: str) -> int | None:
+    try:
+        value = json.loads((home / LAST_SERVED_FILE).read_text(encoding="utf-8")).get(name)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(value) if isinstance(value, int) else None
+
+
+def _from_store(name: str, prefer: int | None = None) -> tuple[ModelBundle, int]:
+    """The copy of `name` in the BentoML model store of the version last served (`prefer`),
+    else the newest copy."""
     models = sorted(_stored(name), key=lambda m: m.creation_time, reverse=True)
     if not models:
         raise LookupError(f"{name}: not in the BentoML model store either")
-    m = models[0]
+    chosen = [m for m in models if m.info.labels.get("mlflow_version") == str(prefer)]
+    m = (chosen or models)[0]
     bundle = load_bundle(Path(m.path))
     version = int(m.info.labels.get("mlflow_version", 0))
     bundle.meta["version"] = version
@@ -149,6 +177,7 @@ class ServingState:
             bundle = load_version(name, v, cache_dir=self.runtime.home / "model-cache")
             try:
                 _store_copy(bundle, name, v)
+                _remember(self.runtime.home, name, v)
             except Exception as err:  # the store is a fallback; serving goes on without it
                 log.warning("could not keep %s v%s in the BentoML store: %s", name, v, err)
             return bundle, v, "mlflow"
@@ -157,7 +186,7 @@ class ServingState:
         except Exception as err:
             log.warning("MLflow unreachable for %s (%s); trying the BentoML store",
                         name, type(err).__name__)
-            bundle, v = _from_store(name)
+            bundle, v = _from_store(name, _last_served(self.runtime.home, name))
             return bundle, v, "bentoml store"
 
     def load(self) -> Served:
@@ -216,6 +245,11 @@ class ServingState:
                 events.append(f"{name}: refused v{v} ({type(err).__name__}: {err}); " + (
                     f"still serving v{serving}" if serving is not None else "not served"))
                 continue
+            try:  # the fallback keeps the latest champion seen, not the one loaded at start
+                _store_copy(bundle, name, v)
+                _remember(self.runtime.home, name, v)
+            except Exception as err:
+                log.warning("could not keep %s v%s in the BentoML store: %s", name, v, err)
             old = scorers.get(kind)
             if old is None:
                 settings = self.runtime.settings
@@ -237,7 +271,8 @@ class ServingState:
                     self._table = (new, table)
                 self.current = new
         for e in events:
-            log.info(e)
+            # WARNING: a swap or a refusal must reach the service log whatever its level
+            log.warning("model poll: %s", e)
         return events
 
     def run(self, poll_seconds: float) -> None:

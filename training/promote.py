@@ -101,6 +101,19 @@ def _candidate(name: str, version: int | None) -> tuple[dict[int, VersionInfo], 
     return versions, candidate
 
 
+def _check_run_finished(info: VersionInfo) -> None:
+    """Refuse (even forced) a version whose training run did not finish: killed mid-way, its
+    files and figures may be partial."""
+    from mlflow import MlflowClient
+
+    if info.run_id is None:
+        return
+    status = MlflowClient().get_run(info.run_id).info.status
+    if status != "FINISHED":
+        raise PromotionError(f"{info.name} v{info.version}: its training run {info.run_id} "
+                             f"ended {status}, not FINISHED; train again")
+
+
 def _judge(decision: Decision, gates: PromoteConfig, kind: str, cand: ModelBundle,
            data: pd.DataFrame, rollback: bool) -> None:
     """Score the candidate (and the champion) on the test set; add a reason per gate failed.
@@ -189,6 +202,7 @@ def promote(runtime: Runtime, kind: str, version: int | None = None, force: bool
         decision.reasons.append(f"v{candidate} already holds @{CHAMPION}")
         return decision
 
+    _check_run_finished(versions[candidate])
     cand = load_version(name, candidate)
     data = test_set(runtime, kind, versions[candidate].tags, cand.meta.get("replay_origin"))
     y = data["label"].to_numpy()

@@ -4,7 +4,9 @@ registration. Reading the registry lives in `core.registry`."""
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
+import socket
 import threading
 import warnings
 from collections.abc import Iterator
@@ -18,8 +20,8 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 import core
-from core.model_bundle import ModelBundle, synthetic_rows
-from core.names import BUNDLE_ARTIFACT, EXPERIMENT
+from core.model_bundle import META_FILE, ModelBundle, file_sha256, synthetic_rows
+from core.names import BUNDLE_ARTIFACT, EXPERIMENT, RunTag, VersionTag
 from core.registry import configure
 from core.settings import Runtime
 
@@ -35,6 +37,7 @@ def setup(runtime: Runtime) -> str:
     configure(runtime.mlflow_uri)
     exp = mlflow.get_experiment_by_name(EXPERIMENT)
     if exp is not None:
+        reap_orphaned_runs(exp.experiment_id)
         return exp.experiment_id
     remote = runtime.mlflow_uri.split(":", 1)[0] in ("http", "https", "databricks")
     # a tracking server keeps its own artifact store; a local store keeps them in the home
@@ -76,7 +79,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
 @contextmanager
 def tracked_run(name: str, experiment_id: str, nested: bool = False,
                 tags: dict[str, str] | None = None) -> Iterator[Any]:
-    """A run that ends FINISHED, FAILED on an error, or KILLED on an interrupt."""
+    """A run that ends FINISHED, FAILED on an error, or KILLED on an interrupt; tagged with its
+    process and host, so a later command can tell a run killed outright (`reap_orphaned_runs`)."""
+    tags = {**(tags or {}), RunTag.PID: str(os.getpid()), RunTag.HOST: socket.gethostname()}
     run = mlflow.start_run(run_name=name, experiment_id=experiment_id, nested=nested, tags=tags)
     try:
         yield run
@@ -86,6 +91,36 @@ def tracked_run(name: str, experiment_id: str, nested: bool = False,
         raise
     else:
         mlflow.end_run("FINISHED")
+
+
+def reap_orphaned_runs(experiment_id: str) -> list[str]:
+    """Mark FAILED every RUNNING run started on this host by a process that no longer exists
+    (a `leadlens train` killed with SIGKILL, or a machine that lost power); returns their ids.
+    Runs of other hosts are left alone: their processes cannot be checked from here."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    host, reaped = socket.gethostname(), []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        pid = tags.get(RunTag.PID, "")
+        if tags.get(RunTag.HOST) != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        client.set_tag(run.info.run_id, RunTag.REAPED,
+                       f"process {pid} ended without closing the run")
+        client.set_terminated(run.info.run_id, "FAILED")
+        reaped.append(run.info.run_id)
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -140,4 +175,10 @@ def log_and_register(bundle: ModelBundle, work_dir: Path, registered_name: str) 
         pip_requirements=[f"lightgbm=={lightgbm.__version__}", f"pandas=={pd.__version__}",
                           f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"],
     )
-    return int(info.registered_model_version)
+    version = int(info.registered_model_version)
+    # the bundle's own digest, beside it in the registry: `bundle.json` holds the digests of
+    # the model files, so the whole bundle is checked at every load (core.registry)
+    mlflow.MlflowClient().set_model_version_tag(
+        registered_name, str(version), VersionTag.BUNDLE_SHA256,
+        file_sha256(bundle_dir / META_FILE))
+    return version

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
-from core.model_bundle import encode
+from core.model_bundle import ModelBundle, encode
 
 
 def test_small_and_large_frames_encode_alike():
@@ -28,3 +31,39 @@ def test_small_and_large_frames_encode_alike():
     assert np.allclose(np.nan_to_num(big, nan=-9), np.nan_to_num(small, nan=-9))
     assert np.isnan(big[frame["source"].isna().to_numpy() | (frame["source"] == "unseen")
                         .fillna(False).to_numpy(), 4]).all()
+
+
+def test_a_damaged_or_tampered_model_file_is_refused_naming_it(tmp_path):
+    """A truncated model file is refused before LightGBM parses it (it can abort the process);
+    a tampered one that still parses (leaf values negated, the digest rewritten to match) is
+    refused by the scores of the stored made-up rows."""
+    import hashlib
+    import json
+    import re
+    import shutil
+
+    from core.model_bundle import META_FILE, MODEL_FILE, load_bundle
+    from tests.core.test_blend_model import _blend
+    from tests.core.test_linear_model import _frame
+
+    _b, tree, _linear = _blend(_frame(800, 7))
+    bundle = ModelBundle("conversion", tree, _b.features, _b.categories, _b.calibrator, {})
+    folder = bundle.save(tmp_path / "ok")
+    assert load_bundle(folder).features == bundle.features
+    truncated = Path(shutil.copytree(folder, tmp_path / "truncated"))
+    text = (truncated / MODEL_FILE).read_text()
+    (truncated / MODEL_FILE).write_text(text[: len(text) // 2])
+    with pytest.raises(ValueError, match=r"model\.txt: its SHA-256 differs"):
+        load_bundle(truncated)
+
+    tampered = Path(shutil.copytree(folder, tmp_path / "tampered"))
+    flipped = re.sub(r"^(leaf_value=)(.*)$",
+                     lambda m: m.group(1) + " ".join(str(-float(v)) for v in m.group(2).split()),
+                     text, flags=re.MULTILINE)
+    assert flipped != text
+    (tampered / MODEL_FILE).write_text(flipped)
+    meta = json.loads((tampered / META_FILE).read_text())
+    meta["integrity"]["sha256"][MODEL_FILE] = hashlib.sha256(flipped.encode()).hexdigest()
+    (tampered / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="scores on the stored check rows differ"):
+        load_bundle(tampered)

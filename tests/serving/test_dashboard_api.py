@@ -24,6 +24,25 @@ def test_page_and_assets_are_served_without_a_key_and_load_nothing_from_outside(
         assert "@import" not in text and "cdn" not in text.lower(), name
 
 
+@pytest.mark.parametrize("path,key", [("/", False), ("/ui/app.js", False), ("/readyz", False),
+                                      ("/ui/api/leads", True), ("/ui/api/leads", False),
+                                      ("/model", True)])
+def test_every_answer_carries_the_security_headers(client, auth, path, key):
+    r = client.get(path, headers=auth if key else {})
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_dashboard_page_runs_no_inline_script_or_style():
+    page = (UI_DIR / "index.html").read_text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)  # every script is a file
+    assert "<style" not in page and " style=" not in page and not re.search(r" on\w+=", page)
+
+
 @pytest.mark.parametrize("path", ["/ui/api/leads", "/ui/api/lead?id=x", "/ui/api/reps",
                                   "/ui/api/model"])
 def test_data_endpoints_need_the_key(client, path):

@@ -238,7 +238,7 @@ def test_reps_report(client, auth):
     assert bad.status_code == 400 and SECRET not in bad.text
 
 
-def test_hot_swap_and_refusal(client, auth, served_home, service_module, monkeypatch):
+def test_hot_swap_and_refusal(client, auth, served_home, service_module, monkeypatch, caplog):
     from mlflow import MlflowClient
 
     from core.registry import configure
@@ -261,6 +261,7 @@ def test_hot_swap_and_refusal(client, auth, served_home, service_module, monkeyp
     real = state_module.load_version
     monkeypatch.setattr(state_module, "load_version",
                         lambda *a, **k: (_ for _ in ()).throw(ValueError("corrupt bundle")))
+    caplog.set_level("WARNING", logger="leadlens.serving")
     events = state.poll_once()
     assert any("refused" in e for e in events)
     assert client.get("/model", headers=auth).json()["models"]["conversion"]["version"] == before
@@ -268,11 +269,22 @@ def test_hot_swap_and_refusal(client, auth, served_home, service_module, monkeyp
 
     events = state.poll_once()
     assert any(f"now serving v{version}" in e for e in events), events
+    # both events reach the log at WARNING, and the swapped-in version is the store's newest
+    # copy (the fallback serves the latest champion seen, not the one loaded at start)
+    assert "model poll: leadlens-conversion: refused" in caplog.text
+    assert f"model poll: leadlens-conversion: now serving v{version}" in caplog.text
+    assert state_module._last_served(runtime.home, "leadlens-conversion") == version
+    assert state_module._from_store("leadlens-conversion", version)[1] == version
     r = client.post("/score", json={"leads": [{"lead_id": "L000002"}]}, headers=auth).json()
     assert r["results"][0]["model_version"] == version
     MlflowClient().set_registered_model_alias("leadlens-conversion", "champion", str(before))
     state.poll_once()
     assert np.isfinite(r["results"][0]["score"])
+    # back to the first: the fallback's choice follows, though that copy is the older one
+    assert state_module._last_served(runtime.home, "leadlens-conversion") == before
+    assert state_module._from_store("leadlens-conversion",
+                                    state_module._last_served(runtime.home,
+                                                              "leadlens-conversion"))[1] == before
 
 
 def test_model_info_reports_coverage_of_the_open_book(client, auth, service_module):

@@ -114,3 +114,72 @@ def test_noise_gates_refuse_a_candidate_credibly_below_logistic_regression():
                 ece=0.3)
     assert any("calibration not judged: 12 positives" in r for r in few)
     assert all(r.startswith("note:") for r in few)
+
+
+def test_a_run_killed_outright_is_reaped_and_its_version_never_promoted(trained):
+    """`kill -9` during training leaves the run RUNNING: the next command marks it FAILED
+    (its process is gone) and promotion refuses its version, even forced."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from core.names import RunTag
+    from training.tracking import setup
+
+    runtime, _report = trained
+    experiment_id = setup(runtime)
+    client = MlflowClient()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    run = client.create_run(experiment_id, tags={RunTag.PID: gone.stdout.strip(),
+                                                 RunTag.HOST: socket.gethostname(),
+                                                 RunTag.MODEL: "dropout"})
+    name = "leadlens-dropout"
+    source = model_versions(name)[0]
+    orphan = client.create_model_version(
+        name, client.get_model_version(name, str(source.version)).source, run.info.run_id)
+    try:
+        assert client.get_run(run.info.run_id).info.status == "RUNNING"
+        setup(runtime)  # what every train and promote runs first
+        reaped = client.get_run(run.info.run_id)
+        assert reaped.info.status == "FAILED"
+        assert "ended without closing the run" in reaped.data.tags[RunTag.REAPED]
+        with pytest.raises(PromotionError, match="ended FAILED, not FINISHED"):
+            promote(runtime, "dropout", version=int(orphan.version), force=True,
+                    reason="should not matter")
+        # a live process's run is left alone
+        alive = client.create_run(experiment_id, tags={RunTag.PID: str(os.getpid()),
+                                                       RunTag.HOST: socket.gethostname()})
+        setup(runtime)
+        assert client.get_run(alive.info.run_id).info.status == "RUNNING"
+        client.set_terminated(alive.info.run_id, "FINISHED")
+    finally:
+        client.delete_model_version(name, orphan.version)
+
+
+def test_every_load_checks_the_registered_digest_and_rebuilds_a_damaged_cache(trained, tmp_path,
+                                                                            caplog):
+    from core.registry import load_version
+    from training.tracking import setup
+
+    runtime, report = trained
+    setup(runtime)
+    name, version = "leadlens-lead-quality", report.results["lead_quality"].version
+    client = MlflowClient()
+    digest = client.get_model_version(name, str(version)).tags[VersionTag.BUNDLE_SHA256]
+    assert len(digest) == 64
+    first = load_version(name, version, cache_dir=tmp_path)
+    cached = next(tmp_path.rglob("bundle.json"))
+    cached.write_text(cached.read_text().replace('"kind"', '"kind" ', 1))
+    caplog.set_level("WARNING", logger="leadlens.registry")
+    again = load_version(name, version, cache_dir=tmp_path)  # damaged cache: downloaded again
+    assert again.features == first.features
+    assert "is damaged" in caplog.text and "downloading it again" in caplog.text
+    client.set_model_version_tag(name, str(version), VersionTag.BUNDLE_SHA256, "0" * 64)
+    try:
+        with pytest.raises(ValueError, match=r"bundle\.json: its SHA-256 differs from the one "
+                                             r"registered with leadlens-lead-quality"):
+            load_version(name, version, cache_dir=tmp_path / "fresh")
+    finally:
+        client.set_model_version_tag(name, str(version), VersionTag.BUNDLE_SHA256, digest)
