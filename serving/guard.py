@@ -207,13 +207,15 @@ def _replay(parts: list[bytes], receive: Receive) -> Receive:
 
 
 def _sanitizing(send: Send, known_fields: frozenset[str]) -> Send:
-    """`send` for the app: a 400 reply is held until complete, then sent sanitised."""
+    """`send` for the app: a 4xx reply is held until complete, then sent sanitised in the one
+    error shape (`{"error": message, "detail": [...]}`; BentoML wraps a handler's message in
+    a one-element list)."""
     held: dict[str, Any] | None = None
     chunks: list[bytes] = []
 
     async def tracking_send(message: dict[str, Any]) -> None:
         nonlocal held
-        if message["type"] == "http.response.start" and message.get("status") == 400:
+        if message["type"] == "http.response.start" and 400 <= message.get("status", 0) < 500:
             held = message  # rewrite the body once it is complete
             return
         if held is not None and message["type"] == "http.response.body":

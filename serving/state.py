@@ -325,7 +325,9 @@ class ServingState:
         served = served if served is not None else self.current
         if served is None:
             return {"ready": False, "error": self.error}
-        out: dict[str, Any] = {"ready": True, "origin": served.origin,
+        # each worker process polls and swaps on its own: for a few seconds after a promotion
+        # two workers may answer with different versions; `worker` says which one answered
+        out: dict[str, Any] = {"ready": True, "origin": served.origin, "worker": os.getpid(),
                                "as_of": str(served.as_of), "models": {},
                                "notes": list(served.notes),
                                "scored_leads_ready": self.ready_table(served) is not None}

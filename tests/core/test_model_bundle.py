@@ -34,9 +34,10 @@ def test_small_and_large_frames_encode_alike():
 
 
 def test_a_damaged_or_tampered_model_file_is_refused_naming_it(tmp_path):
-    """A truncated model file is refused before LightGBM parses it (it can abort the process);
-    a tampered one that still parses (leaf values negated, the digest rewritten to match) is
-    refused by the scores of the stored made-up rows."""
+    """A truncated model file is refused before LightGBM parses it (it aborts the process);
+    a tampered one that still parses (each tree's leaf values reversed, so every byte count
+    still holds, and the digest rewritten to match) is refused by the scores of the stored
+    made-up rows."""
     import hashlib
     import json
     import re
@@ -58,8 +59,9 @@ def test_a_damaged_or_tampered_model_file_is_refused_naming_it(tmp_path):
 
     tampered = Path(shutil.copytree(folder, tmp_path / "tampered"))
     flipped = re.sub(r"^(leaf_value=)(.*)$",
-                     lambda m: m.group(1) + " ".join(str(-float(v)) for v in m.group(2).split()),
+                     lambda m: m.group(1) + " ".join(reversed(m.group(2).split(" "))),
                      text, flags=re.MULTILINE)
+    assert len(flipped) == len(text)
     assert flipped != text
     (tampered / MODEL_FILE).write_text(flipped)
     meta = json.loads((tampered / META_FILE).read_text())

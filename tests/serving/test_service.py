@@ -55,8 +55,11 @@ def test_probes_are_open_and_everything_else_needs_a_key(client, auth):
 
 
 def test_score_explain_and_dropout(client, auth, served_home):
+    import os
+
     runtime, _, _ = served_home
     info = client.get("/model", headers=auth).json()
+    assert info["worker"] == os.getpid()  # in process: this test's process answers
     as_of = pd.Timestamp(info["as_of"])
     lead = _open_lead(runtime, as_of)
     r = client.post("/score", json={"leads": [{"lead_id": lead}], "explain": 5}, headers=auth)
@@ -211,6 +214,9 @@ def test_unknown_lead_is_404_naming_its_position(client, auth):
     r = client.post("/score", json={"leads": [{"lead_id": "L000001"}, {"lead_id": SECRET}]},
                     headers=auth)
     assert r.status_code == 404 and "leads[1]" in r.text and SECRET not in r.text
+    # one error shape everywhere: an object with the message, as for 400, 401, 413 and 415
+    body = r.json()
+    assert isinstance(body, dict) and body["error"].startswith("leads[1]: lead_id is not")
 
 
 def test_body_size_limit(client, auth, service_module):
