@@ -206,6 +206,7 @@ def _rep_report(state: ServingState, period: str | None, date_from: Any, date_to
                 team: str | None) -> tuple[dict, Any]:
     """The rep report as JSON (and the report itself), for `POST /reps` and the dashboard.
     ValueError: a bad period; LookupError: a judging model is missing."""
+    import copy
     import json
 
     from core.periods import resolve_period
@@ -217,11 +218,16 @@ def _rep_report(state: ServingState, period: str | None, date_from: Any, date_to
     if served is None:  # callers check first; once loaded, never None again
         raise LookupError("models are still loading")
     p = resolve_period(period, date_from, date_to, lambda: served.as_of)
-    judging = state.judging()
-    rt = state.runtime
-    with Warehouse(rt.warehouse_path, read_only=True) as wh:
-        report = build_report(wh.con, p, rt.settings, judging, team=team)
-    return json.loads(rep_report_format.to_json(report)), report
+
+    def build() -> tuple[dict, Any]:
+        judging = state.judging()
+        rt = state.runtime
+        with Warehouse(rt.warehouse_path, read_only=True) as wh:
+            report = build_report(wh.con, p, rt.settings, judging, team=team)
+        return json.loads(rep_report_format.to_json(report)), report
+
+    out, report = state.rep_report((str(p.start), str(p.end), team, str(served.as_of)), build)
+    return copy.deepcopy(out), report
 
 
 def _dashboard_reps(state: ServingState, query: dict[str, str]) -> dict:

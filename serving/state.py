@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,8 @@ def _store_copy(bundle: ModelBundle, name: str, version: int) -> None:
     log.info("stored %s v%s in the BentoML model store", name, version)
 
 
+REPORT_CACHE_SIZE = 32
+"""Rep reports a worker keeps (period, team and as_of each make one)."""
 LAST_SERVED_FILE = "last-served.json"
 """In the home: the registry version last served per model (the fallback's first choice)."""
 
@@ -139,6 +143,8 @@ class ServingState:
         self._judging_lock = threading.Lock()
         self._table: tuple[Served, LeadTable] | None = None
         self._table_lock = threading.Lock()
+        self._reports: OrderedDict[tuple, Any] = OrderedDict()
+        self._reports_lock = threading.Lock()
 
     def scored_leads(self) -> tuple[Served, LeadTable]:
         """The open leads scored by the models being served (the dashboard's list), built once
@@ -152,6 +158,21 @@ class ServingState:
                 self._table = (served, build_lead_table(served.source, served.scorers,
                                                         served.as_of))
             return self._table
+
+    def rep_report(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """The rep report for `key` (period, team, as_of): built once, then served from a
+        small cache, since the warehouse, the judging models and the settings do not change
+        while this worker serves. One build at a time per worker: the report costs seconds
+        of CPU, and a burst of them must not starve scoring."""
+        with self._reports_lock:
+            if key in self._reports:
+                self._reports.move_to_end(key)
+                return self._reports[key]
+            value = build()
+            self._reports[key] = value
+            while len(self._reports) > REPORT_CACHE_SIZE:
+                self._reports.popitem(last=False)
+            return value
 
     def judging(self) -> Any:
         """The rep-blind models the rep report needs (`JudgingModels`), loaded once; raises

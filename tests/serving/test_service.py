@@ -234,10 +234,24 @@ def test_body_size_limit(client, auth, service_module):
     assert r.status_code == 413
 
 
-def test_reps_report(client, auth):
+def test_reps_report(client, auth, monkeypatch):
+    import reps.report
+
+    built = []
+    real = reps.report.build_report
+    monkeypatch.setattr(reps.report, "build_report",
+                        lambda *a, **k: built.append(1) or real(*a, **k))
     r = client.post("/reps", json={"from": "2025-04-01", "to": "2025-09-30"}, headers=auth)
     assert r.status_code == 200, r.text
     data = r.json()
+    # the same report again comes from the worker's cache: built once (seconds of CPU each)
+    once = len(built)
+    again = client.post("/reps", json={"from": "2025-04-01", "to": "2025-09-30"}, headers=auth)
+    assert again.json() == data and len(built) == once
+    other = {"from": "2025-05-07", "to": "2025-08-19"}  # asked by no other test
+    client.post("/reps", json=other, headers=auth)
+    client.post("/reps", json=other, headers=auth)
+    assert len(built) == once + 1
     assert "employment decisions" in data["note"] and len(data["reps"]) == 16
     assert {"rep_id", "oe_ratio", "oe_interval", "status", "flags"} <= set(data["reps"][0])
     bad = client.post("/reps", json={"period": SECRET}, headers=auth)
