@@ -109,7 +109,8 @@ def load_version(name: str, version: int, cache_dir: Path | None = None) -> Mode
     fails it is refused (ValueError naming the file)."""
     import mlflow
 
-    dst = Path(cache_dir or tempfile.mkdtemp(prefix="leadlens-model-")) / f"{name}-v{version}"
+    base = Path(cache_dir or tempfile.mkdtemp(prefix="leadlens-model-"))
+    dst = base / f"{name}-v{version}"
     try:
         expected = _client().get_model_version(name, str(version)).tags.get(
             VersionTag.BUNDLE_SHA256)
@@ -118,26 +119,49 @@ def load_version(name: str, version: int, cache_dir: Path | None = None) -> Mode
                     type(err).__name__)
         expected = None
     folder = dst / "artifacts" / BUNDLE_ARTIFACT
-    for attempt in ("cache", "download"):
-        if attempt == "download" or not folder.exists():
-            shutil.rmtree(dst, ignore_errors=True)
-            dst.mkdir(parents=True, exist_ok=True)
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version}/artifacts/{BUNDLE_ARTIFACT}",
-                dst_path=str(dst))
-            attempt = "download"
+    if folder.exists():
         try:
             _check_digest(folder / META_FILE, expected, name, version)
             bundle = load_bundle(folder)
-            break
         except ValueError as err:
-            if attempt == "download":
-                raise
             log.warning("cached copy of %s v%s is damaged (%s); downloading it again",
                         name, version, err)
+            _discard(dst)
+        else:
+            return _labelled(bundle, name, version)
+    # downloaded into a folder of its own and published by one rename: a poller and a
+    # request loading the same version at once never see (or delete) each other's files
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}-", dir=base))
+    try:
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}/artifacts/{BUNDLE_ARTIFACT}",
+            dst_path=str(tmp))
+        _check_digest(tmp / "artifacts" / BUNDLE_ARTIFACT / META_FILE, expected, name, version)
+        bundle = load_bundle(tmp / "artifacts" / BUNDLE_ARTIFACT)
+        try:
+            os.replace(tmp, dst)
+        except OSError:  # published by another loader meanwhile: keep theirs
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _labelled(bundle, name, version)
+
+
+def _labelled(bundle: ModelBundle, name: str, version: int) -> ModelBundle:
     bundle.meta.setdefault("registered_name", name)
     bundle.meta["version"] = int(version)
     return bundle
+
+
+def _discard(folder: Path) -> None:
+    """Remove a damaged cache folder: renamed away first (one atomic step), then deleted."""
+    trash = folder.with_name(f".{folder.name}.damaged-{os.getpid()}-{id(folder)}")
+    try:
+        os.replace(folder, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _check_digest(path: Path, expected: str | None, name: str, version: int) -> None:

@@ -183,3 +183,21 @@ def test_every_load_checks_the_registered_digest_and_rebuilds_a_damaged_cache(tr
             load_version(name, version, cache_dir=tmp_path / "fresh")
     finally:
         client.set_model_version_tag(name, str(version), VersionTag.BUNDLE_SHA256, digest)
+
+
+def test_loaders_of_one_version_at_once_do_not_trip_over_each_other(trained, tmp_path):
+    """The service's poller and a request can load the same version into the model cache at
+    the same moment: each downloads into a folder of its own and publishes it by one rename."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.registry import load_version
+    from training.tracking import setup
+
+    runtime, report = trained
+    setup(runtime)
+    version = report.results["dropout"].version
+    with ThreadPoolExecutor(4) as pool:
+        bundles = list(pool.map(lambda _i: load_version("leadlens-dropout", version,
+                                                        cache_dir=tmp_path), range(8)))
+    assert all(b.features == bundles[0].features for b in bundles)
+    assert [p.name for p in tmp_path.iterdir()] == [f"leadlens-dropout-v{version}"]
