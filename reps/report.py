@@ -195,9 +195,13 @@ def build_report(con: duckdb.DuckDBPyConnection, period: Period, settings: Setti
                if models.conversion is not None and models.dropout is not None
                else pd.DataFrame(columns=["rep_id", "lead_id", "conversion_score",
                                           "dropout_risk"]))
-    depths = lead_depths(con, period, settings.engagement)
-    short = depths["judged"] & (depths["depth"] < settings.engagement.fifth_followup)
-    _attach_evidence(judged, leads, touches, depths[short])
+    # the per-lead depths (a second pass over the activities) only when a depth flag needs
+    # its leads listed
+    depth_flagged = any(f["metric"] == "followup_depth" for fl in judged["flags"] for f in fl)
+    depths = lead_depths(con, period, settings.engagement) if depth_flagged else None
+    short = (depths[depths["judged"] & (depths["depth"] < settings.engagement.fifth_followup)]
+             if depths is not None else pd.DataFrame(columns=["lead_id", "rep_id"]))
+    _attach_evidence(judged, leads, touches, short)
     return RepReport(period, as_of, judged, leads, touches, at_risk, models={
         registered_name(LEAD_QUALITY): models.lead_quality.meta.get("version"),
         registered_name(DROPOUT_EXPECTED): (models.dropout_expected.meta.get("version")

@@ -50,6 +50,14 @@ def to_csv(report: RepReport) -> str:
     return pd.DataFrame(rows).to_csv(index=False)
 
 
+def compared_with(records: list[dict[str, Any]]) -> str:
+    """Who was compared with whom: each comparison group and its number of reps."""
+    groups: dict[str, int] = {}
+    for r in records:
+        groups[r["compared_with"]] = groups.get(r["compared_with"], 0) + 1
+    return "Compared with: " + "; ".join(f"{g} ({n} reps)" for g, n in groups.items())
+
+
 def fmt_num(v: float | None, fmt: str = "{:.2f}") -> str:
     """A number in `fmt`, or `-` when it is missing or NaN."""
     return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else fmt.format(v)
@@ -72,11 +80,7 @@ def to_table(report: RepReport, flagged_only: bool = False) -> str:
                 f"{r['dropouts']:>7}{r['expected_dropouts']:>7.1f}"
                 f"{fmt_num(r['quota_attainment'], '{:.0%}'):>7}")
         lines.append("")
-    groups: dict[str, list[str]] = {}
-    for r in recs:
-        groups.setdefault(r["compared_with"], []).append(r["rep_id"])
-    lines.append("Compared with: " + "; ".join(
-        f"{g} ({len(ids)} reps)" for g, ids in groups.items()))
+    lines.append(compared_with(recs))
     others = [r for r in recs if r["status"] == "not_an_owner"]
     if others:
         lines.append("Not judged as owners (most of their touches are on other reps' leads): "

@@ -178,14 +178,16 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 answer is sniffed as another type or leaks its address in a Referer."""
 
 
+_SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+
+
 def _with_security_headers(send: Send) -> Send:
     """`send` that adds `SECURITY_HEADERS` to the response start (replacing any the app set)."""
-    names = {name for name, _ in SECURITY_HEADERS}
 
     async def secured(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             headers = [(k, v) for k, v in message.get("headers") or []
-                       if k.lower() not in names]
+                       if k.lower() not in _SECURITY_NAMES]
             message = {**message, "headers": [*headers, *SECURITY_HEADERS]}
         await send(message)
 

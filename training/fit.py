@@ -261,6 +261,32 @@ def fit_linear(train: pd.DataFrame, features: list[str], cats: dict[str, tuple[s
                        tuple(float(m) for m in contrib.mean(axis=0)))
 
 
+Fitted = lgb.Booster | LinearModel | BlendModel
+"""A model `choose` can serve: LightGBM, the logistic regression or their blend."""
+
+
+def candidates(tree: Fitted, linear: LinearModel | None, blend: bool) -> dict[str, Fitted]:
+    """The models `choose` picks among, by their `SIMPLEST_FIRST` names: LightGBM, the
+    logistic regression (when fitted) and, with `blend`, their even blend."""
+    out: dict[str, Fitted] = {"lightgbm": tree}
+    if linear is not None:
+        out["logistic regression"] = linear
+        if blend and isinstance(tree, lgb.Booster):
+            out["blend"] = BlendModel(tree, linear)
+    return out
+
+
+def raw_scores(models: dict[str, Fitted], x: np.ndarray) -> dict[str, np.ndarray]:
+    """Each candidate's log-odds on `x`; a blend's from its parts' scores, not predicted
+    again."""
+    raws = {k: cast(np.ndarray, m.predict(x, raw_score=True))
+            for k, m in models.items() if not isinstance(m, BlendModel)}
+    for k, m in models.items():
+        if isinstance(m, BlendModel):
+            raws[k] = m.weight * raws["lightgbm"] + (1 - m.weight) * raws["logistic regression"]
+    return raws
+
+
 def prefer_simpler(bundle: ModelBundle, train: pd.DataFrame, valid: pd.DataFrame,
                    cfg: TrainConfig) -> tuple[ModelBundle, dict[str, float]]:
     """The LightGBM bundle, a logistic regression on the same inputs, or their blend, as
@@ -268,14 +294,9 @@ def prefer_simpler(bundle: ModelBundle, train: pd.DataFrame, valid: pd.DataFrame
     every candidate's AUC."""
     y = valid["label"].to_numpy()
     x_va = bundle.matrix(valid)
-    raws = {"lightgbm": bundle.raw_score(x_va)}
     linear = fit_linear(train, list(bundle.features), bundle.categories)
-    raws["logistic regression"] = linear.predict(x_va, raw_score=True)
-    models: dict[str, lgb.Booster | LinearModel | BlendModel] = {"logistic regression": linear}
-    if cfg.blend_candidate and isinstance(bundle.booster, lgb.Booster):
-        blend = BlendModel(bundle.booster, linear)
-        models["blend"] = blend
-        raws["blend"] = blend.predict(x_va, raw_score=True)
+    models = candidates(bundle.booster, linear, cfg.blend_candidate)
+    raws = raw_scores(models, x_va)
     aucs = {k: float(roc_auc_score(y, r)) for k, r in raws.items()}
     name = choose(y, raws, cfg.linear_margin, cfg.selection_interval)
     if name == "lightgbm":
@@ -320,12 +341,8 @@ def select_and_refit(kind: str, sets: ReplaySets, features: list[str], categoric
                 f"({found[-1].rounds} rounds)")
     best = max(found, key=lambda c: c.valid_auc)
     y_valid = valid["label"].to_numpy()
-    raws = {"lightgbm": cast(np.ndarray, best.booster.predict(x_valid, raw_score=True))}
-    if cfg.linear_candidate:
-        linear = fit_linear(train, features, cats)
-        raws["logistic regression"] = linear.predict(x_valid, raw_score=True)
-        if cfg.blend_candidate:
-            raws["blend"] = BlendModel(best.booster, linear).predict(x_valid, raw_score=True)
+    linear = fit_linear(train, features, cats) if cfg.linear_candidate else None
+    raws = raw_scores(candidates(best.booster, linear, cfg.blend_candidate), x_valid)
     aucs = {k: float(roc_auc_score(y_valid, r)) for k, r in raws.items()}
     if say is not None:
         for name in ("logistic regression", "blend"):

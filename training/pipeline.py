@@ -229,15 +229,15 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
 def free_text_attributes(con: duckdb.DuckDBPyConnection, max_share: float) -> list[str]:
     """Text lead attributes with more distinct values than `max_share` of the leads that have
     one (notes, descriptions, names): free text, not a category a model can learn from."""
-    out = []
-    for name, kind in attribute_types(con).items():
-        if kind == "numeric":
-            continue
-        distinct, filled = single_row(con.execute(
-            f'SELECT count(DISTINCT "{name}"), count("{name}") FROM leads'))  # noqa: S608 (a column of this warehouse)
-        if filled >= FREE_TEXT_MIN_ROWS and distinct > max_share * filled:
-            out.append(name)
-    return out
+    text = [a for a, kind in attribute_types(con).items() if kind != "numeric"]
+    if not text:
+        return []
+    # one scan of the leads for every text attribute
+    columns = ", ".join(f'count(DISTINCT "{a}"), count("{a}")' for a in text)
+    counts = single_row(con.execute(f"SELECT {columns} FROM leads"))  # noqa: S608 (columns of this warehouse)
+    return [a for i, a in enumerate(text)
+            if counts[2 * i + 1] >= FREE_TEXT_MIN_ROWS
+            and counts[2 * i] > max_share * counts[2 * i + 1]]
 
 
 FREE_TEXT_MIN_ROWS = 20

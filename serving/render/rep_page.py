@@ -7,7 +7,7 @@ import html
 import json
 
 from reps.report import RepReport, num_or_none
-from reps.report_format import fmt_num, header
+from reps.report_format import compared_with, fmt_num, header
 from serving.render.svg_charts import Interval, intervals
 
 
@@ -27,7 +27,8 @@ def to_html(report: RepReport) -> str:
     """One self-contained page (no external files): chart, table, flags with evidence."""
     e = html.escape
     rows = []
-    for r in report.records():
+    recs = report.records()
+    for r in recs:
         lo, hi = r["oe_interval"]
         flags = "<br>".join(f"<b>{e(f['metric'])}</b>: {e(f['reason'])}<br><small>leads: "
                             f"{e(', '.join(f['lead_ids']))}</small>" for f in r["flags"])
@@ -39,11 +40,7 @@ def to_html(report: RepReport) -> str:
             f"<td>{r['dropouts']} / {r['expected_dropouts']:.1f}</td>"
             f"<td>{fmt_num(r['quota_attainment'], '{:.0%}')}</td><td>{flags}</td></tr>")
     missing = "".join(f'<p class="note">{e(m)}</p>' for m in report.missing)
-    groups: dict[str, int] = {}
-    for r in report.records():
-        groups[r["compared_with"]] = groups.get(r["compared_with"], 0) + 1
-    missing += "<p>Compared with: " + e("; ".join(f"{g} ({n} reps)" for g, n in groups.items())) \
-        + "</p>"
+    missing += f"<p>{e(compared_with(recs))}</p>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(header(report))}</title>
 <style>
