@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from core.contract import DEFAULT_PERSONAL_DATA_COLUMNS
+from core.date_window import DateWindow
 
 HOME_ENV = "LEADLENS_HOME"
 CONFIG_ENV = "LEADLENS_CONFIG"
@@ -80,6 +81,21 @@ class IngestConfig(_Section):
     column of yes/no values only, such as a consent flag, is kept)."""
     keep_columns: tuple[str, ...] = ()
     """Columns kept although their name matches `personal_data_columns` (you checked them)."""
+    earliest_date: str = "1990-01-01"
+    """Timestamps before this are not believed (a 1900 date is a typo): ingestion quarantines
+    the row (`implausible_date`) and the service answers 400."""
+    max_days_ahead: float = Field(1.0, ge=0.0)
+    """... nor timestamps more than this many days after now (clocks differ by hours)."""
+
+    @field_validator("earliest_date", mode="before")
+    @classmethod
+    def _iso_earliest(cls, v: Any) -> Any:
+        return iso_text(v, "earliest_date")
+
+    def date_window(self) -> DateWindow:
+        """The plausible-date window these settings describe."""
+        return DateWindow(datetime.datetime.fromisoformat(self.earliest_date)
+                          .replace(tzinfo=None), self.max_days_ahead)
 
 
 class SimulateConfig(_Section):
@@ -287,7 +303,20 @@ class ServeConfig(_Section):
     max_body_bytes: int = Field(2_000_000, ge=1024)
     """Larger request bodies are refused with 413."""
     max_concurrency: int = Field(64, ge=1)
-    """Requests in flight beyond this are refused at once with 429."""
+    """Requests being worked on per worker; beyond this a request is refused with 429 (and
+    `Retry-After`) before its body is read."""
+    max_expensive_per_key: int = Field(2, ge=1)
+    """Expensive requests (the rep report, bodies over 64 KB) in flight per API key and
+    worker; more get 429."""
+    body_timeout_seconds: float = Field(10.0, gt=0)
+    """A request body not fully received within this gets 408 (a slow sender holds no slot)."""
+    request_timeout_seconds: float = Field(60.0, gt=0)
+    """A request not answered within this gets 504."""
+    drain_seconds: float = Field(5.0, ge=0)
+    """On SIGTERM: how long a worker keeps answering (`/readyz` 503, new work 503) while
+    requests in flight finish, before it stops."""
+    access_log: bool = False
+    """BentoML's per-request access log (measured to cost about a third of the throughput)."""
     workers: int = Field(2, ge=1, le=64)
     """Service worker processes (each loads the models; use about one per core)."""
     poll_seconds: float = Field(30.0, gt=0)

@@ -126,19 +126,17 @@ def ingest_frames(
     `lead_failures` are lead rows a source mapping could not use; they are quarantined."""
     say = progress or (lambda _msg: None)
     sources = sources or {name: f"<{name}>" for name in raws}
-    personal = config.personal_data_columns
     results: dict[str, TableResult] = {}
     try:
         if "reps" in raws:
             say("validating reps")
-            results["reps"] = validate_table(REPS, raws["reps"], sources["reps"], personal,
-                                             keep_columns=config.keep_columns)
+            results["reps"] = validate_table(REPS, raws["reps"], sources["reps"], config)
         if "leads" in raws:
             say("validating leads")
             results["leads"] = validate_table(
-                LEADS, raws["leads"], sources["leads"], personal,
+                LEADS, raws["leads"], sources["leads"], config,
                 stored_attribute_types=warehouse.attribute_types(),
-                prior_failures=lead_failures or (), keep_columns=config.keep_columns,
+                prior_failures=lead_failures or (),
             )
         if "activities" in raws:
             say("validating activities")
@@ -146,8 +144,8 @@ def ingest_frames(
             if "leads" in results:
                 known = known.union(pd.Index(results["leads"].valid["lead_id"], dtype="string"))
             results["activities"] = validate_table(
-                ACTIVITIES, raws["activities"], sources["activities"], personal,
-                known_lead_ids=known, keep_columns=config.keep_columns,
+                ACTIVITIES, raws["activities"], sources["activities"], config,
+                known_lead_ids=known,
             )
     except ContractError as err:
         raise IngestError(str(err)) from None

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from core.contract import LEADS, Column, Table, is_personal_column, normalise_column_name
+from core.date_window import DateWindow
 from core.free_text import mask_free_text
+from core.settings import IngestConfig
 
 
 class ContractError(ValueError):
@@ -28,6 +30,8 @@ RULES: dict[str, str] = {
     "missing_value": "a required value is empty",
     "duplicate_id": "the id appears earlier in the same file (the first row is kept)",
     "bad_timestamp": "not an ISO-8601 timestamp",
+    "implausible_date": "a timestamp before ingest.earliest_date or more than "
+                        "ingest.max_days_ahead days after the ingest",
     "not_allowed_value": "value outside the allowed set",
     "bad_number": "not a finite number",
     "negative_amount": "amount must be >= 0",
@@ -174,11 +178,10 @@ def validate_table(
     table: Table,
     raw: pd.DataFrame,
     source: str,
-    personal_columns: Iterable[str] = (),
+    config: IngestConfig | None = None,
     known_lead_ids: pd.Index | None = None,
     stored_attribute_types: dict[str, str] | None = None,
     prior_failures: Iterable[MappingFailure] = (),
-    keep_columns: Iterable[str] = (),
 ) -> TableResult:
     """Validate `raw` (one file's rows, in file order) against `table`.
 
@@ -186,11 +189,14 @@ def validate_table(
     `stored_attribute_types` (leads only) maps attribute columns already in the warehouse to
     `numeric` or `text`, so a numeric attribute keeps rejecting text.
     `prior_failures` are rows a source mapping already could not use.
-    A column whose name marks personal data (`personal_columns`) is dropped, unless it holds
-    only yes/no values (a consent flag such as `Do Not Email` is not personal data) or is listed
-    in `keep_columns` (`ingest.keep_columns`).
+    A column whose name marks personal data (`config.personal_data_columns`) is dropped, unless
+    it holds only yes/no values (a consent flag such as `Do Not Email` is not personal data) or
+    is listed in `config.keep_columns`. A timestamp outside the config's plausible-date window
+    quarantines its row.
     """
-    personal = tuple(personal_columns)
+    config = config or IngestConfig()
+    personal, keep_columns = config.personal_data_columns, config.keep_columns
+    window = config.date_window()
     frame = _normalise_headers(raw, source)
     contract_names = set(table.column_names)
     dropped, kept = _personal_columns(frame, contract_names, personal, keep_columns)
@@ -230,7 +236,7 @@ def validate_table(
         if col.name not in frame.columns:
             typed[col.name] = _empty_typed(col, n)
             continue
-        typed[col.name] = _check_column(col, frame[col.name], check)
+        typed[col.name] = _check_column(col, frame[col.name], check, window)
 
     attribute_types: dict[str, str] = {}
     stored = stored_attribute_types or {}
@@ -306,12 +312,18 @@ def _empty_typed(col: Column, n: int) -> pd.Series:
     return pd.Series(col.default, index=range(n), dtype="string")
 
 
-def _check_column(col: Column, values: pd.Series, check: _RowChecker) -> pd.Series:
+def _check_column(col: Column, values: pd.Series, check: _RowChecker,
+                  window: DateWindow) -> pd.Series:
     present = _text(values).notna().to_numpy()
     if col.kind == "timestamp":
         parsed = parse_timestamps(values)
         bad = present & parsed.isna().to_numpy()
         check.fail(bad, "bad_timestamp", col.name, f"column '{col.name}' is not ISO-8601")
+        latest = window.latest()
+        outside = (parsed.notna() & ((parsed < window.earliest) | (parsed > latest))).to_numpy()
+        check.fail(outside, "implausible_date", col.name,
+                   f"column '{col.name}' is before {window.earliest:%Y-%m-%d} or after "
+                   f"{latest:%Y-%m-%d %H:%M} (ingest.earliest_date, ingest.max_days_ahead)")
         return parsed
     if col.kind == "amount":
         nums = _numbers(values)

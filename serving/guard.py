@@ -1,31 +1,50 @@
-"""ASGI guard in front of the service: API keys and the request size limit.
+"""ASGI guard in front of the service: API keys, size and time limits, load shedding, draining
+and the HTTP metrics.
 
-BentoML has neither built in. Keys come from `LEADLENS_API_KEYS` (comma-separated) or the file
-named by `LEADLENS_API_KEYS_FILE` (one per line) and are sent as `Authorization: Bearer KEY`;
-they are compared in constant time. The probes (`/livez`, `/readyz`) and CORS preflight pass
-without a key, and so does the dashboard's static page (it holds no data: everything it shows
-comes from endpoints behind the key). Bodies larger than the limit get 413, whether or not they
-announce their length; a body that is not `application/json` gets 415.
-Error bodies never echo what was sent.
+BentoML has no authentication and no request-size limit, and its concurrency limit counts a
+request from its first byte, so a client sending its body slowly holds a slot. Keys come from
+`LEADLENS_API_KEYS` (comma-separated) or the file named by `LEADLENS_API_KEYS_FILE` (one per
+line) and are sent as `Authorization: Bearer KEY`; they are compared in constant time. The probes
+(`/livez`, `/readyz`) and CORS preflight pass without a key, and so does the dashboard's static
+page (it holds no data: everything it shows comes from endpoints behind the key).
+
+In order, cheapest first: draining (503), key (401), media type (415), announced size (413),
+then admission: a worker works on at most `serve.max_concurrency` requests and each key on at
+most `serve.max_expensive_per_key` expensive ones; beyond that 429 with `Retry-After`, before a
+byte of the body is read. The body must arrive within `serve.body_timeout_seconds` (408) and is
+read before the request takes a slot; the answer must start within
+`serve.request_timeout_seconds` (504). Error bodies never echo what was sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 import os
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from serving.drain import Drain
+from serving.http_metrics import HttpMetrics
+from serving.openapi import patched_docs
+from serving.responses import Receive, Send, replay, reply, sanitizing, with_security_headers
 
 KEYS_ENV = "LEADLENS_API_KEYS"
 KEYS_FILE_ENV = "LEADLENS_API_KEYS_FILE"
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LARGE_BODY_BYTES = 64 * 1024
+"""A body above this makes a request expensive (hundreds of leads, or described leads)."""
+READERS_PER_SLOT = 4
+"""Bodies being received at once, per slot of `max_concurrency`, before new ones get 429."""
+RETRY_AFTER = [(b"retry-after", b"1")]
 
 Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class ApiKeyError(ValueError):
@@ -53,68 +72,72 @@ def load_keys(env: dict[str, str] | None = None) -> tuple[bytes, ...]:
     return tuple(k.encode() for k in keys)
 
 
+def matching_key(given: bytes, keys: Iterable[bytes]) -> int | None:
+    """The index of the key `given` equals, or None; constant time (every key is compared)."""
+    found: int | None = None
+    for i, k in enumerate(keys):
+        if hmac.compare_digest(given, k):
+            found = i
+    return found
+
+
 def key_matches(given: bytes, keys: Iterable[bytes]) -> bool:
-    """Constant-time comparison against every key (no early exit on the first match)."""
-    ok = False
-    for k in keys:
-        ok |= hmac.compare_digest(given, k)
-    return ok
+    """Whether `given` is one of `keys` (constant time)."""
+    return matching_key(given, keys) is not None
 
 
-async def _reply(send: Send, status: int, message: str, extra: list | None = None) -> None:
-    body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode()), *(extra or [])]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+@dataclass(frozen=True)
+class Limits:
+    """What one worker accepts (from the `serve` section of the config)."""
 
-
-def sanitize_errors(body: bytes, known_fields: frozenset[str]) -> bytes:
-    """A 400 body with only what is safe to return: error types, messages, and field paths in
-    which any name the service does not define (a submitted key) is replaced by `<unknown>`."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return json.dumps({"error": "invalid request"}).encode()
-    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
-        data = data[0]  # BentoML wraps the message of an exception raised in a handler in a list
-    details = data.get("detail") if isinstance(data, dict) else None
-    if not isinstance(details, list):
-        message = data.get("error") if isinstance(data, dict) else None
-        return json.dumps({"error": message if isinstance(message, str) else
-                           "invalid request"}).encode()
-    clean = []
-    for d in details:
-        if not isinstance(d, dict):
-            continue
-        loc = [p if isinstance(p, int) or p in known_fields else "<unknown>"
-               for p in d.get("loc", [])]
-        clean.append({"loc": loc, "type": d.get("type"), "msg": d.get("msg")})
-    return json.dumps({"error": "invalid request", "detail": clean}).encode()
+    max_body_bytes: int = 2_000_000
+    max_concurrency: int = 64
+    max_expensive_per_key: int = 2
+    body_timeout_seconds: float = 10.0
+    request_timeout_seconds: float = 60.0
+    drain_seconds: float = 5.0
 
 
 class Guard:
-    """ASGI middleware: 401 without a valid key, 413 above the body limit, and 400 bodies
-    stripped of anything the client sent."""
+    """ASGI middleware: see the module docstring for the checks, in the order they run."""
 
-    def __init__(self, app: Any, keys: tuple[bytes, ...], max_body_bytes: int,
+    def __init__(self, app: Any, keys: tuple[bytes, ...], limits: Limits,
                  known_fields: frozenset[str] = frozenset(),
                  routes: dict[str, Any] | None = None,
-                 public: dict[str, Any] | None = None) -> None:
+                 public: dict[str, Any] | None = None,
+                 api_paths: Iterable[str] = (),
+                 expensive: Iterable[str] = ()) -> None:
         self.app = app
         self.keys = keys
-        self.max_body = max_body_bytes
+        self.limits = limits
         self.known_fields = known_fields
-        self.routes = routes or {}  # small extra endpoints (GET /model), behind the key
+        self.routes = {"/metrics": self._metrics_app, **(routes or {})}  # behind the key
         self.public = public or {}  # the dashboard's page and assets: no data, no key
+        self.expensive = frozenset(expensive)
+        self.metrics = HttpMetrics({*self.routes, *self.public, *OPEN_PATHS, *api_paths,
+                                    "/docs.json"})
+        self.active = 0  # requests being worked on (body read, slot taken)
+        self.reading = 0  # bodies being received
+        self.expensive_by_key: Counter[int] = Counter()
+        self.drain = Drain(limits.drain_seconds, lambda: self.active)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the key and the body size, then hand the request to a route or the app."""
+        """Run the checks (see the module docstring), then hand the request on."""
+        self.drain.install()
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = _with_security_headers(send)
+        route = self.metrics.route(scope.get("path", ""))
+        send = self._measured(with_security_headers(send), route, scope.get("method", ""))
+        await self._checked(scope, receive, send, route)
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send, route: str) -> None:
         path = scope.get("path", "")
+        if self.drain.draining and path != "/livez":
+            self.metrics.shed.labels("draining").inc()
+            await reply(send, 503, "shutting down: retry on another instance",
+                        [(b"connection", b"close"), *RETRY_AFTER])
+            return
         if path in self.public:
             await self.public[path](scope, receive, send)
             return
@@ -122,115 +145,138 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        auth = headers.get(b"authorization", b"")
-        scheme, _, token = auth.partition(b" ")
-        if scheme.lower() != b"bearer" or not key_matches(token.strip(), self.keys):
-            await _reply(send, 401, "missing or invalid API key (Authorization: Bearer KEY)",
-                         [(b"www-authenticate", b'Bearer realm="leadlens"')])
-            return
-        if path in self.routes:
-            await self.routes[path](scope, receive, send)
+        scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
+        key = matching_key(token.strip(), self.keys) if scheme.lower() == b"bearer" else None
+        if key is None:
+            await reply(send, 401, "missing or invalid API key (Authorization: Bearer KEY)",
+                        [(b"www-authenticate", b'Bearer realm="leadlens"')])
             return
         media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if scope.get("method") in BODY_METHODS and media != b"application/json":
+        if (scope.get("method") in BODY_METHODS and path not in self.routes
+                and media != b"application/json"):
             # never guess: text/plain, XML, forms and uploads are not parsed as JSON
-            await _reply(send, 415, "send the body as JSON (Content-Type: application/json)")
+            await reply(send, 415, "send the body as JSON (Content-Type: application/json)")
             return
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            await _reply(send, 413, f"request body larger than {self.max_body} bytes")
+        announced = int(length) if length is not None and length.isdigit() else 0
+        if announced > self.limits.max_body_bytes:
+            await reply(send, 413, f"request body larger than {self.limits.max_body_bytes} "
+                                   "bytes")
             return
-        # read the whole body first (it is small by construction), so an oversized one is
-        # refused before the app sees a byte of it
-        parts = await self._read_body(receive, send)
-        if parts is None:
+        expensive = route in self.expensive or announced > LARGE_BODY_BYTES
+        refusal = self._refusal(key if expensive else None)
+        if refusal:
+            await self._shed(send, refusal)
             return
-        await self.app(scope, _replay(parts, receive), _sanitizing(send, self.known_fields))
+        if scope.get("method") in BODY_METHODS:
+            if self.reading >= READERS_PER_SLOT * self.limits.max_concurrency:
+                await self._shed(send, "readers")
+                return
+            self.reading += 1
+            try:
+                parts = await self._read_body(receive, send)
+            finally:
+                self.reading -= 1
+            if parts is None:
+                return
+            receive = replay(parts, receive)
+            refusal = self._refusal(key if expensive else None)  # it may have filled meanwhile
+            if refusal:
+                await self._shed(send, refusal)
+                return
+        await self._admitted(scope, receive, send, key if expensive else None)
+
+    def _refusal(self, expensive_key: int | None) -> str | None:
+        if self.active >= self.limits.max_concurrency:
+            return "busy"
+        if (expensive_key is not None
+                and self.expensive_by_key[expensive_key] >= self.limits.max_expensive_per_key):
+            return "key_busy"
+        return None
+
+    async def _shed(self, send: Send, reason: str) -> None:
+        self.metrics.shed.labels(reason).inc()
+        message = ("too many expensive requests in flight for this API key" if reason ==
+                   "key_busy" else "busy: too many requests in flight")
+        await reply(send, 429, f"{message}; retry shortly", RETRY_AFTER)
+
+    async def _admitted(self, scope: Scope, receive: Receive, send: Send,
+                        expensive_key: int | None) -> None:
+        """Work on the request in a slot, within the request timeout."""
+        path = scope.get("path", "")
+        started = False
+
+        async def tracking(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        self.active += 1
+        self.metrics.in_flight.inc()
+        if expensive_key is not None:
+            self.expensive_by_key[expensive_key] += 1
+        try:
+            async with asyncio.timeout(self.limits.request_timeout_seconds):
+                if path in self.routes:
+                    await self.routes[path](scope, receive, tracking)
+                elif path == "/docs.json":
+                    await self.app(scope, receive, patched_docs(tracking))
+                else:
+                    await self.app(scope, receive, sanitizing(tracking, self.known_fields))
+        except TimeoutError:
+            if not started:
+                await reply(send, 504, "no answer within serve.request_timeout_seconds "
+                                       f"({self.limits.request_timeout_seconds:g} s)")
+        finally:
+            self.active -= 1
+            self.metrics.in_flight.dec()
+            if expensive_key is not None:
+                self.expensive_by_key[expensive_key] -= 1
 
     async def _read_body(self, receive: Receive, send: Send) -> list[bytes] | None:
         """The whole request body in parts, or None once an error reply has been sent."""
         parts: list[bytes] = []
         received = 0
+        deadline = time.monotonic() + self.limits.body_timeout_seconds
         while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                await _reply(send, 400, "request ended early")
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                self.metrics.shed.labels("slow_body").inc()
+                await reply(send, 408, "request body not received within "
+                                       f"{self.limits.body_timeout_seconds:g} s",
+                            [(b"connection", b"close")])
                 return None
+            if message["type"] != "http.request":
+                return None  # the client went away: nobody to answer
             received += len(message.get("body", b""))
-            if received > self.max_body:
-                await _reply(send, 413, f"request body larger than {self.max_body} bytes")
+            if received > self.limits.max_body_bytes:
+                await reply(send, 413, f"request body larger than {self.limits.max_body_bytes} "
+                                       "bytes")
                 return None
             parts.append(message.get("body", b""))
             if not message.get("more_body"):
                 return parts
 
+    def _measured(self, send: Send, route: str, method: str) -> Send:
+        """`send` that counts the answer by route, method and status, and its latency."""
+        start = time.perf_counter()
+        method = method if method in METHODS else "other"
 
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-     b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-     b"frame-ancestors 'none'"),
-    (b"x-frame-options", b"DENY"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-)
-"""On every response: the dashboard runs no inline script or style, is never framed, and no
-answer is sniffed as another type or leaks its address in a Referer."""
+        async def measured(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                self.metrics.requests.labels(route, method, str(message["status"])).inc()
+                self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+            await send(message)
 
+        return measured
 
-_SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
-
-
-def _with_security_headers(send: Send) -> Send:
-    """`send` that adds `SECURITY_HEADERS` to the response start (replacing any the app set)."""
-
-    async def secured(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers") or []
-                       if k.lower() not in _SECURITY_NAMES]
-            message = {**message, "headers": [*headers, *SECURITY_HEADERS]}
-        await send(message)
-
-    return secured
-
-
-def _replay(parts: list[bytes], receive: Receive) -> Receive:
-    """`receive` for the app: the body already read, in one message, then `receive` itself."""
-    replayed = False
-
-    async def limited() -> dict[str, Any]:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": b"".join(parts), "more_body": False}
-        return await receive()
-
-    return limited
-
-
-def _sanitizing(send: Send, known_fields: frozenset[str]) -> Send:
-    """`send` for the app: a 4xx reply is held until complete, then sent sanitised in the one
-    error shape (`{"error": message, "detail": [...]}`; BentoML wraps a handler's message in
-    a one-element list)."""
-    held: dict[str, Any] | None = None
-    chunks: list[bytes] = []
-
-    async def tracking_send(message: dict[str, Any]) -> None:
-        nonlocal held
-        if message["type"] == "http.response.start" and 400 <= message.get("status", 0) < 500:
-            held = message  # rewrite the body once it is complete
+    async def _metrics_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") not in ("GET", "HEAD"):
+            await reply(send, 405, "use GET")
             return
-        if held is not None and message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            body = sanitize_errors(b"".join(chunks), known_fields)
-            headers = [(k, v) for k, v in held.get("headers", [])
-                       if k.lower() != b"content-length"]
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**held, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await send(message)
-
-    return tracking_send
+        body = await asyncio.to_thread(self.metrics.exposition)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

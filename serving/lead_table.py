@@ -2,7 +2,8 @@
 filtered and paged per request (reasons are computed for the page only).
 
 Scoring 20k open leads takes about a second (one batch feature query, two vectorised model
-calls); it runs when the models load or swap, never on a request.
+calls); it runs when the models load or swap, never on a request, on one thread (the model calls
+get `num_threads=1`) of lowered priority, so the workers' requests keep the other core.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
 
     def probability(kind: str) -> np.ndarray:
         bundle = scorers[kind].bundle
-        return bundle.calibrator(bundle.raw_score(encoded[kind][0]))
+        return bundle.calibrator(bundle.raw_score(encoded[kind][0], num_threads=1))
 
     frame = source.directory(ids)
     frame["score"] = probability("conversion")
@@ -92,7 +93,8 @@ def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
     inputs = {}
     for kind, (x, values) in encoded.items():
         x, values = x[order], values[order]
-        contrib = scorers[kind].bundle.contributions(x) if len(x) <= SHAP_MAX else None
+        contrib = (scorers[kind].bundle.contributions(x, num_threads=1) if len(x) <= SHAP_MAX
+                   else None)
         inputs[kind] = (x, values, contrib)
     return LeadTable(as_of, frame.iloc[order].reset_index(drop=True), inputs,
                      conversion.bundle.coverage(feats))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from core.contract import ACTIVITY_TYPES, DIRECTIONS
+from core.date_window import DateWindow
 from core.settings import MAX_BATCH_LIMIT
 
 MAX_LEADS = MAX_BATCH_LIMIT
@@ -17,10 +18,16 @@ MAX_LEADS = MAX_BATCH_LIMIT
 MAX_ACTIVITIES = 5000
 
 
-EARLIEST = datetime(1990, 1, 1)
-"""No CRM moment before this is believed: a date from 1900 is a typo, not a lead."""
-LATEST_AHEAD = timedelta(days=1)
-"""... nor one more than a day ahead of now (clocks differ by hours, not by years)."""
+_WINDOW: list[DateWindow] = [DateWindow()]
+"""The plausible-date window request timestamps must fall in; the service sets it from
+`ingest.earliest_date` and `ingest.max_days_ahead` when a worker starts (`use_date_window`)."""
+
+
+def use_date_window(window: DateWindow) -> None:
+    """Validate request timestamps against `window` from now on (the config's, at start)."""
+    _WINDOW[0] = window
+
+
 _DIGITS = re.compile(r"^\s*[+-]?\d+(\.\d+)?\s*$")
 
 
@@ -37,17 +44,16 @@ def _not_epoch(value: Any) -> Any:
 
 
 def _plausible(value: datetime) -> datetime:
-    """A moment between `EARLIEST` and one day from now (UTC), as ingestion would accept."""
-    naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    if naive < EARLIEST:
-        raise ValueError(f"before {EARLIEST:%Y-%m-%d}: not a plausible CRM date")
-    if naive > datetime.now(UTC).replace(tzinfo=None) + LATEST_AHEAD:
-        raise ValueError("more than a day in the future: not a plausible CRM date")
+    """A moment inside the plausible-date window (ingestion quarantines the rest)."""
+    problem = _WINDOW[0].problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
 Moment = Annotated[datetime, BeforeValidator(_not_epoch), AfterValidator(_plausible)]
-"""A request timestamp: ISO-8601 text, between 1990 and tomorrow."""
+"""A request timestamp: ISO-8601 text inside the plausible-date window (default 1990 to
+tomorrow)."""
 
 
 def _finite_attributes(values: dict[str, Any]) -> dict[str, Any]:

@@ -22,9 +22,17 @@ from bentoml.exceptions import NotFound, ServiceUnavailable
 
 from core.settings import Runtime, load_runtime
 from core.timestamps import to_utc_naive
-from serving.guard import Guard, load_keys
+from serving.guard import Guard, Limits, load_keys
 from serving.lead_features import UnknownLead
-from serving.schemas import ActivityIn, DropoutIn, ExplainIn, LeadIn, RepsIn, ScoreIn
+from serving.schemas import (
+    ActivityIn,
+    DropoutIn,
+    ExplainIn,
+    LeadIn,
+    RepsIn,
+    ScoreIn,
+    use_date_window,
+)
 from serving.state import Served, ServingState
 
 log = logging.getLogger("leadlens.serving")
@@ -78,24 +86,42 @@ def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.Da
 
 
 SERVICE_NAME = "leadlens"
+API_PATHS = ("/score", "/explain", "/dropout_risk", "/reps")
+EXPENSIVE_PATHS = ("/reps", "/ui/api/reps")
+"""Routes bounded per API key (`serve.max_expensive_per_key`): the rep report costs seconds."""
 DEFAULT_WORKERS = 2
 """`serve.workers`' default; `leadlens serve` overrides it (and the concurrency limit) from the
 config through `BENTOML_CONFIG_OVERRIDES` (see `bentoml_overrides`)."""
+
+
+BENTOML_DEFAULTS: dict[str, Any] = {
+    # no BentoML concurrency limit (it counts a request from its first byte): the guard's;
+    # BentoML's timeout (which must be set) only backs up the guard's
+    "traffic": {"timeout": 120},
+    # BentoML's traffic metrics label by raw path before the key check (unbounded series);
+    # the guard's are labelled by route (`serving.http_metrics`)
+    "metrics": {"enabled": False},
+    "logging": {"access": {"enabled": False}},
+    # nothing exports traces; the OpenTelemetry middleware still built a span per request
+    "tracing": {"excluded_urls": [".*"]},
+}
 
 
 def bentoml_overrides(runtime: Runtime) -> dict[str, Any]:
     """The BentoML settings this service takes from the LeadLens config."""
     serve = runtime.settings.serve
     return {"services": {SERVICE_NAME: {
+        **BENTOML_DEFAULTS,
         "workers": serve.workers,
-        "traffic": {"timeout": 60, "max_concurrency": serve.max_concurrency}}}}
+        "traffic": {"timeout": serve.request_timeout_seconds + 5},
+        "logging": {"access": {"enabled": serve.access_log}}}}}
 
 
 @bentoml.service(
     name=SERVICE_NAME,
-    traffic={"timeout": 60},
     http={"host": "127.0.0.1", "port": 3000},
     workers=DEFAULT_WORKERS,
+    **BENTOML_DEFAULTS,
 )
 class LeadLens:
     """Scores and explanations for marketing and managers; the rep report; model info."""
@@ -103,6 +129,7 @@ class LeadLens:
     def __init__(self) -> None:
         _quiet_validation_logs()
         rt = load_runtime()
+        use_date_window(rt.settings.ingest.date_window())
         self.state = ServingState(rt)
         self._thread = threading.Thread(target=self.state.run,
                                         args=(rt.settings.serve.poll_seconds,),
@@ -279,20 +306,31 @@ def _known_fields() -> frozenset[str]:
     return frozenset(names)
 
 
-class _NoSubmittedValues(logging.Filter):
-    """BentoML logs request validation failures with their traceback, which names submitted
-    keys; keep the line, drop the traceback."""
+class _ClientErrorsAtInfo(logging.Filter):
+    """BentoML logs every refused request at ERROR with a traceback (which, for a validation
+    failure, names submitted keys). A client's mistake is not the service's error: a 4xx is
+    logged at INFO, one line, no traceback, no submitted values; 5xx stay ERROR."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and type(record.exc_info[1]).__name__ == "ValidationError":
-            record.exc_info = None
-            record.exc_text = None
-            record.msg = "request failed validation (details withheld: they hold input)"
-            record.args = ()
+        err = record.exc_info[1] if record.exc_info else None
+        if err is None:
+            return True
+        code = getattr(getattr(err, "error_code", None), "value", None)
+        if type(err).__name__ == "ValidationError":
+            code, what = 400, "failed validation (details withheld: they hold input)"
+        elif isinstance(code, int) and code < 500:
+            what = f"refused: {type(err).__name__}"
+        else:
+            return True
+        path = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args = "%s %s (%d)", (path, what, code)
         return True
 
 
-_VALIDATION_FILTER = _NoSubmittedValues()
+_VALIDATION_FILTER = _ClientErrorsAtInfo()
 
 
 def _quiet_validation_logs() -> None:
@@ -301,16 +339,23 @@ def _quiet_validation_logs() -> None:
 
 class ServiceGuard(Guard):
     """The guard with its configuration read when the worker builds its app, not at import:
-    API keys from the environment, the body limit from the LeadLens config."""
+    API keys from the environment, the limits from the LeadLens config."""
 
     def __init__(self, app: Any) -> None:
         from serving.dashboard import api_routes, static_routes
 
         routes = {"/model": _model_app,
                   **api_routes(lambda: _LIVE.get("state"), _dashboard_reps)}
-        super().__init__(app, keys=load_keys(),
-                         max_body_bytes=load_runtime().settings.serve.max_body_bytes,
-                         known_fields=_known_fields(), routes=routes, public=static_routes())
+        serve = load_runtime().settings.serve
+        limits = Limits(max_body_bytes=serve.max_body_bytes,
+                        max_concurrency=serve.max_concurrency,
+                        max_expensive_per_key=serve.max_expensive_per_key,
+                        body_timeout_seconds=serve.body_timeout_seconds,
+                        request_timeout_seconds=serve.request_timeout_seconds,
+                        drain_seconds=serve.drain_seconds)
+        super().__init__(app, keys=load_keys(), limits=limits, known_fields=_known_fields(),
+                         routes=routes, public=static_routes(), api_paths=API_PATHS,
+                         expensive=EXPENSIVE_PATHS)
 
 
 # added by @bentoml.service at run time; its typing does not show it on the class

@@ -43,6 +43,21 @@ class Served:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+BACKGROUND_NICE = 10
+"""How much lower (Linux nice) the model loader and table builder run than the requests."""
+
+
+def _lower_priority() -> None:
+    """Lower this thread's CPU priority (Linux schedules threads separately); elsewhere, or
+    when not permitted, leave it."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid)
+                       + BACKGROUND_NICE)
+    except (AttributeError, OSError) as err:
+        log.info("model thread keeps its priority (%s)", type(err).__name__)
+
+
 def _skip_note(kind: str) -> str:
     """Why the latest training skipped this model, as a suffix for a note (empty if it did
     not, or the registry cannot say)."""
@@ -297,7 +312,9 @@ class ServingState:
         return events
 
     def run(self, poll_seconds: float) -> None:
-        """Load (retrying), then poll until stopped. Runs in a background thread."""
+        """Load (retrying), then poll until stopped. Runs in a background thread, at a lower
+        CPU priority than the threads answering requests (`BACKGROUND_NICE`)."""
+        _lower_priority()
         while not self._stop.is_set() and self.current is None:
             try:
                 self.load()

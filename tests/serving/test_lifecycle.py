@@ -19,14 +19,19 @@ def test_importing_the_service_reads_no_configuration(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no home, no store created by an import
 
 
-def test_bentoml_overrides_carry_workers_and_concurrency(service_module, served_home):
+def test_bentoml_overrides_carry_workers_timeout_and_access_log(service_module, served_home):
+    """BentoML gets the worker count, a timeout behind the guard's and the access-log switch;
+    never a concurrency limit of its own (the guard's counts a request once its body is in)."""
     from core.settings import ServeConfig, Settings
 
     runtime = served_home[0]
-    rt = type(runtime)(Settings(serve=ServeConfig(workers=3, max_concurrency=17)),
-                       runtime.home, None)
+    rt = type(runtime)(Settings(serve=ServeConfig(workers=3, request_timeout_seconds=20,
+                                                  access_log=True)), runtime.home, None)
     svc = service_module.bentoml_overrides(rt)["services"][service_module.SERVICE_NAME]
-    assert svc["workers"] == 3 and svc["traffic"]["max_concurrency"] == 17
+    assert svc["workers"] == 3 and svc["traffic"]["timeout"] == 25
+    assert "max_concurrency" not in svc["traffic"]
+    assert svc["logging"]["access"]["enabled"] is True
+    assert svc["metrics"]["enabled"] is False
 
 
 def test_shutdown_stops_the_poller_and_closes_the_warehouse(client, service_module):
