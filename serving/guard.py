@@ -115,7 +115,7 @@ class Guard:
         self.public = public or {}  # the dashboard's page and assets: no data, no key
         self.expensive = frozenset(expensive)
         self.metrics = HttpMetrics({*self.routes, *self.public, *OPEN_PATHS, *api_paths,
-                                    "/docs.json"})
+                                    *self.expensive, "/docs.json"})
         self.active = 0  # requests being worked on (body read, slot taken)
         self.reading = 0  # bodies being received
         self.expensive_by_key: Counter[int] = Counter()
@@ -163,7 +163,7 @@ class Guard:
             await reply(send, 413, f"request body larger than {self.limits.max_body_bytes} "
                                    "bytes")
             return
-        expensive = route in self.expensive or announced > LARGE_BODY_BYTES
+        expensive = path in self.expensive or announced > LARGE_BODY_BYTES
         refusal = self._refusal(key if expensive else None)
         if refusal:
             await self._shed(send, refusal)
