@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.home_store import local_store_home, rebase
 from core.model_bundle import META_FILE, ModelBundle, file_sha256, load_bundle
 from core.names import BUNDLE_ARTIFACT, CHAMPION, EXPERIMENT, REGISTERED_NAMES, RunTag, VersionTag
 
@@ -35,6 +36,9 @@ def configure(tracking_uri: str, quick_fail: bool = True) -> None:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     mlflow.set_tracking_uri(tracking_uri)
+    home = local_store_home(tracking_uri)
+    if home is not None:
+        rebase(home, EXPERIMENT)
 
 
 @dataclass(frozen=True)
