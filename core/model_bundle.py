@@ -265,6 +265,30 @@ def synthetic_rows(bundle: ModelBundle, n: int = 3) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+CHILD_PARSE_TIMEOUT = 120
+
+
+def _parses_in_child(model_file: Path) -> None:
+    """Parse a LightGBM model file in a child process first. LightGBM aborts the whole process
+    on some damaged files ("terminate called"); a bundle without recorded digests (made before
+    they were recorded) has nothing else to vouch for its files. ValueError if the child fails."""
+    import subprocess
+    import sys
+
+    code = "import sys, lightgbm; lightgbm.Booster(model_file=sys.argv[1])"
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(model_file)],  # noqa: S603 (fixed code)
+                              capture_output=True, timeout=CHILD_PARSE_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"{model_file}: LightGBM did not parse it within "
+                         f"{CHILD_PARSE_TIMEOUT} s in a child process: refused") from None
+    if done.returncode != 0:
+        how = (f"killed by signal {-done.returncode}" if done.returncode < 0
+               else f"exit status {done.returncode}")
+        raise ValueError(f"{model_file}: LightGBM could not parse it in a child process "
+                         f"({how}): refused")
+
+
 def load_bundle(directory: Path) -> ModelBundle:
     """Read a bundle folder written by `ModelBundle.save`; raises ValueError if it is unusable."""
     directory = Path(directory)
@@ -276,6 +300,8 @@ def load_bundle(directory: Path) -> ModelBundle:
         raise ValueError(f"{directory}: bundle format {meta.get('format')!r}, "
                          f"this LeadLens reads format {BUNDLE_FORMAT}")
     _check_files(directory, meta.get("integrity") or {})
+    if not meta.get("integrity") and meta.get("model", "lightgbm") != "linear":
+        _parses_in_child(directory / MODEL_FILE)
     booster: lgb.Booster | LinearModel | BlendModel
     if meta.get("model", "lightgbm") == "linear":
         booster = LinearModel.load(directory / LINEAR_FILE)

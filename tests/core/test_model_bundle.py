@@ -69,3 +69,28 @@ def test_a_damaged_or_tampered_model_file_is_refused_naming_it(tmp_path):
     (tampered / META_FILE).write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="scores on the stored check rows differ"):
         load_bundle(tampered)
+
+
+def test_a_bundle_without_digests_is_parsed_in_a_child_process_first(tmp_path):
+    """A bundle saved before digests were recorded: its truncated model file would abort this
+    process inside LightGBM; it is parsed by a child first and refused, naming the file."""
+    import json
+    import shutil
+
+    from core.model_bundle import META_FILE, MODEL_FILE, load_bundle
+    from tests.core.test_blend_model import _blend
+    from tests.core.test_linear_model import _frame
+
+    _b, tree, _linear = _blend(_frame(800, 7))
+    bundle = ModelBundle("conversion", tree, _b.features, _b.categories, _b.calibrator, {})
+    legacy = bundle.save(tmp_path / "legacy")
+    meta = json.loads((legacy / META_FILE).read_text())
+    del meta["integrity"]
+    (legacy / META_FILE).write_text(json.dumps(meta))
+    assert load_bundle(legacy).features == bundle.features  # a sound one still loads
+    damaged = Path(shutil.copytree(legacy, tmp_path / "damaged"))
+    text = (damaged / MODEL_FILE).read_text()
+    (damaged / MODEL_FILE).write_text(text[: len(text) // 2])
+    with pytest.raises(ValueError, match=r"model\.txt: LightGBM could not parse it in a child "
+                                         r"process \((killed by signal|exit status) \d+\)"):
+        load_bundle(damaged)
