@@ -85,6 +85,9 @@ def test_a_consent_flag_is_not_personal_data_and_keep_columns_overrides(warehous
         ("leads", "L1,2025-01-05,R1,web,,,,x,5,e", "duplicate_id", "lead_id"),
         ("leads", "L9,05/01/2025,R1,web,,,,x,5,e", "bad_timestamp", "created_at"),
         ("leads", "L9,2025-01-05,R1,web,2025-13-01,,,x,5,e", "bad_timestamp", "converted_at"),
+        ("leads", "L9,1900-01-05,R1,web,,,,x,5,e", "implausible_date", "created_at"),
+        ("leads", "L9,9999-01-05,R1,web,,,,x,5,e", "implausible_date", "created_at"),
+        ("activities", "A9,L1,R1,2999-01-05,call,outbound,,", "implausible_date", "occurred_at"),
         ("leads", "L9,2025-01-05,R1,web,2025-02-01,,abc,x,5,e", "bad_number", "deal_amount"),
         ("leads", "L9,2025-01-05,R1,web,2025-02-01,,inf,x,5,e", "bad_number", "deal_amount"),
         ("leads", "L9,2025-01-05,R1,web,2025-02-01,,-5,x,5,e", "negative_amount", "deal_amount"),
@@ -118,6 +121,17 @@ def test_each_rule_quarantines_the_bad_row_and_keeps_the_rest(
     assert q.loc[0, "rule"] == rule
     assert q.loc[0, "column"] == column
     assert r.quarantined_by_rule == {rule: 1}
+
+
+def test_the_plausible_date_window_is_configurable(warehouse, tmp_path):
+    """`ingest.earliest_date` moves the window: a 2025 lead is refused when 2025-01-03 is the
+    earliest believable date, and the message names the setting."""
+    config = IngestConfig(max_quarantine_share=1.0, earliest_date="2025-01-03")
+    s = _ingest(warehouse, tmp_path, config, reps=REPS_CSV, leads=LEADS_CSV)
+    r = s.results["leads"]
+    assert r.quarantined_by_rule == {"implausible_date": 2}  # L1 and L2 are earlier
+    q = pd.read_csv(s.quarantine_files["leads"])
+    assert "ingest.earliest_date" in q.loc[0, "message"]
 
 
 def test_duplicate_keeps_the_first_row(warehouse, tmp_path):
