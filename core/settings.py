@@ -321,8 +321,6 @@ class ServeConfig(_Section):
     """Service worker processes (each loads the models; use about one per core)."""
     poll_seconds: float = Field(30.0, gt=0)
     """How often the service checks whether @champion moved."""
-    percentile_window: int = Field(10_000, ge=100)
-    """Recently scored leads a new score's percentile is measured against."""
 
     @field_validator("grade_cutoffs")
     @classmethod

@@ -1,10 +1,12 @@
 """Batch scoring: a file of leads (with or without their activities), or every open lead in the
-warehouse. The same feature paths and the same `Scorer` as the service."""
+warehouse. The same feature paths and the same `Scorer` as the service; percentiles are
+measured in the open book at the same `as_of`, as the service's are."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
 from serving.lead_features import FeatureSource
@@ -24,8 +26,8 @@ def _frame(lead_ids: list[str], rows: list[dict], explain: int) -> pd.DataFrame:
     })
     for k in range(explain):
         out[f"reason_{k + 1}"] = [
-            (f"{r['reasons'][k]['label']} = {r['reasons'][k]['value']}: "
-             f"{r['reasons'][k]['points']:+.1f} points") if len(r["reasons"]) > k else None
+            (f"{r['reasons'][k]['text']}: {r['reasons'][k]['points']:+.1f} points")
+            if len(r["reasons"]) > k else None
             for r in rows]
     return out
 
@@ -51,23 +53,35 @@ def score_leads(source: FeatureSource, scorer: Scorer, leads: pd.DataFrame,
         moments = [c if (not pd.isna(c) and len(a) == 0) else as_of
                    for c, a in zip(created, acts, strict=True)]
     feats = source.for_payload(records, acts, moments)
-    rows = scorer.score_rows(feats, explain)
+    rows = scorer.score_rows(feats, explain, open_book(source, scorer, as_of))
     out = _frame([str(r["lead_id"]) for r in records], rows, explain)
     out.insert(1, "as_of", pd.Series(moments, dtype="datetime64[ns]"))
     out.attrs["coverage"] = scorer.bundle.coverage(feats)
     return out
 
 
+def open_book(source: FeatureSource, scorer: Scorer, as_of: pd.Timestamp) -> np.ndarray:
+    """The scores of every lead open at `as_of`, ascending: what percentiles are measured in
+    (the service measures them in the same book, its scored-leads table)."""
+    ids = source.open_lead_ids(as_of)
+    scores = [scorer.scores(source.for_ids(ids[i:i + _CHUNK], as_of))
+              for i in range(0, len(ids), _CHUNK)]
+    return np.sort(np.concatenate(scores)) if scores else np.empty(0)
+
+
 def score_open(source: FeatureSource, scorer: Scorer, as_of: pd.Timestamp, explain: int = 0,
                say: Say | None = None) -> pd.DataFrame:
     """Score every lead open at `as_of` in the warehouse, in chunks."""
     ids = source.open_lead_ids(as_of)
+    book = open_book(source, scorer, as_of) if len(ids) > _CHUNK else None
     parts = []
     outside: dict[str, float] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
         feats = source.for_ids(chunk, as_of)
-        parts.append(_frame(chunk, scorer.score_rows(feats, explain), explain))
+        if book is None:  # one chunk: the chunk is the whole book
+            book = np.sort(scorer.scores(feats))
+        parts.append(_frame(chunk, scorer.score_rows(feats, explain, book), explain))
         for name, share in scorer.bundle.coverage(feats).items():
             outside[name] = outside.get(name, 0.0) + share * len(chunk)
         if say is not None:

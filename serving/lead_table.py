@@ -47,6 +47,11 @@ class LeadTable:
                 "sources": distinct("source"), "grades": ["A", "B", "C", "D"]}
 
     @cached_property
+    def book(self) -> np.ndarray:
+        """The open leads' conversion scores, ascending: what a percentile is measured in."""
+        return np.sort(self.frame["score"].to_numpy(dtype=float))
+
+    @cached_property
     def _positions(self) -> dict[str, int]:
         return {str(i): n for n, i in enumerate(self.frame["lead_id"])}
 

@@ -129,6 +129,13 @@ class ExplainIn(_Strict):
     as_of: Moment | None = None
 
 
+class NextStepsIn(_Strict):
+    """`POST /next_steps`: an open lead by id and the moment to plan from."""
+
+    lead_id: str = Field(min_length=1, max_length=128)
+    as_of: Moment | None = None
+
+
 class DropoutIn(_Strict):
     """`POST /dropout_risk`: leads, how many reasons each, and the moment to score at."""
 

@@ -8,10 +8,8 @@ base value and this lead's raw score, so the points add up exactly to `score - b
 
 from __future__ import annotations
 
-import bisect
-import threading
-from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -20,6 +18,7 @@ import pandas as pd
 from core.model_bundle import ModelBundle
 from core.settings import EngagementConfig, ServeConfig
 from features.catalog import engagement_features
+from serving.reason_text import family_of, phrase
 
 GRADES = ("A", "B", "C", "D")
 
@@ -39,31 +38,13 @@ def grade(scores: np.ndarray, cutoffs: tuple[float, float, float]) -> np.ndarray
     return np.asarray(GRADES)[idx]
 
 
-class RecentScores:
-    """Percentile of a score among the most recently scored leads (thread-safe ring).
-
-    The window is kept twice: in arrival order (to drop the oldest) and sorted (to rank), so
-    a request costs a few bisections instead of sorting the whole window.
-    """
-
-    def __init__(self, window: int) -> None:
-        self._window = window
-        self._order: deque[float] = deque()
-        self._sorted: list[float] = []
-        self._lock = threading.Lock()
-
-    def add_and_rank(self, scores: np.ndarray) -> np.ndarray:
-        """Add `scores` to the window, then each one's percentile (0-100] within it."""
-        with self._lock:
-            for s in scores:
-                s = float(s)
-                self._order.append(s)
-                bisect.insort(self._sorted, s)
-                if len(self._order) > self._window:
-                    del self._sorted[bisect.bisect_left(self._sorted, self._order.popleft())]
-            n = len(self._sorted)
-            ranks = [bisect.bisect_right(self._sorted, float(s)) for s in scores]
-        return 100.0 * np.asarray(ranks, dtype=float) / n
+def percentiles(scores: np.ndarray, book: np.ndarray | None) -> np.ndarray:
+    """Each score's percentile in the open book: the share (0-100] of the open leads scored
+    (`book`, their scores sorted ascending) whose score is at most this one; NaN without a
+    book."""
+    if book is None or len(book) == 0:
+        return np.full(len(scores), np.nan)
+    return 100.0 * np.searchsorted(book, scores, side="right") / len(book)
 
 
 @dataclass(frozen=True)
@@ -88,7 +69,6 @@ class Scorer:
         self.bundle = bundle
         self.serve = serve
         self.labels = labels
-        self.recent = RecentScores(serve.percentile_window)
 
     @property
     def version(self) -> int | None:
@@ -128,11 +108,50 @@ class Scorer:
                           contrib[i, :-1]) for i in range(len(x))]
 
     def reasons(self, e: Explained, k: int) -> list[dict[str, Any]]:
-        """The k features that moved this lead's score most, largest first; features that did
-        not move it at all are never reasons. Where calibration is flat around a lead (its
-        points are all zero), the log-odds contributions order the reasons."""
-        order = np.lexsort((-np.abs(e.raw), -np.abs(e.points)))
-        return [self._reason(e, j) for j in order[:k] if e.raw[j] != 0.0]
+        """The k reasons that moved this lead's score most, largest first, each in plain words
+        (`text`). Related features are one reason (`serving.reason_text`): its points are the
+        sum of theirs, `feature` the one that moved the score most, `features` all of them.
+        Features that did not move the score at all are never reasons. Where calibration is
+        flat around a lead (its points are all zero), the log-odds order the reasons."""
+        fam_points = np.bincount(self._family_index, weights=e.points,
+                                 minlength=len(self._families))
+        fam_raw = np.bincount(self._family_index, weights=np.abs(e.raw),
+                              minlength=len(self._families))
+        order = np.lexsort((-fam_raw, -np.abs(fam_points)))
+        values: dict[str, Any] | None = None
+        out: list[dict[str, Any]] = []
+        for f in order:
+            if fam_raw[f] == 0.0:
+                continue
+            if len(out) == k:
+                break
+            if values is None:  # read once, only for a lead that has reasons to show
+                values = {name: e.value(j) for j, name in enumerate(self.bundle.features)}
+            members = self._families[f][1]
+            lead = max(members, key=lambda j: (abs(e.points[j]), abs(e.raw[j])))
+            reason = self._reason(e, lead)
+            pts = float(fam_points[f]) * 100.0
+            reason.update(points=round(pts, 3), direction="raises" if pts > 0 else (
+                "lowers" if pts < 0 else "neutral"), text=phrase(self._families[f][0], values))
+            if len(members) > 1:
+                reason["features"] = [self.bundle.features[j] for j in members]
+            out.append(reason)
+        return out
+
+    @cached_property
+    def _families(self) -> list[tuple[str, list[int]]]:
+        """The reasons this model's features make up: (family, feature positions)."""
+        groups: dict[str, list[int]] = {}
+        for j, name in enumerate(self.bundle.features):
+            groups.setdefault(family_of(name), []).append(j)
+        return list(groups.items())
+
+    @cached_property
+    def _family_index(self) -> np.ndarray:
+        index = np.zeros(len(self.bundle.features), dtype=np.int64)
+        for f, (_name, members) in enumerate(self._families):
+            index[members] = f
+        return index
 
     def breakdown(self, e: Explained) -> list[dict[str, Any]]:
         """Every feature's contribution to this lead's score, in the model's feature order."""
@@ -146,15 +165,16 @@ class Scorer:
                 "direction": "raises" if pts > 0 else ("lowers" if pts < 0 else "neutral")}
 
     def score_rows(self, feats: pd.DataFrame, explain: int = 0,
-                   ranked: bool = True) -> list[dict[str, Any]]:
-        """Score, grade, percentile among recent scores, model version, and top reasons."""
+                   book: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """Score, grade, percentile in the open book (`book`: the open leads' scores sorted
+        ascending; None: no percentile), model version, and top reasons."""
         x = self.bundle.matrix(feats)
         values = (feats[list(self.bundle.features)].astype(object).to_numpy() if explain > 0
                   else None)
-        return self.score_matrix(x, values, explain, ranked)
+        return self.score_matrix(x, values, explain, book)
 
     def score_matrix(self, x: np.ndarray, values: np.ndarray | None, explain: int = 0,
-                     ranked: bool = True,
+                     book: np.ndarray | None = None,
                      contrib: np.ndarray | None = None) -> list[dict[str, Any]]:
         """`score_rows` for prepared inputs (see `inputs`; `values` needed with `explain`;
         `contrib` as in `explain_matrix`)."""
@@ -166,7 +186,7 @@ class Scorer:
         s = (np.array([e.score for e in explained]) if explained is not None
              else self.bundle.calibrator(self.bundle.raw_score(x, num_threads=1)))
         grades = grade(s, self.serve.grade_cutoffs)
-        pct = self.recent.add_and_rank(s) if ranked else np.full(len(s), np.nan)
+        pct = percentiles(s, book)
         rows: list[dict[str, Any]] = [
             {"score": round(float(s[i]), 6), "grade": str(grades[i]),
              "percentile": None if np.isnan(pct[i]) else round(float(pct[i]), 1),

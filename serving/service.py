@@ -29,6 +29,7 @@ from serving.schemas import (
     DropoutIn,
     ExplainIn,
     LeadIn,
+    NextStepsIn,
     RepsIn,
     ScoreIn,
     use_date_window,
@@ -86,7 +87,7 @@ def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.Da
 
 
 SERVICE_NAME = "leadlens"
-API_PATHS = ("/score", "/explain", "/dropout_risk", "/reps")
+API_PATHS = ("/score", "/explain", "/dropout_risk", "/reps", "/next_steps")
 EXPENSIVE_PATHS = ("/reps", "/ui/api/reps")
 """Routes bounded per API key (`serve.max_expensive_per_key`): the rep report costs seconds."""
 DEFAULT_WORKERS = 2
@@ -163,16 +164,19 @@ class LeadLens:
 
     @bentoml.api(route="/score", input_spec=ScoreIn)
     def score(self, leads: list[LeadIn], explain: int = 0, as_of: Any = None) -> dict:
-        """Calibrated conversion score, grade, percentile and top reasons per lead."""
+        """Calibrated conversion score, grade, percentile among the open leads at the served
+        as_of, and top reasons per lead."""
         self._check_batch(leads)
         served = self._served()
         when = _as_of(as_of, served)
         scorer = served.scorers["conversion"]
         ready = _prepared(self.state, served, "conversion", leads, when)
+        table = self.state.ready_table(served)
+        book = table.book if table is not None else None  # built seconds after start
         if ready is not None:
-            rows = scorer.score_matrix(*ready[:2], explain, contrib=ready[2])
+            rows = scorer.score_matrix(*ready[:2], explain, book, contrib=ready[2])
         else:
-            rows = scorer.score_rows(_features(served, leads, when), explain)
+            rows = scorer.score_rows(_features(served, leads, when), explain, book)
         for lead, row in zip(leads, rows, strict=True):
             row["lead_id"] = lead.lead_id
         return {"as_of": str(when), "results": rows}
@@ -190,6 +194,22 @@ class LeadLens:
                 "base_score": round(e.base_score, 6), "score": round(e.score, 6),
                 "contributions": scorer.breakdown(e)}
 
+    @bentoml.api(route="/next_steps", input_spec=NextStepsIn)
+    def next_steps(self, lead_id: str, as_of: Any = None) -> dict:
+        """For an open lead, the candidate next steps (call, email, held meeting, proposal at
+        the median amount), each rescored, largest gain first: what the model learned, not a
+        promise."""
+        from serving.lead_view import NotOpen, next_steps
+
+        served = self._served()
+        when = _as_of(as_of, served)
+        try:
+            return next_steps(served.source, served.scorers["conversion"], lead_id, when)
+        except UnknownLead:
+            raise NotFound("lead_id is not in the warehouse") from None
+        except NotOpen as err:
+            raise bentoml.exceptions.InvalidArgument(str(err)) from None
+
     @bentoml.api(route="/dropout_risk", input_spec=DropoutIn)
     def dropout_risk(self, leads: list[LeadIn], explain: int = 3, as_of: Any = None) -> dict:
         """Probability that the rep drops each lead before the next follow-up, with reasons."""
@@ -203,9 +223,9 @@ class LeadLens:
                        "not serving dropout")
             raise NotFound(f"no dropout model is being served: {why}")
         ready = _prepared(self.state, served, "dropout", leads, when)
-        rows = (scorer.score_matrix(*ready[:2], explain, ranked=False, contrib=ready[2])
+        rows = (scorer.score_matrix(*ready[:2], explain, contrib=ready[2])
                 if ready is not None else
-                scorer.score_rows(_features(served, leads, when), explain, ranked=False))
+                scorer.score_rows(_features(served, leads, when), explain))
         out = [{"lead_id": lead.lead_id, "dropout_risk": r["score"],
                 "model_version": r["model_version"], "reasons": r.get("reasons", [])}
                for lead, r in zip(leads, rows, strict=True)]
@@ -298,7 +318,7 @@ async def _model_app(scope: dict, receive: Any, send: Any) -> None:
 
 def _known_fields() -> frozenset[str]:
     names: set[str] = set()
-    for model in (ScoreIn, ExplainIn, DropoutIn, RepsIn, LeadIn, ActivityIn):
+    for model in (ScoreIn, ExplainIn, DropoutIn, RepsIn, LeadIn, ActivityIn, NextStepsIn):
         for name, f in model.model_fields.items():
             names.add(name)
             if f.alias:

@@ -250,7 +250,7 @@ class ServingState:
         if ids:
             probe = source.for_ids(ids, as_of)
             for s in scorers.values():
-                s.score_rows(probe, explain=3, ranked=False)
+                s.score_rows(probe, explain=3)
         served = Served(scorers, source, as_of, " and ".join(sorted(origins)), tuple(notes))
         self.current = served
         if "bentoml store" in served.origin:

@@ -1,7 +1,8 @@
 """`leadlens`: a thin command-line shell. Each command parses, calls one plain function, reports.
 
 Commands live by area: `data` (simulate, ingest, summary), `signals` (features), `reps`,
-`models` (train, promote, evaluate, backtest, models), `scoring` (score, explain), `serve`.
+`models` (train, promote, evaluate, backtest, models), `scoring` (score, explain,
+next-steps), `serve`.
 """
 
 from __future__ import annotations
@@ -33,5 +34,5 @@ def main(ctx: click.Context, config: Path | None) -> None:
 
 for _command in (data.simulate, data.ingest, data.summary, signals.features, reps.reps,
                  models.train, models.promote, models.evaluate, models.backtest, models.models,
-                 scoring.score, scoring.explain, serve.serve):
+                 scoring.score, scoring.explain, scoring.next_steps, serve.serve):
     main.add_command(_command)

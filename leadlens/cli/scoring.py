@@ -136,6 +136,7 @@ def explain(obj: Obj, lead_id: str, as_of: str | None, top: int, fmt: str,
             out: Path | None) -> None:
     """Why one lead scores as it does: its score and the features that moved it most."""
     from serving.lead_features import UnknownLead
+    from serving.render.probability import probability_text
 
     when = as_of_or_default(as_of, obj.runtime.warehouse_path)
     source, scorer = _scoring(obj)
@@ -149,12 +150,12 @@ def explain(obj: Obj, lead_id: str, as_of: str | None, top: int, fmt: str,
     finally:
         source.close()
     e = scorer.explain(feats)[0]
-    click.echo(f"Lead {lead_id} as of {when}: score {e.score:.3f} "
-               f"(grade {scorer.score_rows(feats, ranked=False)[0]['grade']}), "
+    click.echo(f"Lead {lead_id} as of {when}: score {probability_text(e.score)} "
+               f"(grade {scorer.score_rows(feats)[0]['grade']}), "
                f"{registered_name(CONVERSION)} v{scorer.version}")
-    click.echo(f"  a typical lead scores {e.base_score:.3f}; what moved this one:")
+    click.echo(f"  a typical lead scores {probability_text(e.base_score)}; what moved this one:")
     for r in scorer.reasons(e, top):
-        click.echo(f"  {r['points']:+6.1f} pts  {r['label']} = {r['value']}")
+        click.echo(f"  {r['points']:+6.1f} pts  {r['text']}")
 
 
 def _explain_html(obj: Obj, source: FeatureSource, scorer: Scorer, lead_id: str,
@@ -175,3 +176,41 @@ def _explain_html(obj: Obj, source: FeatureSource, scorer: Scorer, lead_id: str,
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page, encoding="utf-8")
         click.echo(f"lead {lead_id} -> {out}")
+
+
+@click.command("next-steps")
+@click.argument("lead_id")
+@click.option("--as-of", "as_of", default=None,
+              help="Plan as of this time (default: just after the latest data).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_obj
+def next_steps(obj: Obj, lead_id: str, as_of: str | None, fmt: str) -> None:
+    """For an open lead: each candidate next step rescored, largest gain first (the same
+    answer as `POST /next_steps`)."""
+    import json
+
+    from serving.lead_features import UnknownLead
+    from serving.lead_view import NotOpen
+    from serving.lead_view import next_steps as plan
+    from serving.render.probability import probability_text
+
+    when = as_of_or_default(as_of, obj.runtime.warehouse_path)
+    source, scorer = _scoring(obj)
+    try:
+        answer = plan(source, scorer, lead_id, when)
+    except UnknownLead:
+        raise click.ClickException(f"lead {lead_id!r} is not in the warehouse") from None
+    except NotOpen as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        source.close()
+    if fmt == "json":
+        click.echo(json.dumps(answer, indent=2))
+        return
+    click.echo(f"Lead {lead_id} as of {when}: score {probability_text(answer['score'])}; "
+               "next steps, as the model sees them:")
+    for s in answer["steps"]:
+        click.echo(f"  {s['points']:+6.1f} pts  {s['label']} "
+                   f"(score {probability_text(s['score_after'])})")
+    click.echo(answer["caveat"])

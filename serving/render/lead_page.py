@@ -7,10 +7,9 @@ from html import escape
 from typing import Any
 
 from core.names import CONVERSION, registered_name
+from serving.render.probability import probability_text
 
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v * 100:.1f}%"
+_pct = probability_text
 
 
 def _money(v: float | None) -> str:
@@ -21,7 +20,7 @@ def lead_html(view: dict[str, Any]) -> str:
     """The page for one `serving.lead_view.lead_view` result; no scripts, no external files."""
     e = escape
     reasons = "".join(
-        f"<tr><td>{e(r['label'])}</td><td>{e(str(r['value']))}</td>"
+        f"<tr><td>{e(r['text'])}</td>"
         f"<td class='{e(r['direction'])}'>{r['points']:+.1f} pts</td></tr>"
         for r in view["reasons"])
     best = view.get("best_action") or {}
@@ -51,7 +50,7 @@ source {e(str(view['source'] or '-'))}, created {e(view['created_at'])}; dropout
 v{view['model_version']}. A typical lead scores {_pct(view['base_score'])}.</p>
 {view['waterfall_svg']}
 <h2>Top reasons</h2>
-<table><thead><tr><th>feature</th><th>this lead</th><th>effect</th></tr></thead>
+<table><thead><tr><th>reason</th><th>effect</th></tr></thead>
 <tbody>{reasons}</tbody></table>
 <h2>Next step, as the model sees it</h2>
 <ul>{actions}</ul>

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from serving.render.probability import probability_text
+
 FONT = "font-family='system-ui, sans-serif' font-size='12'"
 UP, DOWN, NEUTRAL, FLAGGED, MUTED = "#2e8b57", "#c0392b", "#2c6fbb", "#c0392b", "#aaaaaa"
 
@@ -48,7 +50,7 @@ def waterfall(base_score: float, score: float, steps: Sequence[Step], top: int =
     shown = [s for s in ordered[:top] if s.points != 0]
     rest = sum(s.points for s in ordered[top:])
     if abs(rest) >= 0.05:
-        shown.append(Step(f"{len(ordered) - top} other features", rest))
+        shown.append(Step(f"{len(ordered) - top} other reasons", rest))
     label_w, bar_w, row_h = 300, 340, 24
     height = row_h * (len(shown) + 2) + 40
     start = base_score * 100
@@ -83,7 +85,8 @@ def waterfall(base_score: float, score: float, steps: Sequence[Step], top: int =
     body.append(_text(label_w - 8, y + 16, "this lead", "end", "font-weight='600'"))
     body.append(f"<rect x='{x(lo):.1f}' y='{y + 4}' width='{x(score * 100) - x(lo):.1f}' "
                 f"height='{row_h - 8}' fill='{NEUTRAL}'/>")
-    body.append(_text(x(score * 100) + 4, y + 16, f"{score * 100:.1f}%", extra="font-weight='600'"))
+    body.append(_text(x(score * 100) + 4, y + 16, probability_text(score),
+                      extra="font-weight='600'"))
     return _svg(label_w + bar_w + 90, height, body, title)
 
 

@@ -29,6 +29,8 @@ function esc(v) {
 
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
 const pct = (v) => (isNum(v) ? `${(v * 100).toFixed(1)}%` : "-");
+// a calibrated probability: never "100.0%" or "0.0%" (serving/render/probability.py)
+const prob = (v) => (!isNum(v) ? "-" : v > 0.99 ? "&gt; 99%" : v < 0.01 ? "&lt; 1%" : `${(v * 100).toFixed(1)}%`);
 const num = (v, digits = 2) => (isNum(v) ? v.toFixed(digits) : "-");
 const count = (v) => (isNum(v) ? v.toLocaleString("en-US") : "-");
 const money = (v) => (isNum(v) ? `$${v.toLocaleString("en-US", { maximumFractionDigits: 0 })}` : "-");
@@ -208,7 +210,7 @@ function fillFilters(filters) {
 }
 
 function reasonText(r) {
-  return `${esc(r.label)}: ${pts(r.points)}`;
+  return `${esc(r.text)}: ${pts(r.points)}`;
 }
 
 function leadRow(r) {
@@ -216,12 +218,12 @@ function leadRow(r) {
     `<span class="reason ${x.points < 0 ? "down" : "up"}">${reasonText(x)}</span>`).join("");
   return `<tr data-lead-id="${esc(r.lead_id)}">
     <td><a href="${esc(leadHref(r.lead_id))}">${esc(r.lead_id)}</a></td>
-    <td class="num">${pct(r.score)}</td>
+    <td class="num">${prob(r.score)}</td>
     <td>${grade(r.grade)}</td>
     <td>${text(r.owner_rep_id)}</td>
     <td>${text(r.team)}</td>
     <td>${text(r.source)}</td>
-    <td class="num">${pct(r.dropout_risk)}</td>
+    <td class="num">${prob(r.dropout_risk)}</td>
     <td class="reasons">${reasons}</td>
   </tr>`;
 }
@@ -248,13 +250,13 @@ async function showLead(seq, id) {
     <header class="lead-head">
       <h2>Lead ${esc(d.lead_id)} ${grade(d.grade)}</h2>
       <p class="facts">
-        <span>score <strong>${pct(d.score)}</strong></span>
+        <span>score <strong>${prob(d.score)}</strong></span>
         <span>grade ${text(d.grade)}</span>
         <span>owner ${text(d.owner_rep_id)}</span>
         <span>team ${text(d.team)}</span>
         <span>source ${text(d.source)}</span>
         <span>created ${text(d.created_at)}</span>
-        <span>dropout risk ${pct(d.dropout_risk)}</span>
+        <span>dropout risk ${prob(d.dropout_risk)}</span>
         <span class="muted">model v${text(d.model_version)}</span>
       </p>
     </header>
@@ -270,8 +272,7 @@ async function showLead(seq, id) {
 
 function reasonItem(r) {
   return `<li data-feature="${esc(r.feature)}" data-points="${esc(r.points)}">
-    <span class="label">${esc(r.label)}</span>
-    <span class="muted">(value ${fmt(r.value)})</span>
+    <span class="label">${esc(r.text)}</span>
     <span class="pts ${r.points < 0 ? "down" : "up"}">${pts(r.points)}</span></li>`;
 }
 
@@ -280,7 +281,7 @@ function breakdown(d) {
     <td>${esc(c.label)}</td><td><code>${esc(c.feature)}</code></td>
     <td class="num">${fmt(c.value)}</td><td class="num ${c.points < 0 ? "down" : "up"}">${pts(c.points)}</td></tr>`).join("");
   return `<details class="breakdown">
-    <summary>Full breakdown: ${(d.contributions || []).length} features, starting from a base score of ${pct(d.base_score)}</summary>
+    <summary>Full breakdown: ${(d.contributions || []).length} features, starting from a base score of ${prob(d.base_score)}</summary>
     <table class="data">
       <thead><tr><th>Feature</th><th>Name</th><th class="num">Value</th><th class="num">Points</th></tr></thead>
       <tbody>${rows || emptyRow(4, "No contributions.")}</tbody>
@@ -291,7 +292,7 @@ function actionList(actions, best) {
   if (!actions.length) return '<p class="muted">No actions to suggest.</p>';
   const items = actions.map((a) => {
     const isBest = best && a.action === best.action;
-    return `<li${isBest ? ' class="best"' : ""}>${esc(a.label)}: ${pts(a.points)} (score ${pct(a.score_after)})</li>`;
+    return `<li${isBest ? ' class="best"' : ""}>${esc(a.label)}: ${pts(a.points)} (score ${prob(a.score_after)})</li>`;
   });
   return `<ul>${items.join("")}</ul>
     <p class="muted">Each step is added to this lead's real history and the lead is scored again:
@@ -442,7 +443,7 @@ function flagItem(f) {
 
 function atRisk(leads) {
   const rows = leads.map((l) => `<tr><td>${leadLink(l.lead_id)}</td>
-    <td class="num">${pct(l.conversion_score)}</td><td class="num">${pct(l.dropout_risk)}</td></tr>`).join("");
+    <td class="num">${prob(l.conversion_score)}</td><td class="num">${prob(l.dropout_risk)}</td></tr>`).join("");
   return `<table id="leads-at-risk" class="data clickable">
     <thead><tr><th>Lead</th><th class="num">Conversion score</th><th class="num">Dropout risk</th></tr></thead>
     <tbody>${rows || emptyRow(3, "No leads at risk.")}</tbody></table>`;

@@ -130,6 +130,26 @@ def test_train_promote_models(run, tmp_path):
     assert out.exit_code == 0, out.output
     line = next(x for x in out.output.splitlines() if x.startswith("outside the training range"))
     assert "of leads on lead_age_days" in line and "of leads on days_since_last_touch" in line
+    # percentiles in the open book: every open lead scored, so they span (0, 100]
+    import pandas as pd
+
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert scored["percentile"].max() == 100.0 and scored["percentile"].min() < 1
+    best = scored.sort_values("score").iloc[-1]["lead_id"]
+    # the next steps of an open lead, and its reasons, in plain words
+    out = run("next-steps", best, "--format", "json")
+    assert out.exit_code == 0, out.output
+    import json
+
+    plan = json.loads(out.output)
+    assert {"call", "email", "meeting"} <= {s["action"] for s in plan["steps"]}
+    assert [s["points"] for s in plan["steps"]] == sorted((s["points"] for s in plan["steps"]),
+                                                        reverse=True)
+    assert "not a promise" in plan["caveat"]
+    out = run("next-steps", best)
+    assert "next steps, as the model sees them" in out.output and "another call" in out.output
+    out = run("explain", best, "--top", "5")
+    assert out.exit_code == 0 and "_" not in out.output.split("\n", 1)[1], out.output
     # the replay repeated at earlier data ends: one row each, 30 days apart
     out = run("backtest", "--origins", "2", "--every", "30", "--until", "2025-12-01T00:00:00Z")
     assert out.exit_code == 0, out.output

@@ -101,8 +101,9 @@ def test_lead_page_matches_explain_and_its_what_if_is_the_model_s(client, auth, 
     total = sum(c["points"] for c in view["contributions"]) / 100
     assert total == pytest.approx(view["score"] - view["base_score"], abs=1e-3)
     by_feature = {c["feature"]: c["points"] for c in full["contributions"]}
-    for r in view["reasons"]:
-        assert r["points"] == pytest.approx(by_feature[r["feature"]], abs=1e-6)
+    for r in view["reasons"]:  # a reason's points: the sum of its features'
+        assert r["points"] == pytest.approx(
+            sum(by_feature[f] for f in r.get("features", [r["feature"]])), abs=1e-3)
     assert view["waterfall_svg"].startswith("<svg") and "</svg>" in view["waterfall_svg"]
 
     # the timeline is the lead's activities before as_of, oldest first
@@ -179,8 +180,11 @@ def test_explain_html_report_is_the_lead_page_for_email(client, auth, served_hom
     assert res.exit_code == 0, res.output
     page = out.read_text()
     assert view["waterfall_svg"] in page  # the same chart as the dashboard
-    for r in view["reasons"]:
-        assert f"{r['points']:+.1f} pts" in page
+    from html import escape
+
+    for r in view["reasons"]:  # in plain words, as on the dashboard
+        assert f"{escape(r['text'])}</td>" in page and f"{r['points']:+.1f} pts" in page
+        assert "_" not in r["text"]
     for a in view["actions"]:
         assert f"{a['label']}: {a['points']:+.1f} pts" in page
     assert "<script" not in page and not re.search(r"(src|href)\s*=\s*['\"]https?:", page)
@@ -197,17 +201,18 @@ def test_open_leads_answered_from_the_table_match_the_computed_path(client, auth
     got = client.post("/score", headers=auth,
                       json={"leads": [{"lead_id": i} for i in ids], "explain": 5}).json()
     computed = served.scorers["conversion"].score_rows(served.source.for_ids(ids, served.as_of),
-                                                       5, ranked=False)
+                                                       5, table.book)
     for a, b in zip(got["results"], computed, strict=True):
         assert a["score"] == pytest.approx(b["score"], abs=1e-9)
         assert [r["feature"] for r in a["reasons"]] == [r["feature"] for r in b["reasons"]]
         assert [r["points"] for r in a["reasons"]] == pytest.approx(
             [r["points"] for r in b["reasons"]], abs=1e-6)
         assert [r["value"] for r in a["reasons"]] == [r["value"] for r in b["reasons"]]
+        assert [r["text"] for r in a["reasons"]] == [r["text"] for r in b["reasons"]]
+        assert a["percentile"] == b["percentile"]
     risk = client.post("/dropout_risk", headers=auth,
                        json={"leads": [{"lead_id": i} for i in ids]}).json()["results"]
-    expect = served.scorers["dropout"].score_rows(served.source.for_ids(ids, served.as_of), 3,
-                                                  ranked=False)
+    expect = served.scorers["dropout"].score_rows(served.source.for_ids(ids, served.as_of), 3)
     assert [r["dropout_risk"] for r in risk] == pytest.approx([e["score"] for e in expect],
                                                               abs=1e-9)
     # a past as_of, or a resolved lead among them, takes the computed path and still answers

@@ -99,19 +99,38 @@ def test_dashboard_in_chromium(server, browser):
     assert [r.get_attribute("data-lead-id") for r in rows] == [r["lead_id"] for r in api["rows"]]
     driver.save_screenshot(str(SHOTS / "01-leads.png"))
 
-    # a lead: its waterfall and reasons are /explain's
+    # every reason on the leads list is in plain words
+    listed = [el.text for el in _all(driver, "#leads-table .reason")]
+    assert listed and not [t for t in listed if "_" in t or "as_of" in t], listed[:5]
+
+    # a lead: its reasons are the page API's, in plain words, each the sum of /explain's
+    # contributions of its features; its next steps are POST /next_steps'
+    from serving.reason_text import family_of
+
     lead_id = rows[0].get_attribute("data-lead-id")
     rows[0].click()
     _wait(driver, "#waterfall svg")
+    items = _all(driver, "#reasons li")
     shown = [(li.get_attribute("data-feature"), float(li.get_attribute("data-points")))
-             for li in _all(driver, "#reasons li")]
+             for li in items]
+    view = httpx.get(f"{base}/ui/api/lead?id={lead_id}", headers=headers).json()
+    assert len(shown) >= 3
+    assert [f for f, _ in shown] == [r["feature"] for r in view["reasons"]]
+    texts = [li.find_element("css selector", ".label").text for li in items]
+    assert texts == [r["text"] for r in view["reasons"]]
+    assert not [t for t in texts if "_" in t or "as_of" in t], texts
     full = httpx.post(f"{base}/explain", headers=headers,
                       json={"lead": {"lead_id": lead_id}}).json()
-    top = sorted(full["contributions"], key=lambda c: -abs(c["points"]))[:len(shown)]
-    assert len(shown) >= 3
-    assert [f for f, _ in shown] == [c["feature"] for c in top]
-    assert [p for _, p in shown] == pytest.approx([c["points"] for c in top], abs=1e-6)
-    assert _all(driver, "#actions li, #actions .action") and _all(driver, "#timeline")
+    families: dict[str, float] = {}
+    for c in full["contributions"]:
+        key = family_of(c["feature"])
+        families[key] = families.get(key, 0.0) + c["points"]
+    assert [p for _, p in shown] == pytest.approx([families[family_of(f)] for f, _ in shown],
+                                                  abs=1e-3)
+    plan = httpx.post(f"{base}/next_steps", headers=headers, json={"lead_id": lead_id}).json()
+    steps = [li.text for li in _all(driver, "#actions li")]
+    assert sorted(t.split(":")[0] for t in steps) == sorted(s["label"] for s in plan["steps"])
+    assert _all(driver, "#timeline")
     driver.save_screenshot(str(SHOTS / "02-lead.png"))
 
     # reps: a flagged rep's evidence

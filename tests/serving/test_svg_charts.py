@@ -28,7 +28,7 @@ def test_waterfall_walks_from_the_base_to_the_score_and_escapes_labels():
     texts = [_label(t) for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert "10.0%" in texts and "20.0%" in texts  # base and final score
     assert "+12.0 pts" in texts and "-4.0 pts" in texts
-    assert "+1.7 pts" in texts and "18 other features" in texts  # the rest, summed
+    assert "+1.7 pts" in texts and "18 other reasons" in texts  # the rest, summed
     # average + the 5 largest steps + the rest + this lead
     assert len(root.findall("s:rect", NS)) == 1 + 5 + 1 + 1
     # a step of zero is never a bar of its own
