@@ -34,10 +34,10 @@ import shap
 from IPython.display import display
 
 import features
+from core.grades import grade
 from core.settings import load_runtime
 from serving.lead_features import FeatureSource
 from serving.models import load_champion
-from serving.scorer import grade
 
 if "LEADLENS_HOME" not in os.environ and not Path(".leadlens").exists():
     # Jupyter starts kernels in the notebook's folder: use the home `make demo` made in the

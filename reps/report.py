@@ -19,6 +19,7 @@ import pandas as pd
 from core.model_bundle import ModelBundle
 from core.names import DROPOUT_EXPECTED, LEAD_QUALITY, registered_name
 from core.periods import Period
+from core.reason_text import at_risk_text
 from core.settings import Settings
 from core.timestamps import default_as_of
 from core.warehouse import attribute_types
@@ -123,16 +124,22 @@ def judged_touches(con: duckdb.DuckDBPyConnection, period: Period, as_of: pd.Tim
 def leads_at_risk(con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp, settings: Settings,
                   conversion: ModelBundle, dropout: ModelBundle, top: int,
                   owners: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
-    """Open, already-touched leads ranked by conversion score x dropout risk, top N per rep."""
+    """Open, already-touched leads ranked by conversion score x dropout risk, top N per rep,
+    each with the one line that says why (`core.reason_text.at_risk_text`)."""
     pairs = select_pairs(con, as_of, "open")
     if pairs.empty:
-        return pd.DataFrame(columns=["rep_id", "lead_id", "conversion_score", "dropout_risk"])
+        return pd.DataFrame(columns=["rep_id", "lead_id", "conversion_score", "dropout_risk",
+                                     "reason"])
     feats = batch_features(con, pairs, settings.engagement, attributes)
     feats = feats[feats["outbound_touches"] > 0].reset_index(drop=True)
     out = feats[["lead_id"]].merge(owners, on="lead_id", how="left")
     out["conversion_score"] = conversion.predict(feats)
     out["dropout_risk"] = dropout.predict(feats)
     out["risk_index"] = out["conversion_score"] * out["dropout_risk"]
+    out["reason"] = [at_risk_text(c, d, t, g) for c, d, t, g in zip(
+        out["conversion_score"], out["dropout_risk"], feats["outbound_touches"],
+        feats["days_since_last_touch"].astype(float).where(
+            feats["days_since_last_touch"].notna(), None), strict=True)]
     out = out.sort_values("risk_index", ascending=False)
     return out.groupby("rep_id", sort=False).head(top).reset_index(drop=True)
 
@@ -280,7 +287,8 @@ def _record(row: pd.Series, report: RepReport) -> dict[str, Any]:
         "flags": row["flags"],
         "leads_at_risk": [
             {"lead_id": str(r.lead_id), "conversion_score": round(float(r.conversion_score), 4),
-             "dropout_risk": round(float(r.dropout_risk), 4)} for r in risk.itertuples()],
+             "dropout_risk": round(float(r.dropout_risk), 4), "reason": r.reason}
+            for r in risk.itertuples()],
     }
 
 

@@ -66,7 +66,8 @@ def static_routes() -> dict[str, Handler]:
     return routes
 
 
-KNOWN = frozenset({"page", "per_page", "rep", "team", "source", "grade", "id", "period"})
+KNOWN = frozenset({"page", "per_page", "rep", "team", "source", "grade", "id", "period",
+                   "at_risk", "sort"})
 
 
 def _query(scope: dict) -> dict[str, str]:
@@ -95,6 +96,10 @@ def api_routes(get_state: Callable[[], ServingState | None],
     def leads(state: ServingState, q: dict[str, str]) -> dict:
         page = _int(q, "page", 1, 1, 10**9)
         per_page = _int(q, "per_page", 25, 1, 200)
+        if q.get("sort", "") not in ("", "score", "risk"):
+            raise BadQuery("query parameter 'sort' must be score or risk")
+        if q.get("at_risk", "") not in ("", "0", "1"):
+            raise BadQuery("query parameter 'at_risk' must be 0 or 1")
         served, table = state.scored_leads()
         out = leads_page(table, served.scorers["conversion"], q, page, per_page)
         dropout = served.scorers.get("dropout")
@@ -122,6 +127,8 @@ def api_routes(get_state: Callable[[], ServingState | None],
             curve = meta.get("calibration_curve")
             where = ("the replay (leads open at " + str(meta["replay_origin"])[:10] + ")"
                      if meta.get("replay_origin") else "the out-of-time test")
+            if kind == "conversion":
+                m["grades"] = _grade_meaning(state, served, meta)
             m["calibration_svg"] = (calibration([tuple(b) for b in curve],
                                                 f"{m['registered_name']} v{m['version']}: "
                                                 f"calibration on {where}")
@@ -138,6 +145,28 @@ def api_routes(get_state: Callable[[], ServingState | None],
     handlers = {"/ui/api/leads": leads, "/ui/api/lead": lead, "/ui/api/model": model,
                 "/ui/api/reps": reps_json}
     return {path: partial(_api, fn, get_state) for path, fn in handlers.items()}
+
+
+def _grade_meaning(state: ServingState, served: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """Per grade: its share of the open leads being served and the conversion rate it had on
+    the model's test (the replay or the out-of-time test), graded by the training cut-offs."""
+    from core.grades import GRADES
+
+    table = state.ready_table(served)
+    counts: dict[str, int] = ({str(k): int(v) for k, v in
+                               table.frame["grade"].value_counts().items()}
+                              if table is not None else {})
+    total = sum(counts.values())
+    outcomes = meta.get("grade_outcomes") or {}
+    tested = outcomes.get("grades", {})
+    rows = [{"grade": g,
+             "open_share": round(counts.get(g, 0) / total, 4) if total else None,
+             "test_rate": tested.get(g, {}).get("rate"),
+             "test_rows": tested.get(g, {}).get("rows")} for g in GRADES]
+    served_cutoffs = [float(c) for c in served.scorers["conversion"].serve.grade_cutoffs]
+    return {"rows": rows, "cutoffs": served_cutoffs,
+            "test_cutoffs": outcomes.get("cutoffs"),
+            "same_cutoffs": outcomes.get("cutoffs") in (None, served_cutoffs)}
 
 
 async def _api(fn: Callable[[ServingState, dict[str, str]], dict],

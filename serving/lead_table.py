@@ -15,10 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.grades import grade
+from core.reason_text import at_risk_text
 from serving.lead_features import FeatureSource
-from serving.scorer import Scorer, grade
+from serving.scorer import Scorer
 
 FILTERS = {"rep": "owner_rep_id", "team": "team", "source": "source", "grade": "grade"}
+AT_RISK_DROPOUT = 0.5
+"""A lead is at risk when it is likely to convert (grade B or better) and its rep is more likely
+than not to stop following it up (dropout risk at least this), after at least one touch."""
 SHAP_MAX = 100_000
 """Up to this many open leads, their TreeSHAP values are computed with the table (a few
 seconds for 10k leads, in the background), so reasons for open leads are a lookup."""
@@ -81,7 +86,9 @@ def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
     conversion = scorers["conversion"]
     if not ids:
         empty = pd.DataFrame(columns=["lead_id", "owner_rep_id", "team", "source",
-                                      "created_at", "score", "grade", "dropout_risk"])
+                                      "created_at", "score", "grade", "dropout_risk",
+                                      "outbound_touches", "days_since_last_touch",
+                                      "risk_index", "at_risk"])
         return LeadTable(as_of, empty)
     feats = source.for_ids(ids, as_of)
     encoded = {kind: s.inputs(feats) for kind, s in scorers.items()}  # encoded once per model
@@ -94,6 +101,12 @@ def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
     frame["score"] = probability("conversion")
     frame["grade"] = grade(frame["score"].to_numpy(), conversion.serve.grade_cutoffs)
     frame["dropout_risk"] = probability("dropout") if "dropout" in scorers else np.nan
+    frame["outbound_touches"] = feats["outbound_touches"].to_numpy(dtype=float)
+    frame["days_since_last_touch"] = feats["days_since_last_touch"].to_numpy(dtype=float)
+    frame["risk_index"] = frame["score"] * frame["dropout_risk"]
+    frame["at_risk"] = ((frame["outbound_touches"] > 0)
+                        & (frame["score"] >= conversion.serve.grade_cutoffs[1])
+                        & (frame["dropout_risk"] >= AT_RISK_DROPOUT)).to_numpy()
     order = np.argsort(-frame["score"].to_numpy(), kind="stable")
     inputs = {}
     for kind, (x, values) in encoded.items():
@@ -115,14 +128,21 @@ def _text(v: Any) -> str | None:
 
 def leads_page(table: LeadTable, scorer: Scorer, filters: dict[str, str], page: int,
                per_page: int, reasons: int = 3) -> dict[str, Any]:
-    """One page of the leads list, filtered (exact matches), with each row's top reasons."""
+    """One page of the leads list, filtered (exact matches; `at_risk=1`: only leads at risk),
+    best score first or (`sort=risk`) highest score x dropout risk first, with each row's top
+    reasons and, for a lead at risk, the one line that says why."""
     frame = table.frame
     mask = np.ones(len(frame), dtype=bool)
     for key, column in FILTERS.items():
         value = filters.get(key)
         if value:
             mask &= (frame[column].astype("string") == value).fillna(False).to_numpy()
+    if filters.get("at_risk") == "1" and "at_risk" in frame:
+        mask &= frame["at_risk"].to_numpy(dtype=bool)
     picked = np.flatnonzero(mask)
+    if filters.get("sort") == "risk" and "risk_index" in frame:
+        risk = frame["risk_index"].to_numpy(dtype=float)[picked]
+        picked = picked[np.argsort(-np.nan_to_num(risk, nan=-1.0), kind="stable")]
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     pages = max(1, -(-len(picked) // per_page))
     page = max(1, min(page, pages))
@@ -139,7 +159,12 @@ def leads_page(table: LeadTable, scorer: Scorer, filters: dict[str, str], page: 
                      "grade": str(r["grade"]), "owner_rep_id": _text(r["owner_rep_id"]),
                      "team": _text(r["team"]), "source": _text(r["source"]),
                      "created_at": _text(r["created_at"]), "dropout_risk": _num(r["dropout_risk"]),
-                     "reasons": scorer.reasons(e, reasons)})
+                     "reasons": scorer.reasons(e, reasons),
+                     "at_risk": bool(r.get("at_risk", False)),
+                     "risk_reason": (at_risk_text(r["score"], r["dropout_risk"],
+                                                  _num(r["outbound_touches"]),
+                                                  _num(r["days_since_last_touch"]))
+                                     if r.get("at_risk", False) else None)})
     return {
         "as_of": str(table.as_of), "total": len(picked), "page": page,
         "per_page": per_page, "pages": pages, "rows": rows,

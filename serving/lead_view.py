@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.grades import grade
 from serving.lead_features import FeatureSource
 from serving.render.svg_charts import Step, waterfall
-from serving.scorer import Scorer, grade
+from serving.scorer import Scorer
 
 STEP_DELAY = pd.Timedelta(minutes=1)
 CAVEAT = ("Each step is added to this lead's real history and the lead is scored again: what "

@@ -8,6 +8,7 @@ base value and this lead's raw score, so the points add up exactly to `score - b
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -15,12 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.grades import grade
 from core.model_bundle import ModelBundle
+from core.reason_text import family_of, phrase
 from core.settings import EngagementConfig, ServeConfig
 from features.catalog import engagement_features
-from serving.reason_text import family_of, phrase
-
-GRADES = ("A", "B", "C", "D")
 
 
 def feature_labels(cfg: EngagementConfig, attributes: list[str]) -> dict[str, str]:
@@ -28,14 +28,6 @@ def feature_labels(cfg: EngagementConfig, attributes: list[str]) -> dict[str, st
     labels = {f.name: f.description for f in engagement_features(cfg)}
     labels.update({a: a.replace("_", " ") for a in attributes})
     return labels
-
-
-def grade(scores: np.ndarray, cutoffs: tuple[float, float, float]) -> np.ndarray:
-    """A to D by the configured lowest score of A, B and C."""
-    idx = np.full(len(scores), 3)
-    for g in (2, 1, 0):
-        idx[scores >= cutoffs[g]] = g
-    return np.asarray(GRADES)[idx]
 
 
 def percentiles(scores: np.ndarray, book: np.ndarray | None) -> np.ndarray:
@@ -109,7 +101,7 @@ class Scorer:
 
     def reasons(self, e: Explained, k: int) -> list[dict[str, Any]]:
         """The k reasons that moved this lead's score most, largest first, each in plain words
-        (`text`). Related features are one reason (`serving.reason_text`): its points are the
+        (`text`). Related features are one reason (`core.reason_text`): its points are the
         sum of theirs, `feature` the one that moved the score most, `features` all of them.
         Features that did not move the score at all are never reasons. Where calibration is
         flat around a lead (its points are all zero), the log-odds order the reasons."""
@@ -118,15 +110,13 @@ class Scorer:
         fam_raw = np.bincount(self._family_index, weights=np.abs(e.raw),
                               minlength=len(self._families))
         order = np.lexsort((-fam_raw, -np.abs(fam_points)))
-        values: dict[str, Any] | None = None
+        values = _RowValues(e, self._positions)
         out: list[dict[str, Any]] = []
         for f in order:
             if fam_raw[f] == 0.0:
                 continue
             if len(out) == k:
                 break
-            if values is None:  # read once, only for a lead that has reasons to show
-                values = {name: e.value(j) for j, name in enumerate(self.bundle.features)}
             members = self._families[f][1]
             lead = max(members, key=lambda j: (abs(e.points[j]), abs(e.raw[j])))
             reason = self._reason(e, lead)
@@ -145,6 +135,10 @@ class Scorer:
         for j, name in enumerate(self.bundle.features):
             groups.setdefault(family_of(name), []).append(j)
         return list(groups.items())
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {name: j for j, name in enumerate(self.bundle.features)}
 
     @cached_property
     def _family_index(self) -> np.ndarray:
@@ -195,6 +189,22 @@ class Scorer:
             for row, e in zip(rows, explained, strict=True):
                 row["reasons"] = self.reasons(e, explain)
         return rows
+
+
+class _RowValues(Mapping[str, Any]):
+    """One lead's feature values by name, each read only when a phrase asks for it."""
+
+    def __init__(self, e: Explained, positions: dict[str, int]) -> None:
+        self._e, self._positions = e, positions
+
+    def __getitem__(self, name: str) -> Any:
+        return self._e.value(self._positions[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
 
 
 def _plain(v: Any) -> Any:

@@ -17,6 +17,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from core.grades import grade_outcomes
 from core.model_bundle import OUTSIDE_RANGE_SHARE, ModelBundle
 from core.names import RunTag, VersionTag
 from core.settings import Runtime, Settings, TrainConfig
@@ -211,6 +212,8 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
               "rule": rule.predict(test)}
     judged = _judge(spec, bundle, (train, test), scores,
                     Inputs(features, categorical, list(attr_types)), cfg, work_dir, say)
+    bundle.meta["grade_outcomes"] = grade_outcomes(test["label"].to_numpy(), scores["lightgbm"],
+                                                   settings.serve.grade_cutoffs)
     bundle.meta["test_noise"] = test_noise(test["label"].to_numpy(), scores)
     result = ModelResult(
         spec=spec, bundle=bundle, split=split, counts=counts, excluded=examples.excluded,
@@ -375,6 +378,8 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
     judged = _judge(spec, bundle, (at_until.refit, test), scores,
                     Inputs(features, categorical, list(wh.attribute_types())), cfg, work_dir,
                     say)
+    bundle.meta["grade_outcomes"] = grade_outcomes(test["label"].to_numpy(), scores["lightgbm"],
+                                                   settings.serve.grade_cutoffs)
     bundle.meta["test_noise"] = replay
     bundle.meta["clock_like"] = {f: round(v, 4) for f, v in clock_like.items()}
     bundle.meta["training_range"] = {

@@ -135,8 +135,8 @@ def _mapped_leads(path: Path, mapping_path: Path) -> tuple[pd.DataFrame, bool]:
 def explain(obj: Obj, lead_id: str, as_of: str | None, top: int, fmt: str,
             out: Path | None) -> None:
     """Why one lead scores as it does: its score and the features that moved it most."""
+    from core.probability_text import probability_text
     from serving.lead_features import UnknownLead
-    from serving.render.probability import probability_text
 
     when = as_of_or_default(as_of, obj.runtime.warehouse_path)
     source, scorer = _scoring(obj)
@@ -190,10 +190,10 @@ def next_steps(obj: Obj, lead_id: str, as_of: str | None, fmt: str) -> None:
     answer as `POST /next_steps`)."""
     import json
 
+    from core.probability_text import probability_text
     from serving.lead_features import UnknownLead
     from serving.lead_view import NotOpen
     from serving.lead_view import next_steps as plan
-    from serving.render.probability import probability_text
 
     when = as_of_or_default(as_of, obj.runtime.warehouse_path)
     source, scorer = _scoring(obj)

@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from core.names import CONVERSION, registered_name
-from serving.render.probability import probability_text
+from core.probability_text import probability_text
 
 _pct = probability_text
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from serving.render.probability import probability_text
+from core.probability_text import probability_text
 
 FONT = "font-family='system-ui, sans-serif' font-size='12'"
 UP, DOWN, NEUTRAL, FLAGGED, MUTED = "#2e8b57", "#c0392b", "#2c6fbb", "#c0392b", "#aaaaaa"

@@ -11,7 +11,7 @@ const TEST_METRICS = [["roc_auc", "ROC AUC", 3], ["pr_auc", "PR AUC", 3], ["ece"
   ["brier", "Brier", 4], ["lift_top10", "lift, top 10%", 2], ["rows", "rows", 0]];
 
 const $ = (selector) => document.querySelector(selector);
-const leadsQuery = { page: 1, rep: "", team: "", source: "", grade: "" };
+const leadsQuery = { page: 1, rep: "", team: "", source: "", grade: "", at_risk: "", sort: "" };
 let repsTeam = "";
 let pending = 0;
 let routeSeq = 0;
@@ -29,7 +29,7 @@ function esc(v) {
 
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
 const pct = (v) => (isNum(v) ? `${(v * 100).toFixed(1)}%` : "-");
-// a calibrated probability: never "100.0%" or "0.0%" (serving/render/probability.py)
+// a calibrated probability: never "100.0%" or "0.0%" (core/probability_text.py)
 const prob = (v) => (!isNum(v) ? "-" : v > 0.99 ? "&gt; 99%" : v < 0.01 ? "&lt; 1%" : `${(v * 100).toFixed(1)}%`);
 const num = (v, digits = 2) => (isNum(v) ? v.toFixed(digits) : "-");
 const count = (v) => (isNum(v) ? v.toLocaleString("en-US") : "-");
@@ -214,7 +214,8 @@ function reasonText(r) {
 }
 
 function leadRow(r) {
-  const reasons = (r.reasons || []).map((x) =>
+  const risk = r.risk_reason ? `<span class="risk">${esc(r.risk_reason)}</span>` : "";
+  const reasons = risk + (r.reasons || []).map((x) =>
     `<span class="reason ${x.points < 0 ? "down" : "up"}">${reasonText(x)}</span>`).join("");
   return `<tr data-lead-id="${esc(r.lead_id)}">
     <td><a href="${esc(leadHref(r.lead_id))}">${esc(r.lead_id)}</a></td>
@@ -443,10 +444,11 @@ function flagItem(f) {
 
 function atRisk(leads) {
   const rows = leads.map((l) => `<tr><td>${leadLink(l.lead_id)}</td>
-    <td class="num">${prob(l.conversion_score)}</td><td class="num">${prob(l.dropout_risk)}</td></tr>`).join("");
+    <td class="num">${prob(l.conversion_score)}</td><td class="num">${prob(l.dropout_risk)}</td>
+    <td>${esc(l.reason || "")}</td></tr>`).join("");
   return `<table id="leads-at-risk" class="data clickable">
-    <thead><tr><th>Lead</th><th class="num">Conversion score</th><th class="num">Dropout risk</th></tr></thead>
-    <tbody>${rows || emptyRow(3, "No leads at risk.")}</tbody></table>`;
+    <thead><tr><th>Lead</th><th class="num">Conversion score</th><th class="num">Dropout risk</th><th>Why</th></tr></thead>
+    <tbody>${rows || emptyRow(4, "No leads at risk.")}</tbody></table>`;
 }
 
 // ---- models ----
@@ -476,6 +478,18 @@ function coverageBlock(c) {
     c.warning ? ` · <strong>${esc(c.warning)}</strong>` : ""}</p>`;
 }
 
+function gradeTable(g) {
+  if (!g) return "";
+  const rows = (g.rows || []).map((r) => `<tr data-grade="${esc(r.grade)}"><td>${grade(r.grade)}</td>
+    <td class="num">${isNum(r.open_share) ? `${num(100 * r.open_share, 0)}%` : "-"}</td>
+    <td class="num">${isNum(r.test_rate) ? `${num(100 * r.test_rate, 1)}%` : "-"}</td>
+    <td class="num">${count(r.test_rows)}</td></tr>`).join("");
+  const note = g.same_cutoffs ? "" : '<p class="notes">The grades were cut differently on the test than they are served now.</p>';
+  return `<table id="grades" class="data"><caption>What each grade means</caption>
+    <thead><tr><th>Grade</th><th class="num">Share of open leads</th><th class="num">Converted on the test</th><th class="num">Test leads</th></tr></thead>
+    <tbody>${rows}</tbody></table>${note}`;
+}
+
 function modelCard(kind, m) {
   const tm = m.test_metrics || {};
   const metrics = TEST_METRICS.filter(([k]) => isNum(tm[k])).map(([k, label, digits]) =>
@@ -489,6 +503,7 @@ function modelCard(kind, m) {
       <div><dt>tested from</dt><dd>${text(m.test_from)}</dd></div>
     </dl>
     <table class="metrics">${metrics || emptyRow(2, "No test metrics recorded.")}</table>
+    ${gradeTable(m.grades)}
     <div class="calibration">${m.calibration_svg || '<p class="muted">Calibration not recorded.</p>'}</div>
   </section>`;
 }
@@ -511,6 +526,7 @@ function start() {
   $("#key-form").addEventListener("submit", submitKey);
   $("#period-form").addEventListener("submit", submitPeriod);
   for (const [name] of FILTERS) $(`#filter-${name}`).addEventListener("change", changeFilter);
+  for (const name of ["at_risk", "sort"]) $(`#filter-${name}`).addEventListener("change", changeFilter);
   $("#prev-page").addEventListener("click", () => turnPage(-1));
   $("#next-page").addEventListener("click", () => turnPage(1));
   $("#leads-table tbody").addEventListener("click", followRowLink);

@@ -219,3 +219,39 @@ def test_open_leads_answered_from_the_table_match_the_computed_path(client, auth
     mixed = client.post("/score", headers=auth, json={
         "leads": [{"lead_id": ids[0]}, {"lead_id": "L000002"}], "explain": 2}).json()
     assert mixed["results"][0]["score"] == pytest.approx(got["results"][0]["score"], abs=1e-9)
+
+
+def test_leads_at_risk_sorted_and_filtered_with_a_reason(client, auth, service_module):
+    """`at_risk=1` keeps leads likely to convert whose rep is likely to stop, `sort=risk` puts
+    the highest score x dropout risk first; each such lead says why in one line."""
+    _served, table = service_module._LIVE["state"].scored_leads()
+    expected = int(table.frame["at_risk"].sum())
+    r = client.get("/ui/api/leads?at_risk=1&sort=risk&per_page=200", headers=auth).json()
+    assert r["total"] == expected > 0
+    index = dict(zip(table.frame["lead_id"], table.frame["risk_index"], strict=True))
+    risk = [index[row["lead_id"]] for row in r["rows"]]
+    assert risk == sorted(risk, reverse=True)
+    for row in r["rows"]:
+        assert row["at_risk"] and row["score"] >= 0.15 and row["dropout_risk"] >= 0.5
+        assert row["risk_reason"].startswith("Likely to convert (")
+        assert "but the rep is likely to stop" in row["risk_reason"] and "_" not in row[
+            "risk_reason"]
+    everyone = client.get("/ui/api/leads?sort=risk&per_page=50", headers=auth).json()
+    assert everyone["total"] == len(table.frame)
+    risk = [index[row["lead_id"]] for row in everyone["rows"]]
+    assert risk == sorted(risk, reverse=True)
+    assert client.get("/ui/api/leads?sort=zz", headers=auth).status_code == 400
+    assert client.get("/ui/api/leads?at_risk=yes", headers=auth).status_code == 400
+
+
+def test_the_model_page_says_what_each_grade_means(client, auth, service_module):
+    _served, table = service_module._LIVE["state"].scored_leads()
+    model = client.get("/ui/api/model", headers=auth).json()["models"]["conversion"]
+    grades = {g["grade"]: g for g in model["grades"]["rows"]}
+    assert list(grades) == ["A", "B", "C", "D"] and model["grades"]["same_cutoffs"]
+    shares = table.frame["grade"].value_counts(normalize=True)
+    for g, row in grades.items():
+        assert row["open_share"] == pytest.approx(float(shares.get(g, 0.0)), abs=1e-4)
+    assert sum(row["test_rows"] for row in grades.values()) == model["test_metrics"]["rows"]
+    rates = [grades[g]["test_rate"] for g in "ABCD" if grades[g]["test_rate"] is not None]
+    assert rates[0] > rates[-1]  # the best grade converted more often than the worst

@@ -105,7 +105,7 @@ def test_dashboard_in_chromium(server, browser):
 
     # a lead: its reasons are the page API's, in plain words, each the sum of /explain's
     # contributions of its features; its next steps are POST /next_steps'
-    from serving.reason_text import family_of
+    from core.reason_text import family_of
 
     lead_id = rows[0].get_attribute("data-lead-id")
     rows[0].click()

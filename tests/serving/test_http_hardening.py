@@ -18,8 +18,8 @@ from tests.serving.test_http import KEY, _start, _stop, _wait_ready
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 FUZZ_EXAMPLES = 60
-"""Per operation and generation mode (schema-valid and schema-violating): 6 operations x 2 x 60
-gives 720 generated requests, plus the fixed probes below (over 1,000 in all, about 15 s)."""
+"""Per operation and generation mode (schema-valid and schema-violating): 7 operations x 2 x 60
+gives 840 generated requests, plus schemathesis' own probes (over 1,000 in all, about 15 s)."""
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_strangers_cannot_grow_the_metrics(hardened):
     strangers = [line for line in series if 'route="other"' in line and 'status="401"' in line]
     assert len(strangers) == 2, strangers  # methods GET and POST, 600 paths
     routes = {m.group(1) for line in series if (m := re.search(r'route="([^"]*)"', line))}
-    assert routes <= {"other", "/score", "/explain", "/dropout_risk", "/reps", "/model",
+    assert routes <= {"other", "/score", "/explain", "/dropout_risk", "/reps", "/model", "/next_steps",
                       "/metrics", "/docs.json", "/readyz", "/livez", "/healthz", "/",
                       "/ui/app.js", "/ui/style.css", "/ui/api/leads", "/ui/api/lead",
                       "/ui/api/model", "/ui/api/reps"}, routes

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
+from core.reason_text import KNOWN, family_of, phrase
 from core.settings import EngagementConfig
 from features.catalog import engagement_features
-from serving.reason_text import KNOWN, family_of, phrase
 
 CATALOG = [f.name for f in engagement_features(EngagementConfig())]
 ATTRIBUTES = {"company_size": 120.0, "industry": "retail", "do_not_email": True,
@@ -91,3 +91,13 @@ def test_the_windows_of_one_count_are_one_reason_in_the_served_answer(client, au
             assert all(family_of(m) == family_of(r["feature"]) for m in members)
     merged = [r for row in rows for r in row["reasons"] if len(r.get("features", [])) > 1]
     assert merged, "no lead had a merged reason"
+
+
+def test_the_line_for_a_lead_at_risk():
+    from core.reason_text import at_risk_text
+
+    assert at_risk_text(0.34, 0.61, 4, 12.2) == (
+        "Likely to convert (34.0%), but the rep is likely to stop (risk 61.0%): 4 touches, "
+        "none in 12 days")
+    assert at_risk_text(0.995, 0.7, 1, 0.2).endswith("(risk 70.0%): 1 touch")
+    assert "> 99%" in at_risk_text(0.995, 0.7, 1, 0.2)

@@ -77,7 +77,7 @@ def test_score_explain_and_dropout(client, auth, served_home):
     assert full["score"] == pytest.approx(row["score"], abs=1e-6)
     # each reason's points are the sum of its features' contributions (the windows of one
     # count are one reason), and the reasons are the five largest such sums
-    from serving.reason_text import family_of
+    from core.reason_text import family_of
 
     by_feature = {c["feature"]: c["points"] for c in full["contributions"]}
     assert [r["points"] for r in row["reasons"]] == pytest.approx(
@@ -262,6 +262,8 @@ def test_reps_report(client, auth, monkeypatch):
     assert len(built) == once + 1
     assert "employment decisions" in data["note"] and len(data["reps"]) == 16
     assert {"rep_id", "oe_ratio", "oe_interval", "status", "flags"} <= set(data["reps"][0])
+    at_risk = [lead for rep in data["reps"] for lead in rep["leads_at_risk"]]
+    assert at_risk and all(lead["reason"].startswith("Likely to convert (") for lead in at_risk)
     bad = client.post("/reps", json={"period": SECRET}, headers=auth)
     assert bad.status_code == 400 and SECRET not in bad.text
 

@@ -40,6 +40,22 @@ QUIET_DAYS = 14
 """From this many days without a touch, the reason says "No touch for ..." (a gap to close)."""
 
 
+def at_risk_text(score: float, dropout_risk: float, touches: float | None,
+                 days_since_last_touch: float | None) -> str:
+    """The one line for a lead likely to convert whose rep is likely to stop: "Likely to convert
+    (34.0%), but the rep is likely to stop (risk 61.0%): 4 touches, none in 12 days"."""
+    from core.probability_text import probability_text
+
+    head = (f"Likely to convert ({probability_text(score)}), but the rep is likely to stop "
+            f"(risk {probability_text(dropout_risk)})")
+    if not touches:
+        return head
+    tail = _count(touches, "touch", "touches")
+    if days_since_last_touch is not None and days_since_last_touch >= 1:
+        tail += f", none in {span(days_since_last_touch)}"
+    return f"{head}: {tail}"
+
+
 def family_of(feature: str) -> str:
     """The reason a feature belongs to: `emails_in` for `emails_in_7d`, `responses` for
     `has_responded`, else the feature itself."""
