@@ -39,6 +39,11 @@ class LeadTable:
     inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = field(
         default_factory=dict)
     coverage: dict[str, float] = field(default_factory=dict)
+    explained: dict[str, dict[int, tuple[float, list[dict[str, Any]], int]]] = field(
+        default_factory=dict, compare=False, repr=False)
+    """Per model and row: its score from TreeSHAP, its reasons and how many were asked for,
+    filled the first time a lead is asked for (again only when more reasons are asked for), so
+    reasons are phrased once per table, not per request."""
     """Share of these leads outside the conversion model's training range, per input."""
     """Per served model: its design matrix, the plain values (`Scorer.inputs`) and the TreeSHAP
     values of these rows (None above `SHAP_MAX` rows), in the row order of `frame`."""
@@ -68,6 +73,31 @@ class LeadTable:
             return [pos[i] for i in lead_ids]
         except KeyError:
             return None
+
+    def answers(self, kind: str, scorer: Scorer, lead_ids: list[str], explain: int,
+                book: np.ndarray | None) -> list[dict[str, Any]] | None:
+        """`Scorer.score_matrix`'s answer rows for these open leads, from the table (each
+        lead's reasons phrased once, at its first request); None as `rows_of`."""
+        at = self.rows_of(lead_ids)
+        if at is None or kind not in self.inputs:
+            return None
+        scores, reasons = self.explained_at(kind, scorer, at, explain)
+        return scorer.answers(scores, reasons if explain > 0 else None, book)
+
+    def explained_at(self, kind: str, scorer: Scorer, at: list[int], k: int
+                     ) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
+        """Scores (from TreeSHAP) and top-k reasons of the rows at `at`, phrased once per row
+        (again only when more reasons are asked for than before)."""
+        cache = self.explained.setdefault(kind, {})
+        missing = sorted({p for p in at if p not in cache or cache[p][2] < k})
+        if missing:
+            x, values, contrib = self.inputs[kind]
+            done = scorer.explain_matrix(x[missing], values[missing],
+                                         contrib[missing] if contrib is not None else None)
+            for p, e in zip(missing, done, strict=True):
+                cache[p] = (e.score, scorer.reasons(e, k), k)
+        return (np.array([cache[p][0] for p in at], dtype=float),
+                [cache[p][1][:k] for p in at])
 
     def prepared(self, kind: str, lead_ids: list[str]
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
@@ -147,19 +177,15 @@ def leads_page(table: LeadTable, scorer: Scorer, filters: dict[str, str], page: 
     pages = max(1, -(-len(picked) // per_page))
     page = max(1, min(page, pages))
     rows_at = picked[(page - 1) * per_page: page * per_page]
-    explained = []
-    if len(rows_at):
-        x, values, contrib = table.inputs["conversion"]
-        explained = scorer.explain_matrix(x[rows_at], values[rows_at],
-                                          contrib[rows_at] if contrib is not None else None)
+    _scores, explained = table.explained_at("conversion", scorer, rows_at.tolist(), reasons)
     rows = []
-    for pos, e in zip(rows_at, explained, strict=True):
+    for pos, top in zip(rows_at, explained, strict=True):
         r = frame.iloc[pos]
         rows.append({"lead_id": str(r["lead_id"]), "score": _num(r["score"]),
                      "grade": str(r["grade"]), "owner_rep_id": _text(r["owner_rep_id"]),
                      "team": _text(r["team"]), "source": _text(r["source"]),
                      "created_at": _text(r["created_at"]), "dropout_risk": _num(r["dropout_risk"]),
-                     "reasons": scorer.reasons(e, reasons),
+                     "reasons": top,
                      "at_risk": bool(r.get("at_risk", False)),
                      "risk_reason": (at_risk_text(r["score"], r["dropout_risk"],
                                                   _num(r["outbound_touches"]),

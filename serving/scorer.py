@@ -179,15 +179,21 @@ class Scorer:
             explained = self.explain_matrix(x, values, contrib)
         s = (np.array([e.score for e in explained]) if explained is not None
              else self.bundle.calibrator(self.bundle.raw_score(x, num_threads=1)))
+        return self.answers(s, [self.reasons(e, explain) for e in explained]
+                            if explained is not None else None, book)
+
+    def answers(self, s: np.ndarray, reasons: list[list[dict[str, Any]]] | None,
+                book: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """The answer rows for scores `s` and (optionally) each row's reasons."""
         grades = grade(s, self.serve.grade_cutoffs)
         pct = percentiles(s, book)
         rows: list[dict[str, Any]] = [
             {"score": round(float(s[i]), 6), "grade": str(grades[i]),
              "percentile": None if np.isnan(pct[i]) else round(float(pct[i]), 1),
              "model_version": self.version} for i in range(len(s))]
-        if explained is not None:
-            for row, e in zip(rows, explained, strict=True):
-                row["reasons"] = self.reasons(e, explain)
+        if reasons is not None:
+            for row, r in zip(rows, reasons, strict=True):
+                row["reasons"] = r
         return rows
 
 

@@ -24,6 +24,7 @@ from core.settings import Runtime, load_runtime
 from core.timestamps import to_utc_naive
 from serving.guard import Guard, Limits, load_keys
 from serving.lead_features import UnknownLead
+from serving.lead_table import LeadTable
 from serving.schemas import (
     ActivityIn,
     DropoutIn,
@@ -34,6 +35,7 @@ from serving.schemas import (
     ScoreIn,
     use_date_window,
 )
+from serving.scorer import Scorer
 from serving.state import Served, ServingState
 
 log = logging.getLogger("leadlens.serving")
@@ -54,6 +56,17 @@ def _prepared(state: ServingState, served: Served, kind: str, leads: list[LeadIn
         return None
     # every lead here is by id, so each has a lead_id (`LeadIn` refuses neither id nor fields)
     return table.prepared(kind, [lead.lead_id for lead in leads if lead.lead_id is not None])
+
+
+def _from_table(table: LeadTable | None, kind: str, scorer: Scorer, leads: list[LeadIn],
+                as_of: pd.Timestamp, explain: int,
+                book: np.ndarray | None) -> list[dict[str, Any]] | None:
+    """Answer rows from the scored-leads table when every lead is an open lead asked for by
+    id at the table's as_of (reasons phrased once per table); else None."""
+    if table is None or as_of != table.as_of or not all(lead.by_id for lead in leads):
+        return None
+    return table.answers(kind, scorer, [lead.lead_id for lead in leads
+                                        if lead.lead_id is not None], explain, book)
 
 
 def _features(served: Served, leads: list[LeadIn], as_of: pd.Timestamp) -> pd.DataFrame:
@@ -170,12 +183,10 @@ class LeadLens:
         served = self._served()
         when = _as_of(as_of, served)
         scorer = served.scorers["conversion"]
-        ready = _prepared(self.state, served, "conversion", leads, when)
         table = self.state.ready_table(served)
         book = table.book if table is not None else None  # built seconds after start
-        if ready is not None:
-            rows = scorer.score_matrix(*ready[:2], explain, book, contrib=ready[2])
-        else:
+        rows = _from_table(table, "conversion", scorer, leads, when, explain, book)
+        if rows is None:
             rows = scorer.score_rows(_features(served, leads, when), explain, book)
         for lead, row in zip(leads, rows, strict=True):
             row["lead_id"] = lead.lead_id
@@ -222,10 +233,9 @@ class LeadLens:
             why = next((n for n in served.notes if n.startswith("not serving dropout")),
                        "not serving dropout")
             raise NotFound(f"no dropout model is being served: {why}")
-        ready = _prepared(self.state, served, "dropout", leads, when)
-        rows = (scorer.score_matrix(*ready[:2], explain, contrib=ready[2])
-                if ready is not None else
-                scorer.score_rows(_features(served, leads, when), explain))
+        rows = (_from_table(self.state.ready_table(served), "dropout", scorer, leads, when,
+                            explain, None)
+                or scorer.score_rows(_features(served, leads, when), explain))
         out = [{"lead_id": lead.lead_id, "dropout_risk": r["score"],
                 "model_version": r["model_version"], "reasons": r.get("reasons", [])}
                for lead, r in zip(leads, rows, strict=True)]

@@ -255,3 +255,24 @@ def test_the_model_page_says_what_each_grade_means(client, auth, service_module)
     assert sum(row["test_rows"] for row in grades.values()) == model["test_metrics"]["rows"]
     rates = [grades[g]["test_rate"] for g in "ABCD" if grades[g]["test_rate"] is not None]
     assert rates[0] > rates[-1]  # the best grade converted more often than the worst
+
+
+def test_reasons_of_open_leads_are_phrased_once_per_table(client, auth, service_module,
+                                                         monkeypatch):
+    """Asking twice for an open lead's reasons phrases them once: the second answer comes from
+    the table (the same text); asking for more reasons phrases them again, once."""
+    state = service_module._LIVE["state"]
+    served, table = state.scored_leads()
+    scorer = served.scorers["conversion"]
+    lead = str(table.frame["lead_id"].iloc[3])
+    table.explained.get("conversion", {}).pop(3, None)
+    calls = []
+    real = type(scorer).reasons
+    monkeypatch.setattr(type(scorer), "reasons",
+                        lambda self, e, k: calls.append(k) or real(self, e, k))
+    body = {"leads": [{"lead_id": lead}], "explain": 3}
+    first = client.post("/score", json=body, headers=auth).json()["results"][0]
+    second = client.post("/score", json=body, headers=auth).json()["results"][0]
+    assert first == second and len(first["reasons"]) == 3 and calls == [3]
+    more = client.post("/score", json={**body, "explain": 5}, headers=auth).json()["results"][0]
+    assert calls == [3, 5] and more["reasons"][:3] == first["reasons"]
