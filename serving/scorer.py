@@ -8,7 +8,7 @@ base value and this lead's raw score, so the points add up exactly to `score - b
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -61,6 +61,12 @@ class Scorer:
         self.bundle = bundle
         self.serve = serve
         self.labels = labels
+        self.engine: Callable[[np.ndarray], np.ndarray] | None = None
+        """Raw scores from compiled trees (`serving.compiled_trees`), when in use."""
+
+    def _raw(self, x: np.ndarray) -> np.ndarray:
+        return self.engine(x) if self.engine is not None else self.bundle.raw_score(
+            x, num_threads=1)
 
     @property
     def version(self) -> int | None:
@@ -69,7 +75,7 @@ class Scorer:
 
     def scores(self, feats: pd.DataFrame) -> np.ndarray:
         """Calibrated scores, one per feature row."""
-        return self.bundle.predict(feats, num_threads=1)
+        return np.asarray(self.bundle.calibrator(self._raw(self.bundle.matrix(feats))))
 
     def inputs(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The model's design matrix for `feats` and the same cells as plain values (what
@@ -178,7 +184,7 @@ class Scorer:
                 raise TypeError("score_matrix: `values` is needed with `explain`")
             explained = self.explain_matrix(x, values, contrib)
         s = (np.array([e.score for e in explained]) if explained is not None
-             else self.bundle.calibrator(self.bundle.raw_score(x, num_threads=1)))
+             else self.bundle.calibrator(self._raw(x)))
         return self.answers(s, [self.reasons(e, explain) for e in explained]
                             if explained is not None else None, book)
 

@@ -51,9 +51,14 @@ def _scoring(obj: Obj, kind: str = "conversion") -> tuple[FeatureSource, Scorer]
 @click.option("--source", "mapping_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Source mapping for an --input in a flat export's own "
               "format (its outcome column may be absent).")
+@click.option("--engine", type=click.Choice(["native", "compiled"]), default="native",
+              show_default=True, help="compiled: the trees compiled to native code (treelite + "
+              "tl2cgen, cached per model in the home; the same scores, faster in bulk; falls "
+              "back to native with a note when there is no C compiler).")
 @click.pass_obj
-def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads: bool,
-          as_of: str | None, explain: int, out: Path, mapping_path: Path | None) -> None:
+def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads: bool,  # noqa: PLR0913 (one per option)
+          as_of: str | None, explain: int, out: Path, mapping_path: Path | None,
+          engine: str) -> None:
     """Score leads with the @champion conversion model (the same code as the service)."""
     from core.model_bundle import coverage_warning
     from ingest.readers import read_table_file as read_table
@@ -65,6 +70,13 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
         raise click.UsageError("--source maps an --input file")
     when = as_of_or_default(as_of, obj.runtime.warehouse_path)
     source, scorer = _scoring(obj)
+    if engine == "compiled":
+        from serving.compiled_trees import compiled_raw_score
+
+        scorer.engine = compiled_raw_score(scorer.bundle, obj.runtime.home / "compiled")
+        if scorer.engine is None:
+            say("note: compiled trees not available (see the log line); scoring with native "
+                "LightGBM")
     try:
         if input_path is None:  # --open (exactly one of the two is given, checked above)
             frame = score_open(source, scorer, when, explain, say=say)

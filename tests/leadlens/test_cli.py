@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -135,6 +136,13 @@ def test_train_promote_models(run, tmp_path):
 
     scored = pd.read_csv(tmp_path / "scored.csv")
     assert scored["percentile"].max() == 100.0 and scored["percentile"].min() < 1
+    # the compiled-trees engine gives the same scores (and caches its library in the home)
+    out = run("score", "--open", "--engine", "compiled", "--out", str(tmp_path / "fast.csv"))
+    assert out.exit_code == 0, out.output
+    fast = pd.read_csv(tmp_path / "fast.csv")
+    assert (fast["lead_id"] == scored["lead_id"]).all()
+    assert np.abs(fast["score"] - scored["score"]).max() <= 1e-6  # both rounded to 6 places
+    assert list((tmp_path / "home" / "compiled").glob("*.so"))
     best = scored.sort_values("score").iloc[-1]["lead_id"]
     # the next steps of an open lead, and its reasons, in plain words
     out = run("next-steps", best, "--format", "json")

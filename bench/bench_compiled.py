@@ -1,0 +1,72 @@
+"""Batch scoring with compiled trees against native LightGBM, side by side on one core.
+
+The served conversion model of a demo home (built here, or `--home`) scores `--rows` rows
+(the open leads' design matrix repeated) with `Booster.predict(num_threads=1)` and with the
+tl2cgen library (`nthread=1`); prints rows/s of each, the ratio, the largest difference, and
+the compile time. Target (issue 18): >= 2x native on 1M rows, identical to 1e-9.
+
+Usage: python bench/bench_compiled.py [--home DIR] [--rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import lightgbm as lgb
+import numpy as np
+from _common import record, served_home
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--home", type=Path)
+    ap.add_argument("--leads", type=int, default=20_000)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    args = ap.parse_args()
+
+    from core.blend_model import BlendModel
+    from core.registry import champion_version, configure, load_version
+    from core.settings import Runtime, Settings
+    from serving.compiled_trees import compile_trees
+    from serving.lead_features import FeatureSource
+
+    runtime = (Runtime(Settings(), args.home.resolve(), None) if args.home
+               else served_home(args.leads, "leadlens-bench-compiled-"))
+    configure(runtime.mlflow_uri)
+    bundle = load_version("leadlens-conversion", champion_version("leadlens-conversion") or 1)
+    trees = bundle.booster.tree if isinstance(bundle.booster, BlendModel) else bundle.booster
+    assert isinstance(trees, lgb.Booster), "the served model has no trees"
+    source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
+    as_of = source.default_as_of()
+    x = np.ascontiguousarray(bundle.matrix(source.for_ids(source.open_lead_ids(as_of), as_of)))
+    source.close()
+    x = np.ascontiguousarray(np.resize(x, (args.rows, x.shape[1])))
+    t = time.perf_counter()
+    raw = compile_trees(trees, Path(tempfile.mkdtemp(prefix="leadlens-compiled-")))
+    compile_s = time.perf_counter() - t
+    assert raw is not None, "compiled trees unavailable (see the log line)"
+    native, compiled = [], []
+    for _ in range(3):  # median of three
+        t = time.perf_counter()
+        a = trees.predict(x, raw_score=True, num_threads=1)
+        native.append(len(x) / (time.perf_counter() - t))
+        t = time.perf_counter()
+        b = raw(x)
+        compiled.append(len(x) / (time.perf_counter() - t))
+    n, c = float(np.median(native)), float(np.median(compiled))
+    record("compiled", {"rows": len(x), "trees": trees.num_trees(),
+                        "native_rows_per_s_one_core": int(n),
+                        "compiled_rows_per_s_one_core": int(c), "ratio": round(c / n, 2),
+                        "max_abs_difference": float(np.max(np.abs(a - b))),
+                        "compile_seconds": round(compile_s, 1)})
+
+
+if __name__ == "__main__":
+    main()
