@@ -114,3 +114,21 @@ def served_home(leads: int, prefix: str):  # -> core.settings.Runtime
     for kind in ("conversion", "dropout"):
         promote(runtime, kind)
     return runtime
+
+
+LOADGEN = Path(__file__).with_name("loadgen.py")
+
+
+def loadgen(url: str, body: dict, seconds: float, key: str | None = None,
+            connections: int | None = None, rps: float | None = None) -> dict:
+    """Run `bench/loadgen.py` in its own process (closed loop over `connections`, or open loop
+    at `rps`) and return its figures."""
+    import sys
+
+    args = [sys.executable, str(LOADGEN), url, "--body", json.dumps(body),
+            "--seconds", str(seconds), "--timeout", "10"]
+    if key:
+        args += ["--header", f"Authorization: Bearer {key}"]
+    args += ["--connections", str(connections)] if connections else ["--rps", str(rps)]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)

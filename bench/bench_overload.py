@@ -15,7 +15,6 @@ Usage: python bench/bench_overload.py [--home DIR] [--leads 20000] [--seconds 15
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -27,20 +26,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
-from _common import free_port, record, served_home, wait_ok
+from _common import free_port, loadgen, record, served_home, wait_ok
 
 KEY = "bench-key-" + "b" * 24
-LOADGEN = Path(__file__).with_name("loadgen.py")
 
 
 def _load(url: str, body: dict, seconds: float, connections: int | None = None,
           rps: float | None = None) -> dict:
-    args = [sys.executable, str(LOADGEN), url, "--body", json.dumps(body),
-            "--header", f"Authorization: Bearer {KEY}", "--seconds", str(seconds),
-            "--timeout", "10"]
-    args += ["--connections", str(connections)] if connections else ["--rps", str(rps)]
-    done = subprocess.run(args, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
+    return loadgen(url, body, seconds, KEY, connections, rps)
 
 
 def _second_version(runtime: Any) -> tuple[int, int]:

@@ -1,15 +1,20 @@
 """Serving speed against the live service over loopback, with peers in the same run.
 
-- ours: `leadlens serve` (BentoML), one lead by id with 5 reasons: sequential p50/p99, then
-  paced at --rps for --seconds (p50/p99/errors); a batch of 1,000 leads with 5 reasons;
+- ours: `leadlens serve` (BentoML), one lead by id with 5 reasons: sequential p50/p99; a batch
+  of 1,000 leads with 5 reasons; then, driven by an external load generator process
+  (`bench/loadgen.py`, its own CPU share reported): paced at --rps for --seconds, one
+  connection, and 16 connections (saturation);
+- peer 0: a minimal BentoML "hello" service with BentoML's defaults (`bench/hello_service.py`),
+  one connection and saturation by the same generator;
 - peer 1: `mlflow models serve` on the same registered model, the same lead's feature row
   (no features, no reasons: strictly less work);
 - peer 2: the bare LightGBM booster in-process (one row, num_threads=1);
 - in-process batch scoring of precomputed features on one core: our Scorer vs the bare booster.
-Targets (issue 5): p50 <= 5 ms, p99 <= 20 ms at 100 rps for 60 s with zero errors; batch of 1,000
-with reasons < 300 ms; faster than the MLflow server; >= 200k leads/s in-process.
+Targets (issue 18): one connection p99 <= 15 ms (p50 <= 3 ms); 300 rps paced for 60 s: p99 <=
+25 ms, 0 errors; saturation >= 90% of the hello service's; a batch of 1,000 open leads with 5
+reasons <= 60 ms.
 
-Usage: python bench/bench_serve.py [--leads 20000] [--rps 100] [--seconds 60]
+Usage: python bench/bench_serve.py [--leads 20000] [--rps 300] [--seconds 60]
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -29,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx
 import numpy as np
 import pandas as pd
-from _common import free_port, record, served_home, wait_ok
+from _common import free_port, loadgen, record, served_home, wait_ok
 
 KEY = "bench-key-" + "b" * 24
 
@@ -63,54 +67,21 @@ def _sequential(client: httpx.Client, url: str, body: dict, n: int,
     return _pcts(lat)
 
 
-def _paced(url: str, body: dict, headers: dict, rps: float, seconds: float) -> dict:
-    """Open-loop load: a request every 1/rps seconds, each on its own thread."""
-    lat: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=64))
-
-    def one() -> None:
-        nonlocal errors
-        t = time.perf_counter()
-        try:
-            ok = client.post(url, json=body, headers=headers).status_code == 200
-        except httpx.HTTPError:
-            ok = False
-        with lock:
-            if ok:
-                lat.append((time.perf_counter() - t) * 1000)
-            else:
-                errors += 1
-
-    threads = []
-    start = time.perf_counter()
-    n = int(rps * seconds)
-    for i in range(n):
-        delay = start + i / rps - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        th = threading.Thread(target=one)
-        th.start()
-        threads.append(th)
-    for th in threads:
-        th.join()
-    p50, p99 = _pcts(lat) if lat else (float("nan"), float("nan"))
-    return {"requests": n, "errors": errors, "p50_ms": p50, "p99_ms": p99}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--home", type=Path, help="a home with promoted models (default: build one)")
     ap.add_argument("--leads", type=int, default=20_000)
-    ap.add_argument("--rps", type=float, default=100)
+    ap.add_argument("--rps", type=float, default=300)
     ap.add_argument("--seconds", type=float, default=60)
     args = ap.parse_args()
 
     from core.registry import load_version
+    from core.settings import Runtime, Settings
     from serving.lead_features import FeatureSource
     from serving.scorer import Scorer, feature_labels
 
-    runtime = served_home(args.leads, "leadlens-bench-serve-")
+    runtime = (Runtime(Settings(), args.home.resolve(), None) if args.home
+               else served_home(args.leads, "leadlens-bench-serve-"))
     home = runtime.home
     source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
     as_of = source.default_as_of()
@@ -152,11 +123,37 @@ def main() -> None:
                     lat.append((time.perf_counter() - t) * 1000)
                 figures[f"ours_batch_1000_{name}_leads_with_reasons_median_ms"] = round(
                     statistics.median(lat), 1)
+        # an external load generator process from here on (bench/loadgen.py)
         print(f"paced load: {args.rps:g} rps for {args.seconds:g} s", file=sys.stderr)
-        figures["ours_paced"] = _paced(f"{base}/score", one, auth, args.rps, args.seconds)
+        figures["ours_paced"] = loadgen(f"{base}/score", one, args.seconds, KEY, rps=args.rps)
+        figures["ours_one_connection"] = loadgen(f"{base}/score", one, 15, KEY, connections=1)
+        figures["ours_saturation_16_connections"] = loadgen(f"{base}/score", one, 15, KEY,
+                                                            connections=16)
     finally:
         ours.terminate()
         ours.wait(30)
+
+    # peer 0: a minimal BentoML service with BentoML's defaults (bench/hello_service.py)
+    hport = free_port()
+    hello = subprocess.Popen([sys.executable, "-m", "bentoml", "serve",
+                              "bench.hello_service:Hello", "--port", str(hport)],
+                             cwd=Path(__file__).resolve().parents[1],
+                             env={**env, "BENTOML_HOME": str(home / "bentoml-hello")},
+                             stdout=(home / "hello-serve.log").open("w"),
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_ok(f"http://127.0.0.1:{hport}/readyz", hello)
+        hurl = f"http://127.0.0.1:{hport}/score"
+        loadgen(hurl, one, 3, connections=16)  # warm-up
+        figures["peer_hello_one_connection"] = loadgen(hurl, one, 15, connections=1)
+        figures["peer_hello_saturation_16_connections"] = loadgen(hurl, one, 15,
+                                                                  connections=16)
+    finally:
+        hello.terminate()
+        hello.wait(30)
+    ours_rate = figures["ours_saturation_16_connections"]["goodput_per_s"]  # type: ignore[index]
+    hello_rate = figures["peer_hello_saturation_16_connections"]["goodput_per_s"]  # type: ignore[index]
+    figures["ours_saturation_over_hello"] = round(ours_rate / hello_rate, 2) if hello_rate else None
 
     # the feature row the peers score (same lead, same time)
     source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
