@@ -132,3 +132,30 @@ def loadgen(url: str, body: dict, seconds: float, key: str | None = None,
     args += ["--connections", str(connections)] if connections else ["--rps", str(rps)]
     done = subprocess.run(args, capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
+
+
+def bench_home(home: Path | None, leads: int, prefix: str):  # -> core.settings.Runtime
+    """The runtime of `home` (a home with promoted models), or of a new one (`served_home`)."""
+    from core.settings import Runtime, Settings
+
+    return (Runtime(Settings(), home.resolve(), None) if home is not None
+            else served_home(leads, prefix))
+
+
+def champion_trees_and_open_rows(runtime, rows: int):  # -> (lgb.Booster, np.ndarray)
+    """The conversion champion's trees (a blend's tree part) and its design matrix of the open
+    leads at the default as-of, repeated to `rows` rows."""
+    import numpy as np
+
+    from core.blend_model import BlendModel
+    from core.registry import champion_version, configure, load_version
+    from serving.lead_features import FeatureSource
+
+    configure(runtime.mlflow_uri)
+    bundle = load_version("leadlens-conversion", champion_version("leadlens-conversion") or 1)
+    trees = bundle.booster.tree if isinstance(bundle.booster, BlendModel) else bundle.booster
+    source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
+    as_of = source.default_as_of()
+    x = np.ascontiguousarray(bundle.matrix(source.for_ids(source.open_lead_ids(as_of), as_of)))
+    source.close()
+    return trees, np.ascontiguousarray(np.resize(x, (rows, x.shape[1])))

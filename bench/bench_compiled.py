@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lightgbm as lgb
 import numpy as np
-from _common import record, served_home
+from _common import bench_home, champion_trees_and_open_rows, record
 
 
 def main() -> None:
@@ -31,23 +31,11 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     args = ap.parse_args()
 
-    from core.blend_model import BlendModel
-    from core.registry import champion_version, configure, load_version
-    from core.settings import Runtime, Settings
     from serving.compiled_trees import compile_trees
-    from serving.lead_features import FeatureSource
 
-    runtime = (Runtime(Settings(), args.home.resolve(), None) if args.home
-               else served_home(args.leads, "leadlens-bench-compiled-"))
-    configure(runtime.mlflow_uri)
-    bundle = load_version("leadlens-conversion", champion_version("leadlens-conversion") or 1)
-    trees = bundle.booster.tree if isinstance(bundle.booster, BlendModel) else bundle.booster
+    runtime = bench_home(args.home, args.leads, "leadlens-bench-compiled-")
+    trees, x = champion_trees_and_open_rows(runtime, args.rows)
     assert isinstance(trees, lgb.Booster), "the served model has no trees"
-    source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
-    as_of = source.default_as_of()
-    x = np.ascontiguousarray(bundle.matrix(source.for_ids(source.open_lead_ids(as_of), as_of)))
-    source.close()
-    x = np.ascontiguousarray(np.resize(x, (args.rows, x.shape[1])))
     t = time.perf_counter()
     raw = compile_trees(trees, Path(tempfile.mkdtemp(prefix="leadlens-compiled-")))
     compile_s = time.perf_counter() - t

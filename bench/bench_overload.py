@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
-from _common import free_port, loadgen, record, served_home, wait_ok
+from _common import bench_home, free_port, loadgen, record, wait_ok
 
 KEY = "bench-key-" + "b" * 24
 
@@ -65,11 +65,9 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=16)
     args = ap.parse_args()
 
-    from core.settings import Runtime, Settings
     from serving.lead_features import FeatureSource
 
-    runtime = (Runtime(Settings(), args.home.resolve(), None) if args.home
-               else served_home(args.leads, "leadlens-bench-overload-"))
+    runtime = bench_home(args.home, args.leads, "leadlens-bench-overload-")
     champion, other = _second_version(runtime)
     source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
     open_ids = source.open_lead_ids(source.default_as_of())

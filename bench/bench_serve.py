@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx
 import numpy as np
 import pandas as pd
-from _common import free_port, loadgen, record, served_home, wait_ok
+from _common import bench_home, free_port, loadgen, record, wait_ok
 
 KEY = "bench-key-" + "b" * 24
 
@@ -76,12 +76,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from core.registry import load_version
-    from core.settings import Runtime, Settings
     from serving.lead_features import FeatureSource
     from serving.scorer import Scorer, feature_labels
 
-    runtime = (Runtime(Settings(), args.home.resolve(), None) if args.home
-               else served_home(args.leads, "leadlens-bench-serve-"))
+    runtime = bench_home(args.home, args.leads, "leadlens-bench-serve-")
     home = runtime.home
     source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
     as_of = source.default_as_of()

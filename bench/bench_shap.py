@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lightgbm as lgb
 import numpy as np
-from _common import record, served_home
+from _common import bench_home, champion_trees_and_open_rows, record
 
 
 def _rate(fn: Callable[[], object], rows: int) -> float:
@@ -41,22 +41,9 @@ def main() -> None:
 
     import shap
 
-    from core.blend_model import BlendModel
-    from core.registry import champion_version, configure, load_version
-    from core.settings import Runtime, Settings
-    from serving.lead_features import FeatureSource
-
-    runtime = (Runtime(Settings(), args.home.resolve(), None) if args.home
-               else served_home(args.leads, "leadlens-bench-shap-"))
-    configure(runtime.mlflow_uri)
-    bundle = load_version("leadlens-conversion", champion_version("leadlens-conversion") or 1)
-    trees = bundle.booster.tree if isinstance(bundle.booster, BlendModel) else bundle.booster
+    runtime = bench_home(args.home, args.leads, "leadlens-bench-shap-")
+    trees, x = champion_trees_and_open_rows(runtime, args.rows)
     assert isinstance(trees, lgb.Booster), "the served model has no trees"
-    source = FeatureSource(runtime.warehouse_path, runtime.settings.engagement)
-    as_of = source.default_as_of()
-    x = np.ascontiguousarray(bundle.matrix(source.for_ids(source.open_lead_ids(as_of), as_of)))
-    source.close()
-    x = np.ascontiguousarray(np.resize(x, (args.rows, x.shape[1])))
     cores = os.cpu_count() or 1
     print(f"TreeSHAP for {len(x):,} rows, {trees.num_trees()} trees", file=sys.stderr)
     ours_all = _rate(lambda: trees.predict(x, pred_contrib=True, num_threads=cores), len(x))

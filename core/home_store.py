@@ -33,12 +33,19 @@ def _tables(con: sqlite3.Connection) -> set[str]:
     return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
+_CHECKED: set[Path] = set()
+"""Homes whose store this process has already checked (a home does not move under a running
+process; `configure` runs at every model poll)."""
+
+
 def rebase(home: Path, experiment: str) -> int:
     """Point the store's artifact locations at `home/mlartifacts` when the experiment was made
-    in another folder; returns the number of rows changed (0 when nothing moved)."""
+    in another folder; returns the number of rows changed (0 when nothing moved). Checked once
+    per home and process, once the store exists."""
     db = home / "mlflow.db"
-    if not db.exists():
+    if home in _CHECKED or not db.exists():
         return 0
+    _CHECKED.add(home)
     new = (home.resolve() / ARTIFACTS).as_uri()
     with sqlite3.connect(db, timeout=30) as con:
         tables = _tables(con)

@@ -81,11 +81,6 @@ def matching_key(given: bytes, keys: Iterable[bytes]) -> int | None:
     return found
 
 
-def key_matches(given: bytes, keys: Iterable[bytes]) -> bool:
-    """Whether `given` is one of `keys` (constant time)."""
-    return matching_key(given, keys) is not None
-
-
 @dataclass(frozen=True)
 class Limits:
     """What one worker accepts (from the `serve` section of the config)."""
