@@ -321,6 +321,15 @@ class ServeConfig(_Section):
     """Service worker processes (each loads the models; use about one per core)."""
     poll_seconds: float = Field(30.0, gt=0)
     """How often the service checks whether @champion moved."""
+    engine: Literal["native", "compiled"] = "native"
+    """What computes scores without reasons (the scored-leads table, `/score` with
+    `explain: 0`): LightGBM itself, or its trees compiled to native code
+    (`serving.compiled_trees`: about 2x faster, identical to 1e-9; needs a C compiler, else
+    native with a log line). Reasons always come from LightGBM's TreeSHAP."""
+    table_threads: int = Field(0, ge=0, le=256)
+    """Threads for the TreeSHAP values of the open book when the scored-leads table is built
+    (0: every core). The build runs at a lower CPU priority than requests, so requests keep
+    their share while it runs."""
 
     @field_validator("grade_cutoffs")
     @classmethod
@@ -357,8 +366,11 @@ class Runtime:
 
     @property
     def warehouse_path(self) -> Path:
-        """The DuckDB warehouse file in the home."""
-        return self.home / "warehouse.duckdb"
+        """The DuckDB warehouse file readers open: the home's published snapshot
+        (`core.warehouse_snapshots`; writers go through `new_snapshot`)."""
+        from core.warehouse_snapshots import current_warehouse
+
+        return current_warehouse(self.home)
 
     @property
     def quarantine_dir(self) -> Path:

@@ -103,8 +103,8 @@ class Warehouse:
                 raise
             raise WarehouseBusy(
                 f"{self.path}: in use by another process"
-                + (" (a running `leadlens serve` holds it while it serves); stop it to "
-                   "ingest, then start it again" if not self.read_only else
+                + (" (a warehouse snapshot is written by one process only, "
+                   "`core.warehouse_snapshots`)" if not self.read_only else
                    " that is writing to it; try again when it has finished")) from None
         if not self.read_only:
             self.ensure_schema()

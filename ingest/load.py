@@ -20,6 +20,7 @@ from core.warehouse import UpsertCounts, Warehouse
 from ingest.flat_export import MappedLeads, apply_mapping, read_export
 from ingest.readers import read_table_file
 from ingest.source_mapping import SourceMapping
+from ingest.tombstones import apply_tombstones, validate_tombstones
 from ingest.validation import (
     ContractError,
     MappingFailure,
@@ -44,6 +45,8 @@ class IngestSummary:
     quarantine_files: dict[str, Path] = field(default_factory=dict)
     mapping: MappedLeads | None = None
     """What a source mapping left out and noted (flat exports only)."""
+    deleted: dict[str, int] = field(default_factory=dict)
+    """Rows a tombstone file removed, per table (a deleted lead's activities included)."""
 
 
 def _write_quarantine(result: TableResult, directory: Path, stamp: str) -> Path | None:
@@ -63,12 +66,15 @@ def ingest_files(
     activities: Path | None = None,
     reps: Path | None = None,
     progress: ProgressFn | None = None,
+    tombstones: Path | None = None,
 ) -> IngestSummary:
-    """Validate and load the given files; raise `IngestError` (nothing loaded) when refused."""
+    """Validate and load the given files (`tombstones`: rows to delete,
+    `ingest.tombstones`); raise `IngestError` (nothing loaded) when refused."""
     say = progress or (lambda _msg: None)
-    files = {"reps": reps, "leads": leads, "activities": activities}
+    files = {"reps": reps, "leads": leads, "activities": activities, "tombstones": tombstones}
     if all(p is None for p in files.values()):
-        raise IngestError("nothing to ingest: give at least one of --leads, --activities, --reps")
+        raise IngestError("nothing to ingest: give at least one of --leads, --activities, "
+                          "--reps, --tombstones")
     return ingest_frames(warehouse, config, quarantine_dir, _read_files(files, say),
                          {k: str(v) for k, v in files.items() if v is not None}, say)
 
@@ -112,20 +118,9 @@ def ingest_flat(
     return summary
 
 
-def ingest_frames(
-    warehouse: Warehouse,
-    config: IngestConfig,
-    quarantine_dir: Path,
-    raws: dict[str, pd.DataFrame],
-    sources: dict[str, str] | None = None,
-    progress: ProgressFn | None = None,
-    lead_failures: list[MappingFailure] | None = None,
-) -> IngestSummary:
-    """Like `ingest_files`, for frames already in memory (keyed `reps`, `leads`, `activities`).
-
-    `lead_failures` are lead rows a source mapping could not use; they are quarantined."""
-    say = progress or (lambda _msg: None)
-    sources = sources or {name: f"<{name}>" for name in raws}
+def _validate_all(warehouse: Warehouse, config: IngestConfig, raws: dict[str, pd.DataFrame],
+                  sources: dict[str, str], say: ProgressFn,
+                  lead_failures: list[MappingFailure] | None) -> dict[str, TableResult]:
     results: dict[str, TableResult] = {}
     try:
         if "reps" in raws:
@@ -147,8 +142,30 @@ def ingest_frames(
                 ACTIVITIES, raws["activities"], sources["activities"], config,
                 known_lead_ids=known,
             )
+        if "tombstones" in raws:
+            say("validating tombstones")
+            results["tombstones"] = validate_tombstones(raws["tombstones"],
+                                                        sources["tombstones"])
     except ContractError as err:
         raise IngestError(str(err)) from None
+    return results
+
+
+def ingest_frames(
+    warehouse: Warehouse,
+    config: IngestConfig,
+    quarantine_dir: Path,
+    raws: dict[str, pd.DataFrame],
+    sources: dict[str, str] | None = None,
+    progress: ProgressFn | None = None,
+    lead_failures: list[MappingFailure] | None = None,
+) -> IngestSummary:
+    """Like `ingest_files`, for frames already in memory (keyed `reps`, `leads`, `activities`).
+
+    `lead_failures` are lead rows a source mapping could not use; they are quarantined."""
+    say = progress or (lambda _msg: None)
+    sources = sources or {name: f"<{name}>" for name in raws}
+    results = _validate_all(warehouse, config, raws, sources, say, lead_failures)
 
     summary = IngestSummary(results=results)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -176,7 +193,19 @@ def ingest_frames(
             if name in results:
                 r = results[name]
                 summary.loaded[name] = warehouse.upsert(name, r.valid, r.attribute_columns)
+        if "tombstones" in results:  # after the upserts: a deletion wins over a row it names
+            summary.deleted = apply_tombstones(warehouse, results["tombstones"].valid)
     return summary
+
+
+def _tombstone_lines(summary: IngestSummary, r: TableResult) -> list[str]:
+    lines = [f"{r.table:<11} read {r.rows_read:>9,}  deleted "
+             + ", ".join(f"{n:,} {t}" for t, n in summary.deleted.items())
+             + f"  quarantined {r.rows_quarantined:>7,}"]
+    lines += [f"{'':<13}{rule}: {count:,}" for rule, count in r.quarantined_by_rule.items()]
+    if r.table in summary.quarantine_files:
+        lines.append(f"{'':<13}quarantine file: {summary.quarantine_files[r.table]}")
+    return lines
 
 
 def format_summary(summary: IngestSummary) -> str:
@@ -188,6 +217,9 @@ def format_summary(summary: IngestSummary) -> str:
         lines += [f"source mapping: {n}" for n in summary.mapping.notes]
     for name, r in summary.results.items():
         loaded = summary.loaded.get(name, UpsertCounts(0, 0))
+        if name == "tombstones":
+            lines += _tombstone_lines(summary, r)
+            continue
         lines.append(
             f"{name:<11} read {r.rows_read:>9,}  loaded {len(r.valid):>9,} "
             f"({loaded.inserted:,} new, {loaded.updated:,} updated)  "

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,10 +91,13 @@ def compile_trees(booster: lgb.Booster, cache_dir: Path, threads: int = 1) -> Ra
         log.warning("compiled trees not used: %s: %s", type(err).__name__, str(err)[:200])
         return None
 
+    lock = threading.Lock()  # a predictor's batch call is not thread-safe (its own pool)
+
     def raw(x: np.ndarray) -> np.ndarray:
         matrix = tl2cgen.DMatrix(np.ascontiguousarray(x, dtype=np.float64), dtype="float64")
-        return np.asarray(predictor.predict(matrix, pred_margin=True),
-                          dtype=np.float64).reshape(len(x))
+        with lock:
+            out = predictor.predict(matrix, pred_margin=True)
+        return np.asarray(out, dtype=np.float64).reshape(len(x))
 
     check = _check_rows(booster)
     gap = float(np.max(np.abs(raw(check) - booster.predict(check, raw_score=True,

@@ -35,6 +35,8 @@ class FeatureSource:
 
     def __init__(self, warehouse_path: Path, cfg: EngagementConfig) -> None:
         self.cfg = cfg
+        self.path = Path(warehouse_path)
+        """The warehouse snapshot this source reads (`core.warehouse_snapshots`)."""
         self._wh = Warehouse(warehouse_path, read_only=True)
         self._wh.open()
         self.attributes = list(self._wh.attribute_types())

@@ -2,12 +2,15 @@
 filtered and paged per request (reasons are computed for the page only).
 
 Scoring 20k open leads takes about a second (one batch feature query, two vectorised model
-calls); it runs when the models load or swap, never on a request, on one thread (the model calls
-get `num_threads=1`) of lowered priority, so the workers' requests keep the other core.
+calls, with compiled trees when `serve.engine` says so) and their TreeSHAP values a few more
+(`serve.table_threads` threads, default every core); it runs when the models load or swap, never
+on a request, on the model thread at a lowered CPU priority (`serving.state`), so requests keep
+their share of the cores while it runs.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -124,8 +127,7 @@ def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
     encoded = {kind: s.inputs(feats) for kind, s in scorers.items()}  # encoded once per model
 
     def probability(kind: str) -> np.ndarray:
-        bundle = scorers[kind].bundle
-        return bundle.calibrator(bundle.raw_score(encoded[kind][0], num_threads=1))
+        return scorers[kind].bundle.calibrator(scorers[kind].raw_scores(encoded[kind][0]))
 
     frame = source.directory(ids)
     frame["score"] = probability("conversion")
@@ -138,11 +140,12 @@ def build_lead_table(source: FeatureSource, scorers: dict[str, Scorer],
                         & (frame["score"] >= conversion.serve.grade_cutoffs[1])
                         & (frame["dropout_risk"] >= AT_RISK_DROPOUT)).to_numpy()
     order = np.argsort(-frame["score"].to_numpy(), kind="stable")
+    threads = conversion.serve.table_threads or (os.cpu_count() or 1)
     inputs = {}
     for kind, (x, values) in encoded.items():
         x, values = x[order], values[order]
-        contrib = (scorers[kind].bundle.contributions(x, num_threads=1) if len(x) <= SHAP_MAX
-                   else None)
+        contrib = (scorers[kind].bundle.contributions(x, num_threads=threads)
+                   if len(x) <= SHAP_MAX else None)
         inputs[kind] = (x, values, contrib)
     return LeadTable(as_of, frame.iloc[order].reset_index(drop=True), inputs,
                      conversion.bundle.coverage(feats))

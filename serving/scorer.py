@@ -64,7 +64,8 @@ class Scorer:
         self.engine: Callable[[np.ndarray], np.ndarray] | None = None
         """Raw scores from compiled trees (`serving.compiled_trees`), when in use."""
 
-    def _raw(self, x: np.ndarray) -> np.ndarray:
+    def raw_scores(self, x: np.ndarray) -> np.ndarray:
+        """Raw (log-odds) scores of a design matrix, from the compiled trees when in use."""
         return self.engine(x) if self.engine is not None else self.bundle.raw_score(
             x, num_threads=1)
 
@@ -75,7 +76,7 @@ class Scorer:
 
     def scores(self, feats: pd.DataFrame) -> np.ndarray:
         """Calibrated scores, one per feature row."""
-        return np.asarray(self.bundle.calibrator(self._raw(self.bundle.matrix(feats))))
+        return np.asarray(self.bundle.calibrator(self.raw_scores(self.bundle.matrix(feats))))
 
     def inputs(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The model's design matrix for `feats` and the same cells as plain values (what
@@ -184,7 +185,7 @@ class Scorer:
                 raise TypeError("score_matrix: `values` is needed with `explain`")
             explained = self.explain_matrix(x, values, contrib)
         s = (np.array([e.score for e in explained]) if explained is not None
-             else self.bundle.calibrator(self._raw(x)))
+             else self.bundle.calibrator(self.raw_scores(x)))
         return self.answers(s, [self.reasons(e, explain) for e in explained]
                             if explained is not None else None, book)
 

@@ -279,11 +279,12 @@ def _rep_report(state: ServingState, period: str | None, date_from: Any, date_to
     def build() -> tuple[dict, Any]:
         judging = state.judging()
         rt = state.runtime
-        with Warehouse(rt.warehouse_path, read_only=True) as wh:
+        with Warehouse(served.source.path, read_only=True) as wh:  # the snapshot served
             report = build_report(wh.con, p, rt.settings, judging, team=team)
         return json.loads(rep_report_format.to_json(report)), report
 
-    out, report = state.rep_report((str(p.start), str(p.end), team, str(served.as_of)), build)
+    out, report = state.rep_report((str(p.start), str(p.end), team, str(served.as_of),
+                                    str(served.source.path)), build)
     return copy.deepcopy(out), report
 
 

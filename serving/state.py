@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from core.model_bundle import ModelBundle, coverage_warning, load_bundle, synthe
 from core.names import REGISTERED_NAMES, VersionTag
 from core.registry import champion_version, configure, load_version, skip_reason
 from core.settings import Runtime
+from core.warehouse_snapshots import current_warehouse, snapshot_id
 from serving.lead_features import FeatureSource
 from serving.lead_table import LeadTable, build_lead_table
 from serving.scorer import Scorer, feature_labels
@@ -66,6 +68,17 @@ def _skip_note(kind: str) -> str:
     except Exception:  # a note's detail: never a reason to fail loading
         return ""
     return f" (the latest training skipped it: {why})" if why else ""
+
+
+def make_scorer(bundle: ModelBundle, runtime: Runtime, labels: dict[str, str]) -> Scorer:
+    """A scorer for `bundle` with the configured engine (`serve.engine`): compiled trees are
+    built (or read from `$LEADLENS_HOME/compiled`) here, off the request path."""
+    scorer = Scorer(bundle, runtime.settings.serve, labels)
+    if runtime.settings.serve.engine == "compiled":
+        from serving.compiled_trees import compiled_raw_score
+
+        scorer.engine = compiled_raw_score(bundle, runtime.home / "compiled")
+    return scorer
 
 
 def _validate(bundle: ModelBundle, columns: list[str]) -> None:
@@ -146,6 +159,18 @@ def _from_store(name: str, prefer: int | None = None) -> tuple[ModelBundle, int]
     return bundle, version
 
 
+def _warmed(source: FeatureSource, scorers: dict[str, Scorer]) -> pd.Timestamp:
+    """The source's default as_of, after scoring a few of its open leads with every scorer (the
+    first real request should not pay for lazy initialisation; a broken source fails here)."""
+    as_of = source.default_as_of()
+    ids = source.open_lead_ids(as_of)[:5]
+    if ids:
+        probe = source.for_ids(ids, as_of)
+        for s in scorers.values():
+            s.score_rows(probe, explain=3)
+    return as_of
+
+
 class ServingState:
     """Holds the current `Served` snapshot; loading and swapping happen off the request path."""
 
@@ -160,6 +185,8 @@ class ServingState:
         self._table_lock = threading.Lock()
         self._reports: OrderedDict[tuple, Any] = OrderedDict()
         self._reports_lock = threading.Lock()
+        self._retired: list[tuple[float, FeatureSource]] = []
+        self._refused_warehouse: Path | None = None
 
     def scored_leads(self) -> tuple[Served, LeadTable]:
         """The open leads scored by the models being served (the dashboard's list), built once
@@ -242,15 +269,9 @@ class ServingState:
                 notes.append(f"not serving {kind}: {err}{_skip_note(kind)}")
                 log.warning("%s", notes[-1])
                 continue
-            scorers[kind] = Scorer(bundle, settings.serve, labels)
+            scorers[kind] = make_scorer(bundle, self.runtime, labels)
             origins.add(origin)
-        as_of = source.default_as_of()
-        # warm: the first real request should not pay for lazy initialisation
-        ids = source.open_lead_ids(as_of)[:5]
-        if ids:
-            probe = source.for_ids(ids, as_of)
-            for s in scorers.values():
-                s.score_rows(probe, explain=3)
+        as_of = _warmed(source, scorers)
         served = Served(scorers, source, as_of, " and ".join(sorted(origins)), tuple(notes))
         self.current = served
         if "bentoml store" in served.origin:
@@ -263,6 +284,10 @@ class ServingState:
         current = self.current
         if current is None:
             return []
+        self._close_retired()
+        moved = self._poll_warehouse(current)
+        if moved is not None:
+            current = moved
         events, scorers = [], dict(current.scorers)
         for kind in SERVED:
             name = REGISTERED_NAMES[kind]
@@ -288,12 +313,11 @@ class ServingState:
                 log.warning("could not keep %s v%s in the BentoML store: %s", name, v, err)
             old = scorers.get(kind)
             if old is None:
-                settings = self.runtime.settings
-                scorers[kind] = Scorer(bundle, settings.serve, feature_labels(
-                    settings.engagement, current.source.attributes))
+                scorers[kind] = make_scorer(bundle, self.runtime, feature_labels(
+                    self.runtime.settings.engagement, current.source.attributes))
                 events.append(f"{name}: now serving v{v} (was not served)")
                 continue
-            scorers[kind] = Scorer(bundle, old.serve, old.labels)
+            scorers[kind] = make_scorer(bundle, self.runtime, old.labels)
             events.append(f"{name}: now serving v{v} (was v{old.version})")
         if any("now serving" in e for e in events):
             notes = tuple(n for n in current.notes if not any(
@@ -310,6 +334,66 @@ class ServingState:
             # WARNING: a swap or a refusal must reach the service log whatever its level
             log.warning("model poll: %s", e)
         return events
+
+    def _poll_warehouse(self, current: Served) -> Served | None:
+        """Publish a snapshot reading the newest warehouse snapshot, when `leadlens ingest`
+        published one: opened and checked (every served model's features, a probe scored),
+        its scored-leads table built, then swapped in whole with `as_of` moved to the new
+        data. A snapshot that fails a check is refused with a log line (retried at the next
+        poll only if a newer one appears) and the old one keeps serving."""
+        try:
+            path = current_warehouse(self.runtime.home)
+        except Exception as err:
+            log.warning("warehouse poll: %s; still serving snapshot %s", err,
+                        snapshot_id(current.source.path))
+            return None
+        if path == current.source.path or path == self._refused_warehouse:
+            return None
+        try:
+            source = FeatureSource(path, self.runtime.settings.engagement)
+        except Exception as err:
+            self._refused_warehouse = path
+            log.warning("warehouse poll: refused snapshot %s (%s: %s); still serving %s",
+                        snapshot_id(path), type(err).__name__, err,
+                        snapshot_id(current.source.path))
+            return None
+        try:
+            labels = feature_labels(self.runtime.settings.engagement, source.attributes)
+            scorers = {}
+            for kind, old in current.scorers.items():
+                _validate(old.bundle, source.columns)
+                scorers[kind] = Scorer(old.bundle, old.serve, labels)
+                scorers[kind].engine = old.engine
+            as_of = _warmed(source, scorers)
+        except Exception as err:
+            source.close()
+            self._refused_warehouse = path
+            log.warning("warehouse poll: refused snapshot %s (%s: %s); still serving %s",
+                        snapshot_id(path), type(err).__name__, err,
+                        snapshot_id(current.source.path))
+            return None
+        new = Served(scorers, source, as_of, current.origin, current.notes)
+        table = self._build_table(new)
+        with self._table_lock:
+            if table is not None:
+                self._table = (new, table)
+            self.current = new
+        self._retired.append((time.monotonic(), current.source))
+        log.warning("warehouse poll: now serving snapshot %s (as_of %s, was %s as_of %s)",
+                    snapshot_id(path), as_of, snapshot_id(current.source.path), current.as_of)
+        return new
+
+    def _close_retired(self, force: bool = False) -> None:
+        """Close the connections of snapshots replaced long enough ago that no request can
+        still be reading them (longer than a request may take)."""
+        grace = self.runtime.settings.serve.request_timeout_seconds + 5
+        keep = []
+        for since, source in self._retired:
+            if force or time.monotonic() - since > grace:
+                source.close()
+            else:
+                keep.append((since, source))
+        self._retired = keep
 
     def run(self, poll_seconds: float) -> None:
         """Load (retrying), then poll until stopped. Runs in a background thread, at a lower
@@ -357,6 +441,7 @@ class ServingState:
         served = self.current
         if served is not None:
             served.source.close()
+        self._close_retired(force=True)
 
     def model_info(self, served: Served | None = None) -> dict[str, Any]:
         """What is served (this snapshot, default the current one)."""
@@ -367,6 +452,7 @@ class ServingState:
         # two workers may answer with different versions; `worker` says which one answered
         out: dict[str, Any] = {"ready": True, "origin": served.origin, "worker": os.getpid(),
                                "as_of": str(served.as_of), "models": {},
+                               "warehouse_snapshot": snapshot_id(served.source.path),
                                "notes": list(served.notes),
                                "scored_leads_ready": self.ready_table(served) is not None}
         table = self.ready_table(served)

@@ -103,12 +103,17 @@ def _record_profile(home: Path, mapping: SourceMapping | None, mapping_path: Pat
               help="When the export was taken (ISO-8601, UTC): training's `until` and the "
               "default as_of of scoring (default: the config's data.cutoff, else the latest "
               "timestamp in the data).")
+@click.option("--tombstones", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Deletions (.csv or .parquet): columns `table` (leads, activities or reps) "
+              "and `id`; a deleted lead takes its activities with it.")
 @click.pass_obj
 def ingest(obj: Obj, leads: Path | None, activities: Path | None, reps: Path | None,
-           mapping_path: Path | None, as_of: str | None) -> None:
-    """Validate a CRM export and load the valid rows; quarantine the rest with reasons."""
+           mapping_path: Path | None, as_of: str | None, tombstones: Path | None) -> None:
+    """Validate a CRM export (whole or a delta) and merge the valid rows in by id; quarantine
+    the rest with reasons. A running service picks the new data up at its next poll."""
     from core.timestamps import record_cutoff
     from core.warehouse import Warehouse, WarehouseBusy
+    from core.warehouse_snapshots import SnapshotError, new_snapshot
     from ingest.load import IngestError, format_summary, ingest_files, ingest_flat
     from ingest.source_mapping import load_source_mapping
 
@@ -118,31 +123,40 @@ def ingest(obj: Obj, leads: Path | None, activities: Path | None, reps: Path | N
         cutoff = timestamp(rt.settings.data.cutoff, "data.cutoff")
     mapping = None
     if mapping_path is not None:
+        if tombstones is not None:
+            raise click.UsageError("--tombstones deletes rows by contract id: give it in its "
+                                   "own `leadlens ingest --tombstones FILE`, without --source")
         if leads is None:
             raise click.UsageError("--source maps a flat leads export: give --leads too")
         try:
             mapping = load_source_mapping(mapping_path)
         except ConfigError as err:
             raise click.ClickException(str(err)) from None
+    cutoff_error = None
     try:
-        with Warehouse(rt.warehouse_path) as wh:
+        # written into a new snapshot, published when the load succeeds: a running service
+        # keeps reading the previous one and picks the new one up at its next poll
+        with new_snapshot(rt.home) as path, Warehouse(path) as wh:
             if mapping is not None and leads is not None:  # --source needs --leads (above)
                 summary = ingest_flat(wh, rt.settings.ingest, rt.quarantine_dir, leads, mapping,
                                       activities=activities, reps=reps, progress=say)
             else:
                 summary = ingest_files(
                     wh, rt.settings.ingest, rt.quarantine_dir,
-                    leads=leads, activities=activities, reps=reps, progress=say,
+                    leads=leads, activities=activities, reps=reps, tombstones=tombstones,
+                    progress=say,
                 )
             if cutoff is not None:
                 try:
                     record_cutoff(wh.con, cutoff)
                 except ValueError as err:
-                    click.echo(format_summary(summary))
-                    raise click.ClickException(f"--as-of not recorded (the rows were loaded): "
-                                               f"{err}") from None
-    except (IngestError, WarehouseBusy) as err:
+                    cutoff_error = err
+    except (IngestError, WarehouseBusy, SnapshotError) as err:
         raise click.ClickException(str(err)) from None
+    if cutoff_error is not None:
+        click.echo(format_summary(summary))
+        raise click.ClickException(f"--as-of not recorded (the rows were loaded): "
+                                   f"{cutoff_error}")
     _record_profile(rt.home, mapping, mapping_path, activities)
     click.echo(format_summary(summary))
     if cutoff is not None:

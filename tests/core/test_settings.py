@@ -52,7 +52,7 @@ def test_home_and_config_come_from_the_environment(tmp_path: Path) -> None:
     cfg.write_text("simulate:\n  leads: 123\n")
     rt = load_runtime(env={"LEADLENS_HOME": str(tmp_path / "h"), "LEADLENS_CONFIG": str(cfg)})
     assert rt.home == (tmp_path / "h").resolve()
-    assert rt.warehouse_path == rt.home / "warehouse.duckdb"
+    assert rt.warehouse_path == rt.home / "warehouse.duckdb"  # no snapshot published yet
     assert rt.settings.simulate.leads == 123
 
 

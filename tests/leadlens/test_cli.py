@@ -51,7 +51,7 @@ def test_simulate_ingest_summary(run, tmp_path):
     assert "leads       read     2,000  loaded     2,000" in out.output
     assert "dropped as personal data (by name, ingest.personal_data_columns): contact_email" \
         in out.output
-    assert (tmp_path / "home" / "warehouse.duckdb").is_file()
+    assert (tmp_path / "home" / "warehouse" / "CURRENT").is_file()  # a published snapshot
     out = run("summary")
     assert out.exit_code == 0
     assert "2,000 leads" in out.output and "conversion rate" in out.output
@@ -234,7 +234,10 @@ def test_rep_report_formats(run, tmp_path):
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
 
 
-def test_ingest_while_the_warehouse_is_held_says_why(run, tmp_path):
+def test_ingest_while_a_reader_holds_the_warehouse_publishes_a_new_snapshot(run, tmp_path):
+    """A reader (as `leadlens serve` is) keeps its snapshot open and unchanged while an ingest
+    loads a delta into a new snapshot and publishes it; the delta merges by id."""
+    from core.warehouse_snapshots import current_warehouse, snapshot_id
 
     crm = tmp_path / "crm"
     run("simulate", "--out", str(crm), "--leads", "300", "--reps", "4", "--months", "3")
@@ -242,17 +245,29 @@ def test_ingest_while_the_warehouse_is_held_says_why(run, tmp_path):
             str(crm / "activities.csv"), "--reps", str(crm / "reps.csv"))
     assert run(*args).exit_code == 0
     home = tmp_path / "home"
+    held = current_warehouse(home)
+    assert snapshot_id(held) == "000001" and not (home / "warehouse.duckdb").exists()
     holder = subprocess.Popen([sys.executable, "-c",
                                "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], "
-                               "read_only=True); print('held', flush=True); time.sleep(30)",
-                               str(home / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True)
+                               "read_only=True); print('held', flush=True); sys.stdin.readline(); "
+                               "print(c.execute('SELECT count(*) FROM leads').fetchone()[0])",
+                               str(held)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        out = run(*args)
-        assert out.exit_code == 1 and "in use by another process" in out.output
-        assert "leadlens serve" in out.output
+        leads = pd.read_csv(crm / "leads.csv", dtype=str)
+        delta = leads.head(5).assign(lead_id=lambda f: "NEW" + f["lead_id"])
+        delta.to_csv(tmp_path / "delta.csv", index=False)
+        out = run("ingest", "--leads", str(tmp_path / "delta.csv"))
+        assert out.exit_code == 0, out.output
+        assert "loaded         5 (5 new, 0 updated)" in out.output
+        assert snapshot_id(current_warehouse(home)) == "000002"
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "300"  # its snapshot did not change
     finally:
         holder.kill()
+    assert "305 leads" in run("summary").output
 
 
 @pytest.mark.slow

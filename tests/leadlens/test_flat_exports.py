@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from core.export_profile import PROFILE_FILE
 from core.settings import EngagementConfig, load_runtime
 from core.warehouse import Warehouse
+from core.warehouse_snapshots import current_warehouse
 from features.engagement import batch_features
 from leadlens.cli import main
 
@@ -114,7 +115,7 @@ def test_won_dates_without_lost_dates(run, tmp_path):
     # the source's track record counts the leads whose 90-day horizon has passed, won or not;
     # without the expiry it would count the wins alone
     pairs = pd.DataFrame({"lead_id": ["L1400"], "as_of": [pd.Timestamp("2025-01-01")]})
-    with Warehouse(tmp_path / "home" / "warehouse.duckdb", read_only=True) as wh:
+    with Warehouse(current_warehouse(tmp_path / "home"), read_only=True) as wh:
         rate = batch_features(wh.con, pairs, engagement, [])[
             "source_past_conversion_rate"].iloc[0]
         wins_only = batch_features(wh.con, pairs, EngagementConfig(), [])[
@@ -143,7 +144,7 @@ def test_exports_without_dates_one_value_or_spread(run, tmp_path):
     data, spec = _write(tmp_path, frame, mapping, "spread")
     out = run("ingest", "--source", str(spec), "--leads", str(data))
     assert "600 rows spread evenly from 2023-01-01 00:00:00 to 2023-12-31 00:00:00" in out
-    with Warehouse(tmp_path / "home" / "warehouse.duckdb", read_only=True) as wh:
+    with Warehouse(current_warehouse(tmp_path / "home"), read_only=True) as wh:
         created = wh.con.execute(
             "SELECT created_at FROM leads ORDER BY CAST(substr(lead_id, 2) AS INT)").df()
     gaps = created["created_at"].diff().dropna()

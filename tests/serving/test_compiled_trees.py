@@ -9,6 +9,7 @@ import logging
 import lightgbm as lgb
 import numpy as np
 
+from core.blend_model import BlendModel
 from core.model_bundle import ModelBundle
 from serving import compiled_trees
 from serving.compiled_trees import compiled_raw_score
@@ -66,3 +67,43 @@ def test_without_a_c_compiler_native_lightgbm_scores_and_a_line_says_why(tmp_pat
         assert compiled_raw_score(plain, tmp_path) is None
     assert "no C compiler" in caplog.text
     assert isinstance(plain.booster, lgb.Booster)
+
+
+def test_the_scored_leads_table_with_compiled_trees_equals_the_native_one(served_home,
+                                                                         monkeypatch):
+    """`serve.engine: compiled`: the service's scorers use the compiled library, and the
+    scored-leads table (built on 1 or every core) holds the native table's scores and reasons."""
+    from dataclasses import replace
+
+    from serving.lead_table import build_lead_table
+    from serving.state import ServingState
+
+    runtime, _report, _crm = served_home
+    monkeypatch.setenv("BENTOML_HOME", str(runtime.home / "bentoml"))
+    tables, engines = {}, {}
+    for engine, threads in (("native", 1), ("compiled", 0)):
+        serve = runtime.settings.serve.model_copy(update={"engine": engine,
+                                                          "table_threads": threads})
+        state = ServingState(replace(runtime, settings=runtime.settings.model_copy(
+            update={"serve": serve})))
+        served = state.load()
+        try:
+            engines[engine] = {k: s.engine is not None for k, s in served.scorers.items()}
+            has_trees = {k: isinstance(s.bundle.booster, (lgb.Booster, BlendModel))
+                         for k, s in served.scorers.items()}
+            tables[engine] = build_lead_table(served.source, served.scorers, served.as_of)
+        finally:
+            state.close()
+    # a model without trees (a logistic regression won) scores natively with either engine
+    assert has_trees["conversion"]
+    assert engines == {"native": {"conversion": False, "dropout": False},
+                       "compiled": has_trees}
+    native, compiled = tables["native"], tables["compiled"]
+    assert len(native.frame) > 100
+    assert list(native.frame["lead_id"]) == list(compiled.frame["lead_id"])
+    for column in ("score", "dropout_risk"):
+        assert np.max(np.abs(native.frame[column].to_numpy(dtype=float)
+                             - compiled.frame[column].to_numpy(dtype=float))) <= 1e-9
+    for kind in ("conversion", "dropout"):
+        assert np.allclose(native.inputs[kind][2], compiled.inputs[kind][2], atol=1e-12)
+    assert len(list((runtime.home / "compiled").glob("*.so"))) >= sum(has_trees.values())
