@@ -23,19 +23,26 @@ if TYPE_CHECKING:
 @click.option("--months", type=click.IntRange(1, 120), default=None, help="Months of history.")
 @click.option("--seed", type=int, default=None, help="Random seed (same seed, same CRM).")
 @click.option("--world", default=None, help="A differently built CRM world instead of the demo "
-              "(stage_dormancy, attributes, rep_skill, rising_base, long_cycles, small), with "
-              "the truth at its cutoff in truth/.")
+              "(stage_dormancy, attributes, rep_skill, rising_base, long_cycles, small, "
+              "drifting), with the truth at its cutoff in truth/.")
+@click.option("--deltas", type=click.Choice(["monthly"]), default=None,
+              help="With --world: write the export as initial/ (everything known 12 months "
+              "before the cutoff) and deltas/01/ to deltas/12/ (each month's new and changed "
+              "leads, its activities and its cutoff.txt), to upsert in order.")
 @click.pass_obj
 def simulate(obj: Obj, out_dir: Path, leads: int | None, reps: int | None,
-             months: int | None, seed: int | None, world: str | None) -> None:
+             months: int | None, seed: int | None, world: str | None,
+             deltas: str | None) -> None:
     """Write a realistic simulated CRM export (defaults from the config's `simulate`)."""
     from tqdm import tqdm
 
     from leadlens.simulator.crm import simulate_crm, write_crm
 
     if world is not None:
-        _simulate_world(out_dir, world, leads, reps, months, seed)
+        _simulate_world(out_dir, world, leads, reps, months, seed, deltas)
         return
+    if deltas is not None:
+        raise click.UsageError("--deltas splits a world's export: give --world too")
 
     cfg = obj.runtime.settings.simulate
     overrides = {k: v for k, v in
@@ -54,8 +61,9 @@ def simulate(obj: Obj, out_dir: Path, leads: int | None, reps: int | None,
 
 
 def _simulate_world(out_dir: Path, name: str, leads: int | None, reps: int | None,
-                    months: int | None, seed: int | None) -> None:
-    from leadlens.simulator.worlds import build_world, world, write_world
+                    months: int | None, seed: int | None, deltas: str | None = None) -> None:
+    from leadlens.simulator.deltas import Export, write_monthly
+    from leadlens.simulator.worlds import DELTA_MONTHS, build_world, world, write_world
 
     changes = {k: v for k, v in {"leads": leads, "reps": reps, "seed": seed,
                                  "days": round(months * 30.44) if months else None}.items()
@@ -66,6 +74,30 @@ def _simulate_world(out_dir: Path, name: str, leads: int | None, reps: int | Non
         raise click.BadParameter(str(err), param_hint="--world") from None
     say(f"simulating the {name} world: {chosen.description}")
     crm = build_world(chosen)
+    if deltas == "monthly":
+
+        def written(export: Export) -> None:
+            if export.name == "initial":
+                rows = (f"{len(export.leads):,} leads, {len(export.activities):,} activities, "
+                        f"{len(crm.reps):,} reps")
+            else:
+                rows = (f"{export.new_leads:,} new leads, {export.changed_leads:,} changed, "
+                        f"{len(export.activities):,} activities")
+            click.echo(f"  {export.name} (cutoff {export.cutoff.isoformat()}): {rows}")
+
+        say(f"writing the initial export and {DELTA_MONTHS} monthly deltas to {out_dir}")
+        try:
+            write_monthly(crm, out_dir, written)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--months") from None
+        click.echo(
+            f"Simulated world {name} as monthly deltas: {len(crm.leads):,} leads, "
+            f"{len(crm.activities):,} activities, {len(crm.reps):,} reps; final cutoff "
+            f"{crm.cutoff} -> {out_dir}\n"
+            f"  ingest initial/ then each deltas/NN/ in order, with --as-of its cutoff.txt\n"
+            f"  truth at the final cutoff (never read by LeadLens): {out_dir / 'truth'} "
+            f"({len(crm.truth):,} open leads)")
+        return
     paths = write_world(crm, out_dir)
     click.echo(
         f"Simulated world {name}: {len(crm.leads):,} leads, {len(crm.activities):,} "

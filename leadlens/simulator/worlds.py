@@ -2,8 +2,8 @@
 
 `leadlens simulate` is one world among many; a model tuned until it wins there has learned our
 simulator. These presets differ in what drives conversion (the stage a lead reached, its own
-attributes, the rep's skill, a rising base rate, long cycles, a small book). They share one
-daily process, unlike the demo simulator's step-by-step one:
+attributes, the rep's skill, a rising base rate, long cycles, a small book, a year that
+drifts). They share one daily process, unlike the demo simulator's step-by-step one:
 
 - every lead has a static log-odds `quality` from its attributes, source and owner rep (the
   world sets the weights) and sits in a stage: new, touched, replied, met, proposed;
@@ -14,11 +14,21 @@ daily process, unlike the demo simulator's step-by-step one:
 - the export ends at the cutoff. The truth is each open lead's probability of converting within
   the horizon after the cutoff, estimated by continuing its process from its state at the
   cutoff many times (Monte Carlo), with the same dynamics.
+
+The `drifting` world is meant to be read as an initial export and 12 monthly deltas
+(`leadlens.simulator.deltas`): its months are those deltas, numbered 1-12 over the 12 months
+before its cutoff (July 2025 to June 2026 at its default size), after 18 months of history
+that let its open book settle. Months 1-4 (`CALM_MONTHS`) are calm. From month 5
+(`MIX_DRIFT_MONTHS`) a new `paid` channel brings 40% of new leads (0% before); its leads are
+no better than the others on average, so the mix alone barely moves the base rate. From month
+8 (`BASE_DRIFT_MONTHS`) every open lead's conversion hazard falls by 0.8 log-odds (to about
+half). A drift monitor should alarm in `DRIFT_MONTHS` (5-12) and not in `CALM_MONTHS`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +38,19 @@ from leadlens.simulator.crm import COUNTRIES, INDUSTRIES, SOURCES
 
 STAGES = ("new", "touched", "replied", "met", "proposed")
 START = "2024-01-01"
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+DELTA_MONTHS = 12
+"""Months of deltas before a world's cutoff; month 1 starts 12 months before it."""
+CALM_MONTHS: tuple[int, ...] = (1, 2, 3, 4)
+"""The drifting world's months in which nothing drifts."""
+MIX_DRIFT_MONTHS: tuple[int, ...] = tuple(range(5, DELTA_MONTHS + 1))
+"""The drifting world's months in which the `paid` channel brings 40% of new leads."""
+BASE_DRIFT_MONTHS: tuple[int, ...] = tuple(range(8, DELTA_MONTHS + 1))
+"""The drifting world's months in which the conversion hazard is 0.8 log-odds lower."""
+DRIFT_MONTHS: tuple[int, ...] = MIX_DRIFT_MONTHS
+"""The drifting world's months in which something drifts (the source mix, then the base
+rate too)."""
+_SOURCE_FX = np.array([0.0, 1.0, 0.3, -0.8, 0.5])  # quality effect of each of SOURCES
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,23 @@ class World:
     touch_start: float = 0.35
     touch_decay: float = 0.25
     seed: int = 11
+    drift_source: str = "paid"
+    """The channel whose share of new leads drifts (one not in SOURCES is new: its quality
+    effect is the mean of theirs)."""
+    drift_source_share: float = 0.0
+    """Share of the leads created from month `drift_source_month` on that come from
+    `drift_source` (0: the mix never drifts)."""
+    drift_source_month: int = 0
+    base_drift: float = 0.0
+    """Log-odds added to the conversion hazard from month `base_drift_month` on (0: never)."""
+    base_drift_month: int = 0
+
+    @property
+    def drift_months(self) -> tuple[int, ...]:
+        """The months (1-12, the monthly deltas before the cutoff) in which something drifts."""
+        onsets = [m for m, size in ((self.drift_source_month, self.drift_source_share),
+                                    (self.base_drift_month, self.base_drift)) if size]
+        return tuple(range(max(1, min(onsets)), DELTA_MONTHS + 1)) if onsets else ()
 
 
 WORLDS: dict[str, World] = {w.name: w for w in (
@@ -71,7 +111,27 @@ WORLDS: dict[str, World] = {w.name: w for w in (
           stage_effect=(-9.4, -8.8, -7.8, -7.0, -6.2), loss_log_odds=-7.0, dormancy=0.005,
           touch_start=0.2, touch_decay=0.12, days=720, seed=25),
     World("small", "a small CRM of 800 leads and 6 reps", leads=800, reps=6, seed=26),
+    World("drifting", "a year of monthly deltas that drifts: months 1-4 calm; from month 5 a new "
+          "paid channel brings 40% of new leads; from month 8 the base rate falls by 0.8 "
+          "log-odds", leads=10000, days=912, drift_source_share=0.4,
+          drift_source_month=MIX_DRIFT_MONTHS[0], base_drift=-0.8,
+          base_drift_month=BASE_DRIFT_MONTHS[0], seed=27),
 )}
+
+
+def month_bounds(cutoff: pd.Timestamp, months: int = DELTA_MONTHS) -> list[pd.Timestamp]:
+    """The starts of the `months` months before `cutoff`, then `cutoff`: month m (1-based) is
+    [bounds[m - 1], bounds[m])."""
+    return [cutoff - pd.DateOffset(months=months - k) for k in range(months + 1)]
+
+
+@lru_cache(maxsize=64)
+def month_start_day(days: int, month: int) -> int:
+    """The simulation day on which month `month` (1-12 before a `days`-day world's cutoff)
+    starts."""
+    start = pd.Timestamp(START)
+    bound = month_bounds(start + pd.Timedelta(days=days))[month - 1]
+    return int((bound - start).days)
 
 
 @dataclass
@@ -109,7 +169,7 @@ def _quality(world: World, rng: np.random.Generator, n: int, rep_skill: np.ndarr
     industry = rng.integers(0, len(INDUSTRIES), n)
     country = rng.integers(0, len(COUNTRIES), n)
     size = rng.lognormal(3.5, 1.2, n)
-    src_fx = np.array([0.0, 1.0, 0.3, -0.8, 0.5])[source]
+    src_fx = _SOURCE_FX[source]
     ind_fx = np.array([0.5, 0.2, 0.0, -0.4, 0.1, -0.5])[industry]
     size_fx = 0.35 * (np.log(size) - 3.5)
     quality = (world.source_weight * src_fx + world.attribute_weight * (ind_fx + size_fx)
@@ -117,6 +177,21 @@ def _quality(world: World, rng: np.random.Generator, n: int, rep_skill: np.ndarr
     attrs = {"source": np.asarray(SOURCES)[source], "industry": np.asarray(INDUSTRIES)[industry],
              "country": np.asarray(COUNTRIES)[country], "company_size": np.round(size)}
     return quality, attrs
+
+
+def _drift_sources(world: World, rng: np.random.Generator, quality: np.ndarray,
+                   attrs: dict[str, np.ndarray], created: np.ndarray,
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Move the drifting share of the leads created from the drift month on to the drifting
+    channel; their quality follows the channel."""
+    start = month_start_day(world.days, world.drift_source_month)
+    moved = (created >= start) & (rng.random(len(created)) < world.drift_source_share)
+    index = {s: i for i, s in enumerate(SOURCES)}
+    new_fx = (_SOURCE_FX[index[world.drift_source]] if world.drift_source in index
+              else float(_SOURCE_FX.mean()))
+    old_fx = _SOURCE_FX[[index[s] for s in attrs["source"]]]
+    quality = quality + np.where(moved, world.source_weight * (new_fx - old_fx), 0.0)
+    return quality, {**attrs, "source": np.where(moved, world.drift_source, attrs["source"])}
 
 
 def _step(world: World, rng: np.random.Generator, day: np.ndarray, stage: np.ndarray,
@@ -131,6 +206,9 @@ def _step(world: World, rng: np.random.Generator, day: np.ndarray, stage: np.nda
     trend = world.trend * day / max(1, world.days)
     logit = (np.asarray(world.stage_effect)[stage] + quality + trend
              - world.dormancy * np.minimum(quiet, 120))
+    if world.base_drift:
+        logit = logit + np.where(day >= month_start_day(world.days, world.base_drift_month),
+                                 world.base_drift, 0.0)
     converted = rng.random(n) < 1 / (1 + np.exp(-logit))
     lost = ~converted & (rng.random(n) < 1 / (1 + np.exp(-(world.loss_log_odds
                                                               - 0.3 * quality))))
@@ -146,6 +224,8 @@ def build_world(world: World, horizon_days: int = 90, draws: int = 200,
     owner = rng.integers(0, world.reps, world.leads)
     quality, attrs = _quality(world, rng, world.leads, skill, owner)
     created = np.sort(rng.integers(0, world.days, world.leads))
+    if world.drift_source_share:
+        quality, attrs = _drift_sources(world, rng, quality, attrs, created)
     stage = np.zeros(world.leads, dtype=np.int64)
     touches = np.zeros(world.leads, dtype=np.int64)
     quiet = np.zeros(world.leads, dtype=np.int64)
@@ -247,16 +327,21 @@ def write_world(crm: WorldCRM, out_dir: Path) -> dict[str, Path]:
     """The export as contract CSVs, and `truth/open_leads.csv` beside them (never read by
     LeadLens)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "truth").mkdir(exist_ok=True)
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
     paths = {name: out_dir / f"{name}.csv" for name in ("leads", "activities", "reps")}
-    crm.leads.to_csv(paths["leads"], index=False, date_format=fmt)
-    crm.activities.to_csv(paths["activities"], index=False, date_format=fmt)
+    crm.leads.to_csv(paths["leads"], index=False, date_format=DATE_FORMAT)
+    crm.activities.to_csv(paths["activities"], index=False, date_format=DATE_FORMAT)
     crm.reps.to_csv(paths["reps"], index=False)
-    paths["truth"] = out_dir / "truth" / "open_leads.csv"
-    crm.truth.to_csv(paths["truth"], index=False)
-    (out_dir / "truth" / "cutoff.txt").write_text(f"{crm.cutoff.isoformat()}\n")
+    paths["truth"] = write_truth(crm, out_dir)
     return paths
+
+
+def write_truth(crm: WorldCRM, out_dir: Path) -> Path:
+    """`truth/open_leads.csv` and `truth/cutoff.txt` (the world's cutoff) under `out_dir`."""
+    (out_dir / "truth").mkdir(parents=True, exist_ok=True)
+    path = out_dir / "truth" / "open_leads.csv"
+    crm.truth.to_csv(path, index=False)
+    (out_dir / "truth" / "cutoff.txt").write_text(f"{crm.cutoff.isoformat()}\n")
+    return path
 
 
 def world(name: str, leads: int | None = None, reps: int | None = None,
