@@ -245,6 +245,55 @@ class AucFloors(_Section):
     """Lower: it may not know the rep, whose habits drive most dropouts."""
 
 
+class HistoryConfig(_Section):
+    """The `history` section: what each refresh keeps of every open lead's score, and the
+    trend read from it."""
+
+    reasons: int = Field(5, ge=0, le=20)
+    """Top reasons kept per lead and refresh (with their points: "why it moved")."""
+    trend_points: int = Field(3, ge=2)
+    """Refreshes a trend looks back over (fewer recorded: "Not enough info")."""
+    trend_min_points: float = Field(2.0, gt=0)
+    """A move counts only when the score changed by at least this many percentage points..."""
+    trend_min_relative: float = Field(0.10, ge=0)
+    """...and by at least this share of the earlier score (a lead at 2% moving to 3% counts,
+    one at 40% moving to 41% does not)."""
+
+
+class MonitorConfig(_Section):
+    """The `monitor` section: drift, realised performance and freshness thresholds."""
+
+    psi_warn: float = Field(0.1, gt=0)
+    """Population stability index of a feature (or the score) above this: a warning."""
+    psi_alarm: float = Field(0.25, gt=0)
+    """... above this: an alarm (a feature of the served conversion model, or its scores)."""
+    min_distinct_values: int = Field(30, ge=2)
+    """A numeric input with fewer distinct values among the reference leads (a rate shared by
+    every lead of a rep or a source) is reported but raises no drift alarm: its PSI measures
+    how those few groups moved, not how the leads did."""
+    max_ece: float = Field(0.05, gt=0)
+    """Realised expected calibration error above this (and its noise band): an alarm."""
+    min_auc_drop: float = Field(0.05, gt=0)
+    """Realised ROC AUC below the model's replay AUC by more than this: an alarm."""
+    min_positives: int = Field(30, ge=1)
+    """Realised performance is judged only with at least this many conversions."""
+    max_hours_since_activity: float = Field(48.0, gt=0)
+    """No activity newer than this many hours (before now): a freshness alarm."""
+    max_outside_range: float = Field(0.2, ge=0, le=1)
+    """Share of open leads outside the training range (lead age, days since the last touch)
+    above this: an alarm."""
+
+
+class RetrainConfig(_Section):
+    """The `retrain` section: when `leadlens refresh` retrains (the promotion gates decide
+    whether the new models are served)."""
+
+    every_days: int = Field(14, ge=1)
+    """Retrain when the served conversion model's data ends this many days before the data."""
+    on_alarm: bool = True
+    """Retrain when a drift or performance alarm fires."""
+
+
 class PromoteConfig(_Section):
     """The `promote` section: the gates a candidate must pass to become `@champion`."""
 
@@ -350,6 +399,9 @@ class Settings(_Section):
     promote: PromoteConfig = PromoteConfig()
     reps: RepsConfig = RepsConfig()
     serve: ServeConfig = ServeConfig()
+    history: HistoryConfig = HistoryConfig()
+    monitor: MonitorConfig = MonitorConfig()
+    retrain: RetrainConfig = RetrainConfig()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from monitoring.score_history import compact_reasons
 from serving.lead_features import FeatureSource
 from serving.scorer import Scorer
 
@@ -89,3 +90,23 @@ def score_open(source: FeatureSource, scorer: Scorer, as_of: pd.Timestamp, expla
     out = pd.concat(parts, ignore_index=True) if parts else _frame([], [], explain)
     out.attrs["coverage"] = {k: v / len(ids) for k, v in outside.items()} if ids else {}
     return out
+
+
+def history_rows(source: FeatureSource, scorer: Scorer, as_of: pd.Timestamp, reasons: int,
+                 say: Say | None = None) -> pd.DataFrame:
+    """Every lead open at `as_of`: score, grade, model version and top reasons in compact form
+    (`monitoring.score_history.compact_reasons`), what a refresh records in the history."""
+    ids = source.open_lead_ids(as_of)
+    parts = []
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        rows = scorer.score_rows(source.for_ids(chunk, as_of), reasons)
+        parts.append(pd.DataFrame({
+            "lead_id": chunk, "score": [r["score"] for r in rows],
+            "grade": [r["grade"] for r in rows],
+            "model_version": [r["model_version"] for r in rows],
+            "reasons": [compact_reasons(r.get("reasons") or []) for r in rows]}))
+        if say is not None:
+            say(f"scored {start + len(chunk):,} of {len(ids):,} open leads for the history")
+    return (pd.concat(parts, ignore_index=True) if parts else
+            pd.DataFrame(columns=["lead_id", "score", "grade", "model_version", "reasons"]))

@@ -11,9 +11,11 @@ ALLOWED = {
     "ingest": {"core", "ingest"},
     "features": {"core", "features"},
     "reps": {"core", "features", "reps"},
+    "monitoring": {"core", "features", "monitoring"},
     "training": {"core", "features", "reps", "training"},
-    "serving": {"core", "features", "reps", "serving"},
-    "leadlens": {"core", "ingest", "features", "reps", "training", "serving", "leadlens"},
+    "serving": {"core", "features", "reps", "monitoring", "serving"},
+    "leadlens": {"core", "ingest", "features", "reps", "monitoring", "training", "serving",
+                 "leadlens"},
 }
 
 

@@ -2,7 +2,7 @@
 
 Commands live by area: `data` (simulate, ingest, summary), `signals` (features), `reps`,
 `models` (train, promote, evaluate, backtest, models), `scoring` (score, explain,
-next-steps), `serve`.
+next-steps), `serve`, `living` (refresh, monitor, history).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from leadlens.cli import data, models, reps, scoring, serve, signals
+from leadlens.cli import data, living, models, reps, scoring, serve, signals
 from leadlens.cli.common import Obj
 
 
@@ -34,5 +34,6 @@ def main(ctx: click.Context, config: Path | None) -> None:
 
 for _command in (data.simulate, data.ingest, data.summary, signals.features, reps.reps,
                  models.train, models.promote, models.evaluate, models.backtest, models.models,
-                 scoring.score, scoring.explain, scoring.next_steps, serve.serve):
+                 scoring.score, scoring.explain, scoring.next_steps, serve.serve,
+                 living.refresh, living.monitor_cmd, living.history):
     main.add_command(_command)

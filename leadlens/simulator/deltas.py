@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
@@ -62,7 +63,7 @@ def monthly_exports(crm: WorldCRM, months: int = DELTA_MONTHS) -> list[Export]:
     exports = [Export("initial", bounds[0], first,
                       acts[acts["occurred_at"] < bounds[0]].reset_index(drop=True),
                       len(first), 0)]
-    for m, (lo, hi) in enumerate(zip(bounds, bounds[1:]), start=1):
+    for m, (lo, hi) in enumerate(pairwise(bounds), start=1):
         new = (leads["created_at"] >= lo) & (leads["created_at"] < hi)
         changed = (leads["created_at"] < lo) & (outcome_at >= lo) & (outcome_at < hi)
         month_acts = acts[(acts["occurred_at"] >= lo) & (acts["occurred_at"] < hi)]
