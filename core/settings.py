@@ -274,7 +274,8 @@ class MonitorConfig(_Section):
     max_ece: float = Field(0.05, gt=0)
     """Realised expected calibration error above this (and its noise band): an alarm."""
     min_auc_drop: float = Field(0.05, gt=0)
-    """Realised ROC AUC below the model's replay AUC by more than this: an alarm."""
+    """Realised ROC AUC below the model's replay AUC by more than this (and the upper end of
+    its 90% interval below the replay AUC): an alarm."""
     min_positives: int = Field(30, ge=1)
     """Realised performance is judged only with at least this many conversions."""
     max_hours_since_activity: float = Field(48.0, gt=0)

@@ -62,6 +62,8 @@ def record_cutoff(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> None:
                          "after everything in it")
     con.execute(f"CREATE TABLE IF NOT EXISTS {CUTOFFS_TABLE} "
                 "(cutoff TIMESTAMP, recorded_at TIMESTAMP)")
+    if export_cutoff(con) == cutoff:  # the same export again: nothing new to record
+        return
     con.execute(f"INSERT INTO {CUTOFFS_TABLE} VALUES (?, now())",  # noqa: S608 (constant)
                 [cutoff.to_pydatetime()])
 

@@ -83,7 +83,7 @@ def _write_lock(home: Path, wait_seconds: float) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     raise SnapshotError(
                         f"{directory}: another ingest or refresh is writing the warehouse; "
-                        f"waited {wait_seconds:.0f} s, try again when it has finished") from None
+                        f"waited {wait_seconds:g} s, try again when it has finished") from None
                 time.sleep(0.2)
         try:
             yield
@@ -137,6 +137,9 @@ def new_snapshot(home: Path, wait_seconds: float = 600.0, keep: int = KEEP) -> I
             for p in (target, target.with_name(target.name + ".wal")):
                 p.unlink(missing_ok=True)
             raise
+        if not target.exists():
+            raise SnapshotError(f"{target}: the write created no warehouse file; nothing "
+                                "was published")
         _publish(home, target)
         log.info("warehouse snapshot %s published", snapshot_id(target))
         _prune(home, keep)

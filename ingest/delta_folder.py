@@ -5,6 +5,7 @@ loading the same folder again changes nothing."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,8 @@ from core.warehouse import Warehouse
 from core.warehouse_snapshots import new_snapshot
 from ingest.load import IngestError, IngestSummary, ProgressFn, ingest_files
 
+ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}"
+                       r"([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 PARTS = ("leads", "activities", "reps", "tombstones")
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
@@ -39,6 +42,8 @@ def folder_cutoff(folder: Path) -> pd.Timestamp | None:
         return None
     text = path.read_text(encoding="utf-8").strip()
     try:
+        if not ISO_START.match(text):
+            raise ValueError(text)
         ts = pd.Timestamp(text)
     except ValueError:
         raise IngestError(f"{path}: {text[:40]!r} is not an ISO-8601 timestamp") from None

@@ -82,16 +82,34 @@ def psi_frame(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str]
     return out
 
 
+def _bootstrap_auc(y: np.ndarray, p: np.ndarray, reps: int = 200, level: float = 0.90,
+                   seed: int = 0) -> tuple[float, float]:
+    """A bootstrap interval of the ROC AUC (resamples with one class only are skipped)."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(reps):
+        i = rng.integers(0, len(y), len(y))
+        if 0 < y[i].sum() < len(i):
+            values.append(roc_auc_score(y[i], p[i]))
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
 def realised(y: np.ndarray, p: np.ndarray) -> dict[str, float | int | None]:
-    """ROC AUC, ECE with its 90% bootstrap interval, mean score and observed rate of scores
+    """ROC AUC and ECE, each with its 90% bootstrap interval, mean score and observed rate of scores
     whose outcomes are known (AUC None when only one class occurred)."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
     if len(y) == 0:
-        return {"rows": 0, "positives": 0, "auc": None, "ece": None, "ece_low": None,
+        return {"rows": 0, "positives": 0, "auc": None, "auc_low": None, "auc_high": None,
+                "ece": None, "ece_low": None,
                 "ece_high": None, "mean_score": None, "observed_rate": None}
     lo, hi = bootstrap_ece(y, p, reps=200)
+    both = 0 < y.sum() < len(y)
+    auc_lo, auc_hi = _bootstrap_auc(y, p) if both else (None, None)
     return {"rows": len(y), "positives": int(y.sum()),
-            "auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None,
+            "auc": float(roc_auc_score(y, p)) if both else None,
+            "auc_low": auc_lo, "auc_high": auc_hi,
             "ece": expected_calibration_error(y, p), "ece_low": lo, "ece_high": hi,
             "mean_score": float(p.mean()), "observed_rate": float(y.mean())}

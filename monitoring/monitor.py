@@ -84,9 +84,10 @@ def _alarms(report: dict[str, Any], bundle: ModelBundle, settings: Settings) -> 
     if r.get("positives", 0) >= cfg.min_positives:
         replay_auc = bundle.meta.get("test_metrics", {}).get("roc_auc")
         if r["auc"] is not None and replay_auc is not None and (
-                r["auc"] < replay_auc - cfg.min_auc_drop):
-            out.append({"check": "realised_auc", "detail": f"AUC {r['auc']:.3f} on leads "
-                        f"resolved since training, {replay_auc:.3f} at training"})
+                r["auc"] < replay_auc - cfg.min_auc_drop and r["auc_high"] < replay_auc):
+            out.append({"check": "realised_auc", "detail": f"AUC {r['auc']:.3f} (90% interval "
+                        f"up to {r['auc_high']:.3f}) on leads resolved since training, "
+                        f"{replay_auc:.3f} at training"})
         if r["ece_low"] is not None and r["ece_low"] > cfg.max_ece:
             out.append({"check": "realised_ece", "detail": f"ECE {r['ece']:.3f} (90% interval "
                         f"from {r['ece_low']:.3f}) above {cfg.max_ece}"})

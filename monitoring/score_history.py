@@ -137,6 +137,11 @@ def _activities_between(con: duckdb.DuckDBPyConnection, lead_id: str, start: pd.
             for r in rows]
 
 
+def _version(row: Any) -> int | None:
+    value = row["model_version"]
+    return None if pd.isna(value) else int(value)
+
+
 def lead_story(home: Path, con: duckdb.DuckDBPyConnection | None, lead_id: str,
                cfg: HistoryConfig) -> dict[str, Any]:
     """A lead's recorded scores, its trend, and its last move explained: each reason's change
@@ -147,8 +152,7 @@ def lead_story(home: Path, con: duckdb.DuckDBPyConnection | None, lead_id: str,
     out: dict[str, Any] = {
         "lead_id": str(lead_id),
         "history": [{"as_of": str(r.as_of), "score": round(float(r.score), 6),
-                     "grade": r.grade, "model_version": (None if pd.isna(r.model_version)
-                                                         else int(r.model_version))}
+                     "grade": r.grade, "model_version": _version(r._asdict())}
                     for r in hist.itertuples()],
         "trend": t.label, "trend_change_points": t.change_points,
         "last_move": None}
@@ -157,7 +161,7 @@ def lead_story(home: Path, con: duckdb.DuckDBPyConnection | None, lead_id: str,
         out["last_move"] = {
             "from": str(before["as_of"]), "to": str(after["as_of"]),
             "change_points": round((float(after["score"]) - float(before["score"])) * 100, 3),
-            "model_changed": before["model_version"] != after["model_version"],
+            "model_changed": _version(before) != _version(after),
             "reasons": why_moved(before, after),
             "activities": (_activities_between(con, str(lead_id), pd.Timestamp(before["as_of"]),
                                                pd.Timestamp(after["as_of"]))

@@ -18,10 +18,12 @@ from urllib.parse import parse_qs
 
 import anyio
 
+from monitoring.monitor import reports
+from monitoring.score_history import lead_story
 from serving.lead_features import UnknownLead
 from serving.lead_table import leads_page
 from serving.lead_view import lead_view
-from serving.render.svg_charts import calibration
+from serving.render.svg_charts import calibration, time_series
 from serving.state import ServingState
 
 UI_DIR = Path(__file__).parent / "ui"
@@ -107,44 +109,108 @@ def api_routes(get_state: Callable[[], ServingState | None],
         out["dropout_version"] = dropout.version if dropout is not None else None
         return out
 
-    def lead(state: ServingState, q: dict[str, str]) -> dict:
-        served = state.current
-        if served is None:  # `_api` answers 503 before; once loaded, never None again
-            raise LookupError("models are still loading")
-        if not q.get("id"):
-            raise BadQuery("query parameter 'id' (a lead_id) is required")
-        return lead_view(served.source, served.scorers, q["id"], served.as_of)
-
-    def model(state: ServingState, _q: dict[str, str]) -> dict:
-        from core.registry import version_records
-
-        served = state.current
-        if served is None:  # `_api` answers 503 before; once loaded, never None again
-            raise LookupError("models are still loading")
-        info = state.model_info(served)
-        for kind, m in info["models"].items():
-            meta = served.scorers[kind].bundle.meta
-            curve = meta.get("calibration_curve")
-            where = ("the replay (leads open at " + str(meta["replay_origin"])[:10] + ")"
-                     if meta.get("replay_origin") else "the out-of-time test")
-            if kind == "conversion":
-                m["grades"] = _grade_meaning(state, served, meta)
-            m["calibration_svg"] = (calibration([tuple(b) for b in curve],
-                                                f"{m['registered_name']} v{m['version']}: "
-                                                f"calibration on {where}")
-                                    if curve else None)
-        versions: list[dict[str, object]] = []
-        try:
-            versions = [asdict(r) for r in version_records()]
-        except Exception as err:  # the registry is optional for the page
-            info["notes"] = [*info.get("notes", []),
-                             f"model registry unreachable ({type(err).__name__})"]
-        info["versions"] = versions
-        return info
-
-    handlers = {"/ui/api/leads": leads, "/ui/api/lead": lead, "/ui/api/model": model,
-                "/ui/api/reps": reps_json}
+    handlers = {"/ui/api/leads": leads, "/ui/api/lead": _lead_with_history,
+                "/ui/api/model": _model_with_monitoring, "/ui/api/reps": reps_json,
+                "/leads/{id}/history": _history}
     return {path: partial(_api, fn, get_state) for path, fn in handlers.items()}
+
+
+def _lead(state: ServingState, q: dict[str, str]) -> dict:
+    """The lead page (`serving.lead_view`)."""
+    served = state.current
+    if served is None:  # `_api` answers 503 before; once loaded, never None again
+        raise LookupError("models are still loading")
+    if not q.get("id"):
+        raise BadQuery("query parameter 'id' (a lead_id) is required")
+    return lead_view(served.source, served.scorers, q["id"], served.as_of)
+
+
+def _model(state: ServingState, _q: dict[str, str]) -> dict:
+    """The model page: what is served, calibration, grades, versions."""
+    from core.registry import version_records
+
+    served = state.current
+    if served is None:  # `_api` answers 503 before; once loaded, never None again
+        raise LookupError("models are still loading")
+    info = state.model_info(served)
+    for kind, m in info["models"].items():
+        meta = served.scorers[kind].bundle.meta
+        curve = meta.get("calibration_curve")
+        where = ("the replay (leads open at " + str(meta["replay_origin"])[:10] + ")"
+                 if meta.get("replay_origin") else "the out-of-time test")
+        if kind == "conversion":
+            m["grades"] = _grade_meaning(state, served, meta)
+        m["calibration_svg"] = (calibration([tuple(b) for b in curve],
+                                            f"{m['registered_name']} v{m['version']}: "
+                                            f"calibration on {where}")
+                                if curve else None)
+    versions: list[dict[str, object]] = []
+    try:
+        versions = [asdict(r) for r in version_records()]
+    except Exception as err:  # the registry is optional for the page
+        info["notes"] = [*info.get("notes", []),
+                         f"model registry unreachable ({type(err).__name__})"]
+    info["versions"] = versions
+    return info
+
+
+def _history(state: ServingState, q: dict[str, str]) -> dict:
+    """`GET /leads/{id}/history`: 404 when no refresh recorded the lead."""
+    story = lead_history_view(state, q["id"])
+    if not story["history"]:
+        raise UnknownLead(0)
+    return story
+
+
+def _lead_with_history(state: ServingState, q: dict[str, str]) -> dict:
+    """The lead page, with its score over time."""
+    out = _lead(state, q)
+    out["history"] = lead_history_view(state, q["id"])
+    out["history_svg"] = time_series(
+        {"score": [(h["as_of"][:10], h["score"] * 100) for h in out["history"]["history"]]},
+        f"Lead {q['id']}: score at each refresh ({out['history']['trend']})", unit="%")
+    return out
+
+
+def _model_with_monitoring(state: ServingState, q: dict[str, str]) -> dict:
+    """The model page, with the monitoring time series."""
+    out = _model(state, q)
+    out["monitoring_svg"] = monitoring_chart(state)
+    return out
+
+
+def lead_history_view(state: ServingState, lead_id: str) -> dict[str, Any]:
+    """A lead's recorded scores, trend and last move (`monitoring.score_history.lead_story`),
+    each moved reason with its plain label."""
+    served = state.current
+    if served is None:
+        raise LookupError("models are still loading")
+    with served.source.connection() as con:
+        story = lead_story(state.runtime.home, con, lead_id, state.runtime.settings.history)
+    labels = served.scorers["conversion"].labels
+    if story["last_move"] is not None:
+        for m in story["last_move"]["reasons"]:
+            m["label"] = labels.get(m["feature"], m["feature"])
+    return story
+
+
+def monitoring_chart(state: ServingState) -> str:
+    """The monitoring reports kept in the home as time series: score PSI, the largest judged
+    input PSI, and realised ECE, against the alarm threshold."""
+    cfg = state.runtime.settings.monitor
+    kept = reports(state.runtime.home)
+
+    def largest(r: dict[str, Any]) -> float | None:
+        judged = [v for f, v in r.get("feature_psi", {}).items()
+                  if f not in r.get("few_values", [])]
+        return max(judged) if judged else None
+
+    return time_series({
+        "score PSI": [(r["as_of"][:10], r.get("score_psi")) for r in kept],
+        "largest input PSI": [(r["as_of"][:10], largest(r)) for r in kept],
+        "realised ECE": [(r["as_of"][:10], r.get("realised", {}).get("ece")) for r in kept]},
+        "Monitoring: drift and realised calibration at each refresh",
+        threshold=cfg.psi_alarm, threshold_label="PSI alarm")
 
 
 def _grade_meaning(state: ServingState, served: Any, meta: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +246,7 @@ async def _api(fn: Callable[[ServingState, dict[str, str]], dict],
         await _json(send, 503, {"error": "models are still loading; see /readyz"})
         return
     try:
-        query = _query(scope)
+        query = {**_query(scope), **scope.get("path_params", {})}
         payload = await anyio.to_thread.run_sync(fn, state, query)
     except BadQuery as err:
         await _json(send, 400, {"error": str(err)})

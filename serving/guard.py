@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from serving.responses import Receive, Send, replay, reply, sanitizing, with_sec
 
 KEYS_ENV = "LEADLENS_API_KEYS"
 KEYS_FILE_ENV = "LEADLENS_API_KEYS_FILE"
+log = logging.getLogger("leadlens.serving")
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -93,6 +95,22 @@ class Limits:
     drain_seconds: float = 5.0
 
 
+TEMPLATES = (("/leads/", "/history", "/leads/{id}/history"),)
+"""Routes with one path parameter: (prefix, suffix, template). A request's path is matched
+once, then routed and measured by its template; the parameter is in `scope["path_params"]`."""
+
+
+def templated(scope: Scope) -> Scope:
+    """`scope` with a templated path replaced by its template (and the parameter kept)."""
+    path = scope.get("path", "")
+    for prefix, suffix, template in TEMPLATES:
+        if path.startswith(prefix) and path.endswith(suffix):
+            value = path[len(prefix):len(path) - len(suffix)]
+            if value and "/" not in value:
+                return {**scope, "path": template, "path_params": {"id": value}}
+    return scope
+
+
 class Guard:
     """ASGI middleware: see the module docstring for the checks, in the order they run."""
 
@@ -115,6 +133,8 @@ class Guard:
         self.reading = 0  # bodies being received
         self.expensive_by_key: Counter[int] = Counter()
         self.drain = Drain(limits.drain_seconds, lambda: self.active)
+        self.extra_metrics: Callable[[], str] | None = None
+        """More gauges for `/metrics` (the latest monitoring report's), in text format."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the checks (see the module docstring), then hand the request on."""
@@ -122,6 +142,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope = templated(scope)
         route = self.metrics.route(scope.get("path", ""))
         send = self._measured(with_security_headers(send), route, scope.get("method", ""))
         await self._checked(scope, receive, send, route)
@@ -222,6 +243,10 @@ class Guard:
             if not started:
                 await reply(send, 504, "no answer within serve.request_timeout_seconds "
                                        f"({self.limits.request_timeout_seconds:g} s)")
+        except Exception:  # a bug must answer 500 and reach the log, never hang the client
+            log.exception("%s %s failed", scope.get("method"), path)
+            if not started:
+                await reply(send, 500, "internal error; the service log says more")
         finally:
             self.active -= 1
             self.metrics.in_flight.dec()
@@ -271,6 +296,8 @@ class Guard:
             await reply(send, 405, "use GET")
             return
         body = await asyncio.to_thread(self.metrics.exposition)
+        if self.extra_metrics is not None:
+            body += (await asyncio.to_thread(self.extra_metrics)).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
                                 (b"content-length", str(len(body)).encode())]})

@@ -5,10 +5,12 @@ same definitions (`features.engagement` and `features.online` agree, a parity te
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from core.free_text import mask_fields
@@ -51,6 +53,12 @@ class FeatureSource:
     def close(self) -> None:
         """Close the warehouse connection."""
         self._wh.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The warehouse connection, held alone for the block (queries run one at a time)."""
+        with self._lock:
+            yield self._wh.con
 
     def for_ids(self, lead_ids: Sequence[str], as_of: pd.Timestamp) -> pd.DataFrame:
         """Features of known leads at `as_of`; raises UnknownLead naming the first unknown.

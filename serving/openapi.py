@@ -73,6 +73,15 @@ def patch(doc: dict[str, Any]) -> dict[str, Any]:
                        "which worker answered.",
         "responses": {"200": {"description": "The models being served", "content": {
             "application/json": {"schema": {"type": "object"}}}}}}}
+    paths["/leads/{id}/history"] = {"get": {
+        "description": "A lead's score at each refresh (score, grade, model version), its "
+                       "trend (Improving, Steady, Declining, Not enough info) and its last move "
+                       "explained: each reason's change of points and the activities between.",
+        "parameters": [{"name": "id", "in": "path", "required": True,
+                        "schema": {"type": "string"}, "description": "the lead_id"}],
+        "responses": {"200": {"description": "The lead's score history", "content": {
+            "application/json": {"schema": {"type": "object"}}}},
+            "404": _error("No refresh has recorded this lead")}}}
     for path, item in paths.items():
         for op in item.values():
             if not isinstance(op, dict) or "responses" not in op:

@@ -373,6 +373,7 @@ class ServiceGuard(Guard):
     API keys from the environment, the limits from the LeadLens config."""
 
     def __init__(self, app: Any) -> None:
+        from monitoring.monitor import latest_report, prometheus_text
         from serving.dashboard import api_routes, static_routes
 
         routes = {"/model": _model_app,
@@ -384,9 +385,11 @@ class ServiceGuard(Guard):
                         body_timeout_seconds=serve.body_timeout_seconds,
                         request_timeout_seconds=serve.request_timeout_seconds,
                         drain_seconds=serve.drain_seconds)
+        home = load_runtime().home
         super().__init__(app, keys=load_keys(), limits=limits, known_fields=_known_fields(),
                          routes=routes, public=static_routes(), api_paths=API_PATHS,
                          expensive=EXPENSIVE_PATHS)
+        self.extra_metrics = lambda: prometheus_text(latest_report(home))
 
 
 # added by @bentoml.service at run time; its typing does not show it on the class

@@ -455,6 +455,15 @@ class ServingState:
                                "warehouse_snapshot": snapshot_id(served.source.path),
                                "notes": list(served.notes),
                                "scored_leads_ready": self.ready_table(served) is not None}
+        from monitoring.monitor import latest_report
+
+        report = latest_report(self.runtime.home)
+        if report is not None:
+            out["monitoring"] = {k: report.get(k) for k in (
+                "as_of", "now", "model_version", "alarms", "score_psi", "hours_since_activity",
+                "outside_training_range")}
+            out["monitoring"]["realised"] = {k: report.get("realised", {}).get(k) for k in (
+                "origin", "rows", "positives", "auc", "ece", "note")}
         table = self.ready_table(served)
         if table is not None:
             out["coverage"] = {

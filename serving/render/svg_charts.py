@@ -182,3 +182,55 @@ def calibration(bins: Sequence[tuple[float, float, int]],
     body.append(_text(12, py(0.5), "observed", "middle",
                       f"transform='rotate(-90 12 {py(0.5):.1f})'"))
     return _svg(size + pad + 20, size + 80, body, title)
+
+
+def time_series(series: dict[str, Sequence[tuple[str, float | None]]], title: str,
+                unit: str = "", threshold: float | None = None,
+                threshold_label: str = "alarm") -> str:
+    """Lines over time (one per named series; x: the points' labels, dates, in order; a None
+    value leaves a gap), with an optional dashed threshold line."""
+    colors = (NEUTRAL, UP, DOWN, "#8e44ad", "#d35400")
+    labels = list(dict.fromkeys(x for pts in series.values() for x, _ in pts))
+    values = [v for pts in series.values() for _, v in pts if v is not None]
+    width, height, left, top, bottom = 560, 220, 56, 28, 44
+    plot_w, plot_h = width - left - 16, height - top - bottom
+    hi = max([*values, threshold or 0.0, 1e-9]) * 1.1
+    lo = min([*values, 0.0])
+    body: list[str] = [_text(left, 16, title, extra="font-weight='600'")]
+    if not values:
+        body.append(_text(left, top + plot_h / 2, "nothing recorded yet", extra=f"fill='{MUTED}'"))
+        return _svg(width, height, body, title)
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / max(len(labels) - 1, 1))
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - (v - lo) / (hi - lo if hi > lo else 1))
+
+    for t in (lo, (lo + hi) / 2, hi):
+        body += [f"<line x1='{left}' x2='{left + plot_w}' y1='{y(t):.1f}' y2='{y(t):.1f}' "
+                 f"stroke='#eeeeee'/>", _text(left - 6, y(t) + 4, f"{t:.3g}{unit}", "end")]
+    if threshold is not None:
+        body += [f"<line x1='{left}' x2='{left + plot_w}' y1='{y(threshold):.1f}' "
+                 f"y2='{y(threshold):.1f}' stroke='{DOWN}' stroke-dasharray='4 3'/>",
+                 _text(left + plot_w, y(threshold) - 4, f"{threshold_label} {threshold:g}{unit}",
+                       "end", f"fill='{DOWN}'")]
+    position = {label: i for i, label in enumerate(labels)}
+    for n, (name, pts) in enumerate(series.items()):
+        color = colors[n % len(colors)]
+        run: list[str] = []
+        for label, v in [*pts, ("", None)]:
+            if v is None:
+                if len(run) > 1:
+                    body.append(f"<polyline fill='none' stroke='{color}' stroke-width='2' "
+                                f"points='{' '.join(run)}'/>")
+                run = []
+                continue
+            px, py = x(position[label]), y(v)
+            run.append(f"{px:.1f},{py:.1f}")
+            body.append(f"<circle cx='{px:.1f}' cy='{py:.1f}' r='3' fill='{color}'>"
+                        f"<title>{escape(f'{name} {label}: {v:.4g}{unit}')}</title></circle>")
+        body.append(_text(left + 8 + 150 * n, height - 8, name, extra=f"fill='{color}'"))
+    body += [_text(left, top + plot_h + 16, _short(labels[0], 20)),
+             _text(left + plot_w, top + plot_h + 16, _short(labels[-1], 20), "end")]
+    return _svg(width, height, body, title)

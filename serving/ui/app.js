@@ -265,10 +265,26 @@ async function showLead(seq, id) {
     <div id="waterfall" class="chart">${d.waterfall_svg || ""}</div>
     <ol id="reasons">${(d.reasons || []).map(reasonItem).join("")}</ol>
     ${breakdown(d)}
+    <h3>Score over time</h3>
+    ${scoreHistory(d.history, d.history_svg)}
     <h3>Next step, as the model sees it</h3>
     <div id="actions">${actionList(d.actions || [], d.best_action)}</div>
     <h3>Timeline</h3>
     ${timeline(d.timeline || [])}`;
+}
+
+function scoreHistory(h, svg) {
+  if (!h || !(h.history || []).length) {
+    return '<p id="history" class="muted">No refresh has recorded this lead yet (leadlens refresh).</p>';
+  }
+  const m = h.last_move;
+  const move = m ? `<p>Last move, ${esc(m.from.slice(0, 10))} to ${esc(m.to.slice(0, 10))}:
+      <strong class="${m.change_points < 0 ? "down" : "up"}">${pts(m.change_points)}</strong>${m.model_changed ? " (a new model)" : ""}</p>
+    <ul class="moved">${(m.reasons || []).slice(0, 5).map((r) => `<li>${esc(r.label)}
+      <span class="pts ${r.change < 0 ? "down" : "up"}">${pts(r.change)}</span></li>`).join("")}</ul>
+    <p class="muted">${(m.activities || []).length} activities in between${(m.activities || []).slice(0, 8).map((a) => `<br>${esc(a.occurred_at)} ${esc(a.type)}`).join("")}</p>` : "";
+  return `<div id="history" data-trend="${esc(h.trend)}"><p>Trend: <strong>${esc(h.trend)}</strong></p>
+    <div class="chart">${svg || ""}</div>${move}</div>`;
 }
 
 function reasonItem(r) {
@@ -464,9 +480,23 @@ async function showModel(seq) {
     <p class="muted">loaded from ${text(d.origin)}${d.ready === false ? " · <strong>not ready</strong>" : ""}</p>
     ${notes.length ? `<ul id="model-notes" class="notes">${notes.join("")}</ul>` : ""}
     ${coverageBlock(d.coverage)}
+    ${monitoringBlock(d.monitoring, d.monitoring_svg)}
     <div class="cards">${cards.join("") || '<p class="muted">No models are served.</p>'}</div>
     <h3>All versions</h3>
     ${versionsTable(d.versions || [])}`;
+}
+
+function monitoringBlock(m, svg) {
+  if (!m) {
+    return '<section id="monitoring"><h3>Monitoring</h3><p class="muted">No monitoring run yet (leadlens monitor or leadlens refresh).</p></section>';
+  }
+  const alarms = (m.alarms || []).map((a) => `<li class="flag"><strong>${esc(a.check)}</strong> ${esc(a.detail)}</li>`);
+  const r = m.realised || {};
+  const realised = r.rows ? `realised on ${esc(r.rows)} leads open at ${esc(String(r.origin).slice(0, 10))}: AUC ${fmt(r.auc)}, ECE ${fmt(r.ece)}` : esc(r.note || "");
+  return `<section id="monitoring"><h3>Monitoring</h3>
+    <p class="muted">latest run as of ${esc(m.as_of)} · model v${text(m.model_version)} · ${realised}</p>
+    ${alarms.length ? `<ul id="alarms" class="notes">${alarms.join("")}</ul>` : '<p id="alarms">No alarm.</p>'}
+    <div class="chart">${svg || ""}</div></section>`;
 }
 
 function coverageBlock(c) {
