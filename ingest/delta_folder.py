@@ -5,7 +5,10 @@ loading the same folder again changes nothing."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -69,3 +72,37 @@ def load_delta_folder(runtime: Runtime, folder: Path,
             except ValueError as err:
                 raise IngestError(f"{folder / 'cutoff.txt'}: {err}") from None
     return summary
+
+
+def claim(folder: Path) -> Path | None:
+    """Take a dropped folder for loading by renaming it (atomic: of two loaders, one wins);
+    the claimed path, or None when another loader took it first."""
+    claimed = folder.with_name(f".loading-{folder.name}-{os.getpid()}")
+    try:
+        os.rename(folder, claimed)
+    except FileNotFoundError:
+        return None
+    return claimed
+
+
+def load_dropped(runtime: Runtime, folder: Path, progress: ProgressFn | None = None
+                 ) -> tuple[IngestSummary | None, str | None]:
+    """Claim and load one dropped delta folder, then move it to `loaded/` (or, refused, to
+    `failed/` with a `reason.txt`); (summary, None), (None, reason), or (None, None) when
+    another loader took the folder first."""
+    taken = claim(folder)
+    if taken is None:
+        return None, None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        summary = load_delta_folder(runtime, taken, progress)
+    except (IngestError, OSError) as err:
+        target = folder.parent / "failed" / f"{folder.name}-{stamp}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(taken, target)
+        (target / "reason.txt").write_text(str(err) + "\n", encoding="utf-8")
+        return None, f"{err} (moved to {target})"
+    target = folder.parent / "loaded" / f"{folder.name}-{stamp}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(taken, target)
+    return summary, None

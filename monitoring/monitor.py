@@ -128,6 +128,10 @@ def monitor(con: duckdb.DuckDBPyConnection, bundle: ModelBundle, settings: Setti
                                    if len(current) else {}),
     }
     report["alarms"] = _alarms(report, bundle, settings)
+    cfg = settings.monitor
+    report["warnings"] = [f"{f}: PSI {v:.2f} (moderate shift)"
+                          for f, v in sorted(report["feature_psi"].items(), key=lambda kv: -kv[1])
+                          if cfg.psi_warn < v <= cfg.psi_alarm and f not in report["few_values"]]
     return report
 
 

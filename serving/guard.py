@@ -34,6 +34,10 @@ from serving.http_metrics import HttpMetrics
 from serving.openapi import patched_docs
 from serving.responses import Receive, Send, replay, reply, sanitizing, with_security_headers
 
+WRITE_KEYS_ENV = "LEADLENS_WRITE_KEYS"
+WRITE_KEYS_FILE_ENV = "LEADLENS_WRITE_KEYS_FILE"
+WRITE_PREFIX = "/ingest/"
+"""Paths that write (the CRM's pushes): they take write keys only, never read keys."""
 KEYS_ENV = "LEADLENS_API_KEYS"
 KEYS_FILE_ENV = "LEADLENS_API_KEYS_FILE"
 log = logging.getLogger("leadlens.serving")
@@ -53,24 +57,26 @@ class ApiKeyError(ValueError):
     """No usable API key configuration (the message says how to set one)."""
 
 
-def load_keys(env: dict[str, str] | None = None) -> tuple[bytes, ...]:
-    """The accepted keys; raises if none are configured (the service never runs open)."""
+def load_keys(env: dict[str, str] | None = None, var: str = KEYS_ENV,
+              file_var: str = KEYS_FILE_ENV, required: bool = True) -> tuple[bytes, ...]:
+    """The accepted keys from `var` (comma-separated) and the file named by `file_var`; raises
+    if none are configured and `required` (the service never runs open)."""
     env = dict(os.environ) if env is None else env
     keys: list[str] = []
-    if env.get(KEYS_ENV):
-        keys += [k.strip() for k in env[KEYS_ENV].split(",")]
-    if env.get(KEYS_FILE_ENV):
-        path = Path(env[KEYS_FILE_ENV])
+    if env.get(var):
+        keys += [k.strip() for k in env[var].split(",")]
+    if env.get(file_var):
+        path = Path(env[file_var])
         try:
             keys += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
         except OSError as err:
-            raise ApiKeyError(f"{KEYS_FILE_ENV}={path}: cannot read it ({err.strerror})") from None
+            raise ApiKeyError(f"{file_var}={path}: cannot read it ({err.strerror})") from None
     keys = [k for k in keys if k and not k.startswith("#")]
-    if not keys:
-        raise ApiKeyError(f"no API keys: set {KEYS_ENV} (comma-separated) or {KEYS_FILE_ENV}")
+    if not keys and required:
+        raise ApiKeyError(f"no API keys: set {var} (comma-separated) or {file_var}")
     short = [k for k in keys if len(k) < 16]
     if short:
-        raise ApiKeyError(f"{len(short)} API key(s) shorter than 16 characters")
+        raise ApiKeyError(f"{len(short)} key(s) in {var}/{file_var} shorter than 16 characters")
     return tuple(k.encode() for k in keys)
 
 
@@ -133,6 +139,8 @@ class Guard:
         self.reading = 0  # bodies being received
         self.expensive_by_key: Counter[int] = Counter()
         self.drain = Drain(limits.drain_seconds, lambda: self.active)
+        self.write_keys: tuple[bytes, ...] = ()
+        """Keys for the write paths (`WRITE_PREFIX`); none: pushing is off."""
         self.extra_metrics: Callable[[], str] | None = None
         """More gauges for `/metrics` (the latest monitoring report's), in text format."""
 
@@ -161,11 +169,8 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
-        key = matching_key(token.strip(), self.keys) if scheme.lower() == b"bearer" else None
+        key = await self._key(path, headers, send)
         if key is None:
-            await reply(send, 401, "missing or invalid API key (Authorization: Bearer KEY)",
-                        [(b"www-authenticate", b'Bearer realm="leadlens"')])
             return
         media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if (scope.get("method") in BODY_METHODS and path not in self.routes
@@ -201,6 +206,32 @@ class Guard:
                 await self._shed(send, refusal)
                 return
         await self._admitted(scope, receive, send, key if expensive else None)
+
+    async def _key(self, path: str, headers: dict[bytes, bytes], send: Send) -> int | None:
+        """The index of the request's key, or None once 401 (no or unknown key) or 403 (a
+        read key on a write path) has been sent."""
+        scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
+        bearer = token.strip() if scheme.lower() == b"bearer" else None
+        if not path.startswith(WRITE_PREFIX):
+            key = matching_key(bearer, self.keys) if bearer is not None else None
+            if key is None:
+                await reply(send, 401, "missing or invalid API key (Authorization: Bearer KEY)",
+                            [(b"www-authenticate", b'Bearer realm="leadlens"')])
+            return key
+        key = self._write_key(bearer)
+        if key is None:
+            read_key = bearer is not None and matching_key(bearer, self.keys) is not None
+            await reply(send, 403 if read_key else 401,
+                        "pushing data needs a write key (LEADLENS_WRITE_KEYS); read keys cannot "
+                        "write" if self.write_keys else
+                        "pushing data is off: no write keys (LEADLENS_WRITE_KEYS)",
+                        [(b"www-authenticate", b'Bearer realm="leadlens-write"')])
+        return key
+
+    def _write_key(self, bearer: bytes | None) -> int | None:
+        """The write key's index (after the read keys': per-key limits keep them apart)."""
+        found = matching_key(bearer, self.write_keys) if bearer is not None else None
+        return None if found is None else len(self.keys) + found
 
     def _refusal(self, expensive_key: int | None) -> str | None:
         if self.active >= self.limits.max_concurrency:

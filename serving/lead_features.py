@@ -41,7 +41,9 @@ class FeatureSource:
         """The warehouse snapshot this source reads (`core.warehouse_snapshots`)."""
         self._wh = Warehouse(warehouse_path, read_only=True)
         self._wh.open()
-        self.attributes = list(self._wh.attribute_types())
+        self.attribute_kinds = self._wh.attribute_types()
+        """Lead attribute columns as stored: `numeric` or `text` (what a push must match)."""
+        self.attributes = list(self.attribute_kinds)
         self.history = OutcomeHistory.from_warehouse(self._wh.con, cfg.open_lead_expiry_days)
         self._lock = threading.Lock()
 
@@ -53,6 +55,11 @@ class FeatureSource:
     def close(self) -> None:
         """Close the warehouse connection."""
         self._wh.close()
+
+    def lead_ids(self) -> pd.Index:
+        """Every lead id in the warehouse."""
+        with self._lock:
+            return self._wh.lead_ids()
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -82,6 +82,21 @@ def patch(doc: dict[str, Any]) -> dict[str, Any]:
         "responses": {"200": {"description": "The lead's score history", "content": {
             "application/json": {"schema": {"type": "object"}}}},
             "404": _error("No refresh has recorded this lead")}}}
+    paths["/ingest/{table}"] = {"post": {
+        "description": "Push contract rows from the CRM (table: leads, activities or reps), "
+                       "validated as `leadlens ingest` validates and merged into the warehouse "
+                       "at the service's next poll. Needs a write key (LEADLENS_WRITE_KEYS); "
+                       "read keys get 403.",
+        "parameters": [{"name": "table", "in": "path", "required": True,
+                        "schema": {"type": "string", "enum": ["leads", "activities", "reps"]}}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["rows"], "properties": {"rows": {
+                "type": "array", "minItems": 1, "maxItems": 10000,
+                "items": {"type": "object"}}}}}}},
+        "responses": {"202": {"description": "Accepted rows queued, refused rows counted and "
+                                             "named (position, column, rule)", "content": {
+            "application/json": {"schema": {"type": "object"}}}},
+            "403": _error("A read key: pushing needs a write key")}}}
     for path, item in paths.items():
         for op in item.values():
             if not isinstance(op, dict) or "responses" not in op:

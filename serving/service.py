@@ -22,7 +22,7 @@ from bentoml.exceptions import NotFound, ServiceUnavailable
 
 from core.settings import Runtime, load_runtime
 from core.timestamps import to_utc_naive
-from serving.guard import Guard, Limits, load_keys
+from serving.guard import WRITE_KEYS_ENV, WRITE_KEYS_FILE_ENV, Guard, Limits, load_keys
 from serving.lead_features import UnknownLead
 from serving.lead_table import LeadTable
 from serving.schemas import (
@@ -375,9 +375,11 @@ class ServiceGuard(Guard):
     def __init__(self, app: Any) -> None:
         from monitoring.monitor import latest_report, prometheus_text
         from serving.dashboard import api_routes, static_routes
+        from serving.push import push_routes
 
         routes = {"/model": _model_app,
-                  **api_routes(lambda: _LIVE.get("state"), _dashboard_reps)}
+                  **api_routes(lambda: _LIVE.get("state"), _dashboard_reps),
+                  **push_routes(lambda: _LIVE.get("state"))}
         serve = load_runtime().settings.serve
         limits = Limits(max_body_bytes=serve.max_body_bytes,
                         max_concurrency=serve.max_concurrency,
@@ -390,6 +392,8 @@ class ServiceGuard(Guard):
                          routes=routes, public=static_routes(), api_paths=API_PATHS,
                          expensive=EXPENSIVE_PATHS)
         self.extra_metrics = lambda: prometheus_text(latest_report(home))
+        self.write_keys = load_keys(var=WRITE_KEYS_ENV, file_var=WRITE_KEYS_FILE_ENV,
+                                    required=False)
 
 
 # added by @bentoml.service at run time; its typing does not show it on the class

@@ -25,6 +25,7 @@ from core.settings import Runtime
 from core.warehouse_snapshots import current_warehouse, snapshot_id
 from serving.lead_features import FeatureSource
 from serving.lead_table import LeadTable, build_lead_table
+from serving.push import merge_pushed
 from serving.scorer import Scorer, feature_labels
 
 log = logging.getLogger("leadlens.serving")
@@ -279,12 +280,14 @@ class ServingState:
         return served
 
     def poll_once(self) -> list[str]:
-        """Swap in any model whose `@champion` moved; a version that fails validation is
-        refused and the old one keeps serving. Returns what happened."""
+        """New data first (rows pushed since the last poll merged, a newer warehouse snapshot
+        taken up), then swap in any model whose `@champion` moved; a version that fails
+        validation is refused and the old one keeps serving. Returns what happened to models."""
         current = self.current
         if current is None:
             return []
         self._close_retired()
+        self._merge_pushed()
         moved = self._poll_warehouse(current)
         if moved is not None:
             current = moved
@@ -382,6 +385,13 @@ class ServingState:
         log.warning("warehouse poll: now serving snapshot %s (as_of %s, was %s as_of %s)",
                     snapshot_id(path), as_of, snapshot_id(current.source.path), current.as_of)
         return new
+
+    def _merge_pushed(self) -> None:
+        """Merge rows pushed since the last poll into a new snapshot (`serving.push`)."""
+        try:
+            merge_pushed(self.runtime, log)
+        except Exception:  # the batches stay in the drop folder for the next poll
+            log.exception("merging pushed rows failed; trying again next time")
 
     def _close_retired(self, force: bool = False) -> None:
         """Close the connections of snapshots replaced long enough ago that no request can

@@ -13,7 +13,7 @@ ALLOWED = {
     "reps": {"core", "features", "reps"},
     "monitoring": {"core", "features", "monitoring"},
     "training": {"core", "features", "reps", "training"},
-    "serving": {"core", "features", "reps", "monitoring", "serving"},
+    "serving": {"core", "ingest", "features", "reps", "monitoring", "serving"},
     "leadlens": {"core", "ingest", "features", "reps", "monitoring", "training", "serving",
                  "leadlens"},
 }

@@ -92,6 +92,7 @@ def monitor_cmd(obj: Obj, now: str | None, fmt: str) -> None:
                              else r.get("note", ""))),
             f"hours since the newest activity: {report['hours_since_activity']}",
             f"outside the training range: {report['outside_training_range']}",
+            f"warnings: {'; '.join(report['warnings']) or 'none'}",
             f"alarms: {len(report['alarms'])}",
             *[f"  {a['check']}: {a['detail']}" for a in report["alarms"]],
             f"report: {path}"]))

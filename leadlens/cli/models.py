@@ -114,30 +114,40 @@ def evaluate(obj: Obj, kind: str, folds: int, test_share: float, until: str | No
 @click.command()
 @click.option("--origins", type=click.IntRange(1, 24), default=3, show_default=True,
               help="How many replays, each at an earlier data end.")
-@click.option("--every", "every_days", type=click.IntRange(1, 365), default=30,
-              show_default=True, help="Days between the replays' data ends.")
+@click.option("--every", "every", default="30d", show_default=True,
+              help="Time between the replays' data ends, in days (`30d` or `30`).")
+@click.option("--retrain", is_flag=True, help="Walk forward instead: at each origin, oldest "
+              "first, AUC and ECE of a model retrained then and of the first origin's model "
+              "never retrained, to choose retrain.every_days from evidence.")
 @click.option("--until", default=None, help="The latest data end (default: the latest "
               "timestamp in the warehouse).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the rows to this CSV too.")
 @click.pass_obj
-def backtest(obj: Obj, origins: int, every_days: int, until: str | None,
+def backtest(obj: Obj, origins: int, every: str, retrain: bool, until: str | None,
              out: Path | None) -> None:
     """Replay the conversion model at earlier origins: one row per origin (model against the
-    logistic regression and the rule, with the difference's 90% interval)."""
+    logistic regression and the rule, with the difference's 90% interval); with --retrain,
+    walk forward with and without retraining."""
     from core.timestamps import data_end
     from training.backtest import backtest as run_backtest
-    from training.backtest import format_backtest
+    from training.backtest import format_backtest, format_walk_forward, walk_forward
 
+    text = every.strip().lower().removesuffix("d")
+    if not text.isdigit() or not 1 <= int(text) <= 365:
+        raise click.BadParameter(f"{every!r}: days from 1 to 365, as `30d` or `30`",
+                                 param_hint="--every")
+    every_days = int(text)
     if obj.runtime.settings.train.conversion_examples != "calendar":
         raise click.UsageError("backtest replays calendar snapshots; this config trains on "
                                "one example per lead at creation (use `leadlens evaluate`)")
     with open_warehouse(obj) as wh:
         when = timestamp(until, "--until") or data_end(wh.con)
-        rows = run_backtest(wh, obj.runtime.settings, when, origins, every_days, say=say)
+        rows = (walk_forward if retrain else run_backtest)(
+            wh, obj.runtime.settings, when, origins, every_days, say=say)
     if out is not None:
         rows.to_csv(out, index=False)
-    click.echo(format_backtest(rows))
+    click.echo(format_walk_forward(rows) if retrain else format_backtest(rows))
 
 
 def _why_untrained(obj: Obj, kind: str) -> str:

@@ -18,11 +18,9 @@ says "alarm" (the job ran, an alarm fired) apart from "failed" (something could 
 from __future__ import annotations
 
 import fcntl
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +31,8 @@ from core.registry import champion_version, configure, load_version
 from core.settings import Runtime
 from core.warehouse import Warehouse
 from core.warehouse_snapshots import snapshot_id
-from ingest.delta_folder import load_delta_folder
-from ingest.load import IngestError, format_summary
+from ingest.delta_folder import load_dropped
+from ingest.load import format_summary
 from monitoring.monitor import monitor, save_report
 from monitoring.score_history import record_scores
 
@@ -94,27 +92,19 @@ def drop_dir(home: Path) -> Path:
 
 def _load_drops(runtime: Runtime, result: RefreshResult, say: Say) -> None:
     drop = drop_dir(runtime.home)
-    folders = sorted(p for p in drop.iterdir() if p.is_dir() and p.name not in (
-        "loaded", "failed")) if drop.is_dir() else []
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folders = sorted(p for p in drop.iterdir() if p.is_dir() and not p.name.startswith(".")
+                     and p.name not in ("loaded", "failed")) if drop.is_dir() else []
     for i, folder in enumerate(folders):
         say(f"loading delta {folder.name}")
-        try:
-            summary = load_delta_folder(runtime, folder, say)
-        except (IngestError, OSError) as err:
-            target = drop / "failed" / f"{folder.name}-{stamp}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(folder, target)
-            (target / "reason.txt").write_text(str(err) + "\n", encoding="utf-8")
-            result.failed.append(f"{folder.name}: {str(err).splitlines()[0]}")
+        summary, refused = load_dropped(runtime, folder, say)
+        if refused is not None:
+            result.failed.append(f"{folder.name}: {refused.splitlines()[0]}")
             result.waiting = [f.name for f in folders[i + 1:]]
-            say(f"delta {folder.name} refused, moved to {target}: {err}")
+            say(f"delta {folder.name} refused: {refused}")
             return
-        say(format_summary(summary))
-        target = drop / "loaded" / f"{folder.name}-{stamp}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(folder, target)
-        result.loaded.append(folder.name)
+        if summary is not None:  # None: the service's own loader took it (a push)
+            say(format_summary(summary))
+            result.loaded.append(folder.name)
 
 
 def _days_behind(bundle_until: str, as_of: pd.Timestamp) -> float:

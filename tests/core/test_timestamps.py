@@ -8,6 +8,7 @@ import pytest
 from core.settings import EngagementConfig
 from core.timestamps import data_end, default_as_of, to_utc_naive
 from core.warehouse import Warehouse
+from core.warehouse_snapshots import current_warehouse
 from ingest.load import ingest_files
 from leadlens.cli.common import as_of_or_default
 
@@ -70,7 +71,7 @@ def test_ingest_as_of_records_the_cutoff_and_refuses_an_impossible_one(tmp_path,
     out = runner.invoke(main, [*args, "--as-of", "2025-04-01T00:00:00Z"])
     assert out.exit_code == 0, out.output
     assert "Export cutoff: 2025-04-01 00:00:00" in out.output
-    assert as_of_or_default(None, tmp_path / "home" / "warehouse.duckdb") == \
+    assert as_of_or_default(None, current_warehouse(tmp_path / "home")) == \
         pd.Timestamp("2025-04-01")
 
 
@@ -94,5 +95,5 @@ def test_data_cutoff_setting_records_the_cutoff_and_as_of_wins(tmp_path, crm_fil
     assert "Export cutoff: 2025-04-02 00:00:00" in out.output
     out = runner.invoke(main, [*args, "--as-of", "2025-04-03"])
     assert "Export cutoff: 2025-04-03 00:00:00" in out.output
-    assert as_of_or_default(None, tmp_path / "home" / "warehouse.duckdb") == \
+    assert as_of_or_default(None, current_warehouse(tmp_path / "home")) == \
         pd.Timestamp("2025-04-03")

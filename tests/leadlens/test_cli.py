@@ -164,6 +164,17 @@ def test_train_promote_models(run, tmp_path):
     rows = [x for x in out.output.splitlines() if x.startswith("| 2025-")]
     assert [r.split("|")[1].strip() for r in rows] == ["2025-12-01", "2025-11-01"]
     assert all(0.5 < float(r.split("|")[6]) <= 1 for r in rows)  # the model's replay AUC
+    # walk forward: oldest origin first; the first step's frozen model is the retrained one
+    out = run("backtest", "--origins", "2", "--every", "30d", "--retrain",
+              "--until", "2025-12-01T00:00:00Z")
+    assert out.exit_code == 0, out.output
+    steps = [[c.strip() for c in x.split("|")[1:-1]] for x in out.output.splitlines()
+             if x.startswith("| 1 |") or x.startswith("| 2 |")]
+    assert [s[0] for s in steps] == ["1", "2"] and steps[0][1] < steps[1][1]
+    assert steps[0][4:6] == steps[0][6:8]  # at the first origin both are the same model
+    assert all(0.5 < float(s[4]) <= 1 and 0.5 < float(s[6]) <= 1 for s in steps)
+    assert "never retrained" in out.output
+    assert run("backtest", "--every", "monthly").exit_code == 2
 
 
 def test_train_refuses_too_little_data(run, tmp_path):

@@ -93,7 +93,8 @@ def test_strangers_cannot_grow_the_metrics(hardened):
     assert routes <= {"other", "/score", "/explain", "/dropout_risk", "/reps", "/model", "/next_steps",
                       "/metrics", "/docs.json", "/readyz", "/livez", "/healthz", "/",
                       "/ui/app.js", "/ui/style.css", "/ui/api/leads", "/ui/api/lead",
-                      "/ui/api/model", "/ui/api/reps"}, routes
+                      "/ui/api/model", "/ui/api/reps", "/leads/{id}/history",
+                      "/ingest/leads", "/ingest/activities", "/ingest/reps"}, routes
     assert len(text) < 50_000
 
 

@@ -10,9 +10,11 @@ import sys
 import threading
 import time
 
+import duckdb
 import httpx
 import pandas as pd
 
+from core.warehouse_snapshots import current_warehouse
 from tests.serving.test_http import KEY, _start, _stop, _wait_ready
 
 POLL_SECONDS = 2.0
@@ -106,3 +108,70 @@ def test_ingest_while_serving_fails_no_request_and_new_leads_are_answered(served
     assert answered is not None and answered <= POLL_SECONDS + 3.0
     assert after["warehouse_snapshot"] == "000001" and after["as_of"] == before["as_of"]
     assert "now serving snapshot 000001" in log
+
+
+WRITE_KEY = "write-key-" + "w" * 24
+
+
+def test_pushed_rows_are_validated_queued_and_merged_while_serving(served_home, tmp_path):
+    runtime, _, crm = served_home
+    home = tmp_path / "push-home"
+    shutil.copytree(runtime.home, home, ignore=shutil.ignore_patterns(
+        "bentoml", "serve-*.log", "compiled", "model-cache"))
+    config = tmp_path / "push.yaml"
+    config.write_text("serve:\n  poll_seconds: 1.0\n")
+    proc, base = _start(home, {"LEADLENS_CONFIG": str(config), "LEADLENS_WRITE_KEYS": WRITE_KEY})
+    write = {"Authorization": f"Bearer {WRITE_KEY}"}
+    read = {"Authorization": f"Bearer {KEY}"}
+    try:
+        _wait_ready(base)
+        as_of = pd.Timestamp(httpx.get(f"{base}/model", headers=read).json()["as_of"])
+        when = (as_of - pd.Timedelta(days=2)).isoformat()
+        rows = [{"lead_id": f"PUSH{i}", "created_at": when, "source": "web",
+                 "owner_rep_id": crm.reps["rep_id"].iloc[0], "contact_email": "a@b.example"}
+                for i in range(3)]
+        rows.append({"lead_id": "PUSH-BAD", "source": "web"})  # no created_at
+        body = {"rows": rows}
+        assert httpx.post(f"{base}/ingest/leads", json=body).status_code == 401
+        assert httpx.post(f"{base}/ingest/leads", json=body, headers=read).status_code == 403
+        assert httpx.post(f"{base}/score", json={"leads": [{"lead_id": "L000002"}]},
+                          headers=write).status_code == 401  # a write key cannot read
+        bad = httpx.post(f"{base}/ingest/leads", content=b"{not json", headers={
+            **write, "Content-Type": "application/json"})
+        assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]
+
+        leads = httpx.post(f"{base}/ingest/leads", json=body, headers=write)
+        assert leads.status_code == 202, leads.text
+        out = leads.json()
+        assert (out["received"], out["accepted"], out["quarantined"]) == (4, 3, 1)
+        assert out["errors"] == [{"row": 3, "column": "created_at", "rule": "missing_value",
+                                  "message": "column 'created_at' is required"}]
+        assert out["dropped_personal_columns"] == ["contact_email"]
+        assert (home / "quarantine" / out["quarantine_file"]).exists()
+        acts = httpx.post(f"{base}/ingest/activities", headers=write, json={"rows": [
+            {"activity_id": "PUSH-A1", "lead_id": "PUSH0", "occurred_at": when, "type": "call",
+             "direction": "outbound", "rep_id": rows[0]["owner_rep_id"]}]})
+        assert acts.status_code == 202 and acts.json()["accepted"] == 1, acts.text
+        queued = list((home / "drop").glob("push-*/leads.csv"))
+        assert all("a@b.example" not in p.read_text() for p in queued)
+
+        deadline, streak = time.monotonic() + 30, 0
+        probe = {"leads": [{"lead_id": "PUSH0"}], "explain": 3}
+        while streak < 20:  # both workers answer the pushed lead
+            assert time.monotonic() < deadline, "the pushed lead was never answered"
+            ok = httpx.post(f"{base}/score", json=probe, headers=read).status_code == 200
+            streak = streak + 1 if ok else 0
+            time.sleep(0.05)
+        info = httpx.get(f"{base}/model", headers=read).json()
+    finally:
+        log = _stop(proc)
+    assert info["warehouse_snapshot"] != "legacy"
+    assert not list((home / "drop").glob("push-*"))  # every batch merged
+    assert len(list((home / "drop" / "loaded").iterdir())) == 2
+    with duckdb.connect(str(current_warehouse(home)), read_only=True) as con:
+        leads = {r[0] for r in con.execute(
+            "SELECT lead_id FROM leads WHERE lead_id LIKE 'PUSH%'").fetchall()}
+        acts = con.execute("SELECT lead_id FROM activities WHERE activity_id = 'PUSH-A1'"
+                           ).fetchall()
+    assert leads == {"PUSH0", "PUSH1", "PUSH2"} and acts == [("PUSH0",)]
+    assert "warehouse poll: now serving snapshot" in log

@@ -1,0 +1,204 @@
+"""Push from the CRM: `POST /ingest/leads`, `/ingest/activities` and `/ingest/reps`, behind write
+keys (`serving.guard`), with the same validation, quarantine and accounting as `leadlens ingest`.
+
+A request's body is `{"rows": [contract rows as JSON objects]}`. Its rows are validated at once
+(against the warehouse being served, plus the leads pushed and not yet merged, for activities):
+the answer says how many were accepted and, per refused row, its position, column, rule and
+message (never its values; the quarantine file under the home keeps them, as ingest does).
+Accepted rows, personal columns dropped and free text masked as ingest does, are written as a
+delta folder `drop/push-<stamp>-<id>/` and merged into a new warehouse snapshot by the
+service's model thread at its next poll (`serve.poll_seconds`), in arrival order, batched: each
+poll merges what arrived since the last one. `leadlens refresh` merges them too if it runs first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core.contract import TABLES
+from core.settings import Runtime
+from ingest.delta_folder import claim, load_delta_folder
+from ingest.load import IngestError, format_summary
+from ingest.validation import ContractError, validate_table
+
+PUSHED = ("leads", "activities", "reps")
+PREFIX = "push-"
+MAX_ROWS = 10_000
+MAX_ERRORS = 100
+
+
+class PushRefused(ValueError):
+    """The request body cannot be used (the message says why, never quoting values)."""
+
+
+def _rows(body: bytes) -> list[dict[str, Any]]:
+    try:
+        payload = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise PushRefused("the body is not valid JSON") from None
+    rows = payload.get("rows") if isinstance(payload, dict) else None
+    if not isinstance(rows, list) or not rows:
+        raise PushRefused("the body must be {\"rows\": [one object per row, at least one]}")
+    if len(rows) > MAX_ROWS:
+        raise PushRefused(f"at most {MAX_ROWS:,} rows per request ({len(rows):,} sent)")
+    bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise PushRefused(f"rows[{bad}] is not an object")
+    return rows
+
+
+def _text(value: Any) -> Any:
+    """A JSON value as a CSV reader would see it: text, or missing."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def pending_lead_ids(home: Path) -> pd.Index:
+    """Lead ids pushed and not merged yet (activities pushed after their lead may use them)."""
+    ids: list[str] = []
+    for path in sorted((home / "drop").glob(f"{PREFIX}*/leads.csv")):
+        try:
+            ids += pd.read_csv(path, dtype=str, usecols=["lead_id"])["lead_id"].dropna().tolist()
+        except (OSError, ValueError):
+            continue
+    return pd.Index(ids, dtype="string")
+
+
+def accept_push(runtime: Runtime, table: str, body: bytes, stored_leads: pd.Index,
+                attribute_types: dict[str, str]) -> dict[str, Any]:
+    """Validate one push and queue its valid rows for the next merge; the answer's counts."""
+    if table not in PUSHED:
+        raise PushRefused(f"unknown table {table!r}: push leads, activities or reps")
+    frame = pd.DataFrame([{k: _text(v) for k, v in r.items()} for r in _rows(body)])
+    source = f"POST /ingest/{table}"
+    try:
+        result = validate_table(
+            TABLES[table], frame, source, runtime.settings.ingest,
+            known_lead_ids=(stored_leads.union(pending_lead_ids(runtime.home))
+                            if table == "activities" else None),
+            stored_attribute_types=attribute_types if table == "leads" else None)
+    except ContractError as err:
+        raise PushRefused(str(err)) from None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    batch = f"{PREFIX}{stamp}-{uuid.uuid4().hex[:8]}"
+    quarantine = None
+    if result.rows_quarantined:
+        runtime.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        quarantine = runtime.quarantine_dir / f"{stamp}-{table}-push.csv"
+        result.quarantine.to_csv(quarantine, index=False)
+    if len(result.valid):
+        drop = runtime.home / "drop"
+        tmp = drop / f".{batch}.{os.getpid()}.tmp"
+        tmp.mkdir(parents=True)
+        result.valid.to_csv(tmp / f"{table}.csv", index=False)
+        os.rename(tmp, drop / batch)  # appears whole to the loader
+    q = result.quarantine
+    return {
+        "table": table, "received": result.rows_read, "accepted": len(result.valid),
+        "quarantined": result.rows_quarantined,
+        "quarantined_by_rule": result.quarantined_by_rule,
+        "errors": [{"row": int(r["row"]) - 1, "column": str(r["column"]), "rule": str(r["rule"]),
+                    "message": str(r["message"])} for _, r in q.head(MAX_ERRORS).iterrows()],
+        "dropped_personal_columns": result.dropped_personal,
+        "batch": batch if len(result.valid) else None,
+        "quarantine_file": quarantine.name if quarantine is not None else None,
+        "merged_within_seconds": runtime.settings.serve.poll_seconds}
+
+
+def merge_pushed(runtime: Runtime, log: Any) -> int:
+    """Merge every pushed batch waiting in the drop folder into one new warehouse snapshot (a
+    row pushed twice: the later push wins); how many batches were merged. When the merge is
+    refused, the batches move to `drop/failed/` with the reason."""
+    drop = runtime.home / "drop"
+    claimed = [c for f in sorted(drop.glob(f"{PREFIX}*")) if f.is_dir()
+               and (c := claim(f)) is not None]
+    if not claimed:
+        return 0
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    combined = drop / f".merge-{stamp}-{os.getpid()}"
+    combined.mkdir()
+    try:
+        for table in PUSHED:
+            parts = [pd.read_csv(c / f"{table}.csv", dtype=str, keep_default_na=False,
+                                 na_values=[""]) for c in claimed if (c / f"{table}.csv").exists()]
+            if parts:
+                key = TABLES[table].key
+                pd.concat(parts, ignore_index=True).drop_duplicates(key, keep="last").to_csv(
+                    combined / f"{table}.csv", index=False)
+        try:
+            summary = load_delta_folder(runtime, combined)
+            refused = None
+        except (IngestError, OSError) as err:
+            refused = str(err)
+    finally:
+        shutil.rmtree(combined, ignore_errors=True)
+    where = "failed" if refused is not None else "loaded"
+    (drop / where).mkdir(parents=True, exist_ok=True)
+    for c in claimed:
+        target = drop / where / c.name.split("-", 1)[1].rsplit("-", 1)[0]
+        shutil.move(c, target)
+        if refused is not None:
+            (target / "reason.txt").write_text(refused + "\n", encoding="utf-8")
+    if refused is not None:
+        log.warning("%d pushed batches refused at the merge: %s", len(claimed), refused)
+        return 0
+    log.info("%d pushed batches merged:\n%s", len(claimed), format_summary(summary))
+    return len(claimed)
+
+
+def push_routes(get_state: Any) -> dict[str, Any]:
+    """ASGI handlers for `POST /ingest/{table}` (the guard has checked the write key and read
+    the body within its limits)."""
+    import anyio
+
+    async def read(receive: Any) -> bytes:
+        parts, more = [], True
+        while more:
+            message = await receive()
+            parts.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        return b"".join(parts)
+
+    def handler(table: str) -> Any:
+        async def handle(scope: dict, receive: Any, send: Any) -> None:
+            if scope.get("method") != "POST":
+                await _answer(send, 405, {"error": "use POST"})
+                return
+            state = get_state()
+            served = state.current if state is not None else None
+            if served is None:
+                await _answer(send, 503, {"error": "models are still loading; see /readyz"})
+                return
+            body = await read(receive)
+            try:
+                out = await anyio.to_thread.run_sync(
+                    lambda: accept_push(state.runtime, table, body, served.source.lead_ids(),
+                                        served.source.attribute_kinds))
+            except PushRefused as err:
+                await _answer(send, 400, {"error": str(err)})
+                return
+            await _answer(send, 202 if out["accepted"] else 400, out)
+        return handle
+
+    return {f"/ingest/{t}": handler(t) for t in PUSHED}
+
+
+async def _answer(send: Any, status: int, payload: Any) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
