@@ -12,11 +12,17 @@ moderate shift, above 0.25 a large one (`monitor.psi_warn`, `monitor.psi_alarm`)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from core.calibration_metrics import bootstrap_ece, expected_calibration_error
+from core.calibration_metrics import (
+    bootstrap_ece,
+    calibration_curve,
+    expected_calibration_error,
+)
 
 FLOOR = 1e-4
 BINS = 10
@@ -96,14 +102,15 @@ def _bootstrap_auc(y: np.ndarray, p: np.ndarray, reps: int = 200, level: float =
     return float(lo), float(hi)
 
 
-def realised(y: np.ndarray, p: np.ndarray) -> dict[str, float | int | None]:
-    """ROC AUC and ECE, each with its 90% bootstrap interval, mean score and observed rate of scores
+def realised(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    """ROC AUC and ECE, each with its 90% bootstrap interval, the calibration curve (per
+    equal-width score bin: mean score, observed rate, rows), mean score and observed rate of scores
     whose outcomes are known (AUC None when only one class occurred)."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
     if len(y) == 0:
         return {"rows": 0, "positives": 0, "auc": None, "auc_low": None, "auc_high": None,
-                "ece": None, "ece_low": None,
+                "calibration": [], "ece": None, "ece_low": None,
                 "ece_high": None, "mean_score": None, "observed_rate": None}
     lo, hi = bootstrap_ece(y, p, reps=200)
     both = 0 < y.sum() < len(y)
@@ -112,4 +119,6 @@ def realised(y: np.ndarray, p: np.ndarray) -> dict[str, float | int | None]:
             "auc": float(roc_auc_score(y, p)) if both else None,
             "auc_low": auc_lo, "auc_high": auc_hi,
             "ece": expected_calibration_error(y, p), "ece_low": lo, "ece_high": hi,
+            "calibration": [[round(float(r.mean_score), 5), round(float(r.observed), 5),
+                             int(r.rows)] for r in calibration_curve(y, p).itertuples()],
             "mean_score": float(p.mean()), "observed_rate": float(y.mean())}

@@ -106,6 +106,9 @@ def _alarms(report: dict[str, Any], bundle: ModelBundle, settings: Settings) -> 
 def monitor(con: duckdb.DuckDBPyConnection, bundle: ModelBundle, settings: Settings,
             as_of: pd.Timestamp, now: pd.Timestamp) -> dict[str, Any]:
     """One monitoring report for the conversion model `bundle` on the warehouse at `as_of`."""
+    if not bundle.meta.get("until"):
+        raise ValueError(f"model v{bundle.meta.get('version', '?')} does not record where its "
+                         "data ends (trained by an older LeadLens): retrain it to monitor it")
     until = pd.Timestamp(bundle.meta["until"])
     reference, current = _book(con, until, settings), _book(con, as_of, settings)
     categorical = [f for f in bundle.features if f in bundle.categories]

@@ -176,6 +176,12 @@ def _model_with_monitoring(state: ServingState, q: dict[str, str]) -> dict:
     """The model page, with the monitoring time series."""
     out = _model(state, q)
     out["monitoring_svg"] = monitoring_chart(state)
+    latest = reports(state.runtime.home)[-1:] or [{}]
+    realised = latest[0].get("realised", {})
+    out["realised_calibration_svg"] = (calibration(
+        [tuple(b) for b in realised["calibration"]],
+        f"Realised calibration: leads open at {str(realised.get('origin'))[:10]}, judged on "
+        "what happened since") if realised.get("calibration") else None)
     return out
 
 

@@ -74,8 +74,12 @@ def monitor_cmd(obj: Obj, now: str | None, fmt: str) -> None:
     bundle = load_version(name, version, cache_dir=rt.home / "model-cache")
     clock = timestamp(now, "--now")
     with Warehouse(rt.warehouse_path, read_only=True) as wh:
-        report = monitor(wh.con, bundle, rt.settings, default_as_of(wh.con),
-                         clock if clock is not None else pd.Timestamp.now("UTC").tz_localize(None))
+        try:
+            report = monitor(wh.con, bundle, rt.settings, default_as_of(wh.con),
+                             clock if clock is not None
+                             else pd.Timestamp.now("UTC").tz_localize(None))
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
     path = save_report(rt.home, report)
     if fmt == "json":
         click.echo(json.dumps(report, indent=1, default=str))

@@ -161,10 +161,14 @@ def refresh(runtime: Runtime, now: pd.Timestamp | None = None, retrain: bool | N
         record_scores(runtime.home, as_of, rows)
         result.history_rows = len(rows)
         say(f"recorded {len(rows):,} open leads' scores as of {as_of} (model v{version})")
-        with Warehouse(runtime.warehouse_path, read_only=True) as wh:
-            report = monitor(wh.con, bundle, settings, as_of,
-                             now if now is not None else pd.Timestamp.now("UTC").tz_localize(
-                                 None))
+        try:
+            with Warehouse(runtime.warehouse_path, read_only=True) as wh:
+                report = monitor(wh.con, bundle, settings, as_of,
+                                 now if now is not None else pd.Timestamp.now("UTC").tz_localize(
+                                     None))
+        except ValueError as err:
+            result.errors.append(f"monitoring: {err}")
+            return result
         save_report(runtime.home, report)
         result.report = report
         for alarm in report["alarms"]:

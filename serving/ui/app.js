@@ -480,13 +480,13 @@ async function showModel(seq) {
     <p class="muted">loaded from ${text(d.origin)}${d.ready === false ? " · <strong>not ready</strong>" : ""}</p>
     ${notes.length ? `<ul id="model-notes" class="notes">${notes.join("")}</ul>` : ""}
     ${coverageBlock(d.coverage)}
-    ${monitoringBlock(d.monitoring, d.monitoring_svg)}
+    ${monitoringBlock(d.monitoring, d.monitoring_svg, d.realised_calibration_svg)}
     <div class="cards">${cards.join("") || '<p class="muted">No models are served.</p>'}</div>
     <h3>All versions</h3>
     ${versionsTable(d.versions || [])}`;
 }
 
-function monitoringBlock(m, svg) {
+function monitoringBlock(m, svg, calibrationSvg) {
   if (!m) {
     return '<section id="monitoring"><h3>Monitoring</h3><p class="muted">No monitoring run yet (leadlens monitor or leadlens refresh).</p></section>';
   }
@@ -496,7 +496,8 @@ function monitoringBlock(m, svg) {
   return `<section id="monitoring"><h3>Monitoring</h3>
     <p class="muted">latest run as of ${esc(m.as_of)} · model v${text(m.model_version)} · ${realised}</p>
     ${alarms.length ? `<ul id="alarms" class="notes">${alarms.join("")}</ul>` : '<p id="alarms">No alarm.</p>'}
-    <div class="chart">${svg || ""}</div></section>`;
+    <div class="chart">${svg || ""}</div>
+    ${calibrationSvg ? `<div class="chart calibration">${calibrationSvg}</div>` : ""}</section>`;
 }
 
 function coverageBlock(c) {

@@ -131,6 +131,9 @@ def test_realised_auc_and_ece_match_a_hand_computation_on_a_tiny_example():
     assert out["observed_rate"] == pytest.approx(0.6)
     assert out["mean_score"] == pytest.approx(p.mean())
     assert out["ece_low"] <= out["ece_high"]
+    # the calibration curve: one point per occupied bin (mean score, observed rate, rows)
+    assert out["calibration"] == [[0.05, 0.0, 1], [0.15, 0.5, 2], [0.85, 1.0, 1],
+                                  [0.95, 1.0, 1]]
 
 
 def test_realised_agrees_with_sklearn_and_a_pandas_ece_on_random_scores():
