@@ -46,6 +46,8 @@ class Decision:
     candidate_metrics: dict[str, float] = field(default_factory=dict)
     champion_metrics: dict[str, float] = field(default_factory=dict)
     forced: bool = False
+    champion_on_own_replay: bool = False
+    """The champion's figures are its own replay's (it had seen this test's outcomes)."""
 
     def summary(self) -> str:
         """The decision as lines of text: the verdict, both models' metrics, the reasons."""
@@ -60,8 +62,10 @@ class Decision:
                          f"ECE {c['ece']:.4f} on {int(c['rows']):,} test examples")
         if self.champion_metrics:
             c = self.champion_metrics
+            where = ("on its own replay" if self.champion_on_own_replay else
+                     "on the same examples")
             lines.append(f"  champion  v{self.champion}: AUC {c['roc_auc']:.4f}, "
-                         f"ECE {c['ece']:.4f} on the same examples")
+                         f"ECE {c['ece']:.4f} {where}")
         lines += [f"  - {r}" for r in self.reasons]
         return "\n".join(lines)
 
@@ -134,15 +138,35 @@ def _judge(decision: Decision, gates: PromoteConfig, kind: str, cand: ModelBundl
     _noise_gates(decision, gates, cand.meta.get("test_noise"), cm, y)
     _leakage_gate(decision, cand.meta.get("leakage") or {})
     if champ is not None:
-        try:
-            decision.champion_metrics = score_metrics(y, load_version(name, champ).predict(data))
-        except ValueError as err:
-            decision.reasons.append(f"note: the champion cannot score this test set ({err})")
+        _champion_figures(decision, name, champ, cand, data)
         hm = decision.champion_metrics
         if hm and not rollback and cm["roc_auc"] < hm["roc_auc"] - gates.auc_tolerance:
             decision.reasons.append(
                 f"AUC {cm['roc_auc']:.4f} is worse than the champion's {hm['roc_auc']:.4f} "
                 f"by more than the tolerance {gates.auc_tolerance}")
+
+
+def _champion_figures(decision: Decision, name: str, champ: int, cand: ModelBundle,
+                      data: pd.DataFrame) -> None:
+    """The champion's figures to compare with: scored on the candidate's test, unless it was
+    trained on outcomes inside that test's window (its data ends after the candidate's replay
+    origin, as when models are retrained every few weeks): scored there it would be judged on
+    answers it has seen, so its own replay figures are used instead."""
+    champion = load_version(name, champ)
+    until, origin = champion.meta.get("until"), cand.meta.get("replay_origin")
+    if until and origin and champion.meta.get("test_metrics") and (
+            pd.Timestamp(until) > pd.Timestamp(origin)):
+        decision.champion_metrics = dict(champion.meta["test_metrics"])
+        decision.champion_on_own_replay = True
+        decision.reasons.append(
+            f"note: the champion v{champ} learned outcomes up to {str(until)[:10]}, inside this "
+            f"test's window (from {str(origin)[:10]}): compared by its own replay figures")
+        return
+    try:
+        decision.champion_metrics = score_metrics(y=data["label"].to_numpy(),
+                                                  p=champion.predict(data))
+    except ValueError as err:
+        decision.reasons.append(f"note: the champion cannot score this test set ({err})")
 
 
 def _leakage_gate(decision: Decision, flags: dict[str, dict]) -> None:

@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from core.names import VersionTag
-from core.registry import champion_version, model_versions, version_records
+from core.registry import champion_version, load_version, model_versions, version_records
 from core.settings import LightGBMConfig, PromoteConfig, Settings, TrainConfig
 from training.pipeline import train_models
 from training.promote import PromotionError, promote
@@ -43,6 +43,10 @@ def test_promotion_lifecycle(trained):
     assert not d.promoted and d.candidate == second and d.champion == first
     assert any("worse than the champion's" in r for r in d.reasons), d.reasons
     assert d.champion_metrics["roc_auc"] > d.candidate_metrics["roc_auc"]
+    # the champion learned the outcomes of this test's window (same data end): it is compared
+    # by its own replay, never rescored on answers it has seen
+    assert d.champion_on_own_replay and "on its own replay" in d.summary()
+    assert d.champion_metrics == load_version("leadlens-conversion", first).meta["test_metrics"]
     assert champion_version("leadlens-conversion") == first
 
     # absolute gates: an AUC floor no model reaches blocks even the first choice
