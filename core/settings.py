@@ -256,8 +256,8 @@ class HistoryConfig(_Section):
     trend_min_points: float = Field(2.0, gt=0)
     """A move counts only when the score changed by at least this many percentage points..."""
     trend_min_relative: float = Field(0.10, ge=0)
-    """...and by at least this share of the earlier score (a lead at 2% moving to 3% counts,
-    one at 40% moving to 41% does not)."""
+    """...and by at least this share of the earlier score (a lead at 10% moving to 13% counts;
+    one at 40% moving to 43% does not: 3 points are 7.5% of 40%)."""
 
 
 class MonitorConfig(_Section):

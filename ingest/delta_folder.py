@@ -5,6 +5,7 @@ loading the same folder again changes nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -53,25 +54,31 @@ def folder_cutoff(folder: Path) -> pd.Timestamp | None:
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
 
 
-def load_delta_folder(runtime: Runtime, folder: Path,
-                      progress: ProgressFn | None = None) -> IngestSummary:
-    """Validate and merge one delta folder into a new warehouse snapshot, published whole when
-    everything (its cutoff included) is loaded; IngestError (nothing published) otherwise."""
+def load_into(wh: Warehouse, runtime: Runtime, folder: Path,
+               progress: ProgressFn | None) -> IngestSummary:
+    """Validate and merge one delta folder into the open warehouse (its own transaction)."""
     files = delta_files(folder)
     if not files:
         raise IngestError(f"{folder}: no leads, activities, reps or tombstones file")
     cutoff = folder_cutoff(folder)
-    with new_snapshot(runtime.home) as path, Warehouse(path) as wh:
-        summary = ingest_files(wh, runtime.settings.ingest, runtime.quarantine_dir,
-                               leads=files.get("leads"), activities=files.get("activities"),
-                               reps=files.get("reps"), tombstones=files.get("tombstones"),
-                               progress=progress)
-        if cutoff is not None:
-            try:
-                record_cutoff(wh.con, cutoff)
-            except ValueError as err:
-                raise IngestError(f"{folder / 'cutoff.txt'}: {err}") from None
+    summary = ingest_files(wh, runtime.settings.ingest, runtime.quarantine_dir,
+                           leads=files.get("leads"), activities=files.get("activities"),
+                           reps=files.get("reps"), tombstones=files.get("tombstones"),
+                           progress=progress)
+    if cutoff is not None:
+        try:
+            record_cutoff(wh.con, cutoff)
+        except ValueError as err:
+            raise IngestError(f"{folder / 'cutoff.txt'}: {err}") from None
     return summary
+
+
+def load_delta_folder(runtime: Runtime, folder: Path, progress: ProgressFn | None = None,
+                      wait_seconds: float = 600.0) -> IngestSummary:
+    """Validate and merge one delta folder into a new warehouse snapshot, published whole when
+    everything (its cutoff included) is loaded; IngestError (nothing published) otherwise."""
+    with new_snapshot(runtime.home, wait_seconds) as path, Warehouse(path) as wh:
+        return load_into(wh, runtime, folder, progress)
 
 
 def claim(folder: Path) -> Path | None:
@@ -85,24 +92,73 @@ def claim(folder: Path) -> Path | None:
     return claimed
 
 
+def unclaim(claimed: Path, name: str) -> None:
+    """Give a claimed folder its name back (left for the next run)."""
+    try:
+        os.rename(claimed, claimed.with_name(name))
+    except OSError:  # a folder of that name appeared meanwhile: keep the claim's name
+        pass
+
+
+def reclaim_stale(drop: Path) -> list[str]:
+    """Give back the folders claimed by loaders that died mid-load (their process is gone);
+    their names."""
+    back = []
+    for p in drop.glob(".loading-*") if drop.is_dir() else []:
+        name, _, pid = p.name.removeprefix(".loading-").rpartition("-")
+        if pid.isdigit() and not _alive(int(pid)):
+            unclaim(p, name)
+            back.append(name)
+    return back
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_manifest(drop: Path, name: str, summary: IngestSummary) -> Path:
+    """Record what a loaded folder held (counts only: the rows themselves, which may hold
+    personal data, are not kept once in the warehouse) as `loaded/<name>.json`."""
+    target = drop / "loaded" / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({
+        "name": name, "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tables": {t: {"read": r.rows_read, "loaded": len(r.valid),
+                       "quarantined": r.rows_quarantined,
+                       "quarantined_by_rule": r.quarantined_by_rule}
+                   for t, r in summary.results.items()},
+        "deleted": summary.deleted,
+        "quarantine_files": {t: str(p) for t, p in summary.quarantine_files.items()}},
+        indent=1), encoding="utf-8")
+    return target
+
+
 def load_dropped(runtime: Runtime, folder: Path, progress: ProgressFn | None = None
                  ) -> tuple[IngestSummary | None, str | None]:
-    """Claim and load one dropped delta folder, then move it to `loaded/` (or, refused, to
-    `failed/` with a `reason.txt`); (summary, None), (None, reason), or (None, None) when
-    another loader took the folder first."""
+    """Claim and load one dropped delta folder. Loaded: a manifest in `loaded/` and the folder
+    removed. Refused: the folder keeps its place with a `reason.txt`, so it is retried first
+    and the deltas after it wait (loading them past it could let older rows overwrite newer
+    ones). Returns (summary, None), (None, reason), or (None, None) when another loader took
+    the folder first. Anything else (a lock that could not be had, a crash) gives the folder
+    back and raises."""
     taken = claim(folder)
     if taken is None:
         return None, None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     try:
         summary = load_delta_folder(runtime, taken, progress)
     except (IngestError, OSError) as err:
-        target = folder.parent / "failed" / f"{folder.name}-{stamp}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(taken, target)
-        (target / "reason.txt").write_text(str(err) + "\n", encoding="utf-8")
-        return None, f"{err} (moved to {target})"
-    target = folder.parent / "loaded" / f"{folder.name}-{stamp}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(taken, target)
+        (taken / "reason.txt").write_text(f"{err}\n", encoding="utf-8")
+        unclaim(taken, folder.name)
+        return None, f"{err} (the folder stays in place with reason.txt; fix or remove it)"
+    except BaseException:
+        unclaim(taken, folder.name)
+        raise
+    write_manifest(folder.parent, folder.name, summary)
+    shutil.rmtree(taken, ignore_errors=True)
     return summary, None

@@ -121,7 +121,7 @@ def why_moved(before: pd.Series, after: pd.Series) -> list[dict[str, Any]]:
     return sorted(moves, key=lambda m: -abs(m["change"]))
 
 
-def _activities_between(con: duckdb.DuckDBPyConnection, lead_id: str, start: pd.Timestamp,
+def activities_between(con: duckdb.DuckDBPyConnection, lead_id: str, start: pd.Timestamp,
                         end: pd.Timestamp) -> list[dict[str, Any]]:
     """The lead's activities in [start, end): when, type, direction and outcome (no notes)."""
     cols = {r[0] for r in con.execute(
@@ -163,7 +163,7 @@ def lead_story(home: Path, con: duckdb.DuckDBPyConnection | None, lead_id: str,
             "change_points": round((float(after["score"]) - float(before["score"])) * 100, 3),
             "model_changed": _version(before) != _version(after),
             "reasons": why_moved(before, after),
-            "activities": (_activities_between(con, str(lead_id), pd.Timestamp(before["as_of"]),
+            "activities": (activities_between(con, str(lead_id), pd.Timestamp(before["as_of"]),
                                                pd.Timestamp(after["as_of"]))
                            if con is not None else None)}
     return out

@@ -17,9 +17,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
+import pandas as pd
 
 from monitoring.monitor import reports
-from monitoring.score_history import lead_story
+from monitoring.score_history import activities_between, lead_story
 from serving.lead_features import UnknownLead
 from serving.lead_table import leads_page
 from serving.lead_view import lead_view
@@ -191,8 +192,14 @@ def lead_history_view(state: ServingState, lead_id: str) -> dict[str, Any]:
     served = state.current
     if served is None:
         raise LookupError("models are still loading")
-    with served.source.connection() as con:
-        story = lead_story(state.runtime.home, con, lead_id, state.runtime.settings.history)
+    # the history files are read without the warehouse connection (requests keep it); only
+    # the activities between the last two refreshes need it
+    story = lead_story(state.runtime.home, None, lead_id, state.runtime.settings.history)
+    move = story["last_move"]
+    if move is not None:
+        with served.source.connection() as con:
+            move["activities"] = activities_between(con, lead_id, pd.Timestamp(move["from"]),
+                                                    pd.Timestamp(move["to"]))
     labels = served.scorers["conversion"].labels
     if story["last_move"] is not None:
         for m in story["last_move"]["reasons"]:

@@ -53,8 +53,9 @@ class FeatureSource:
         return feature_columns(self.cfg, self.attributes)
 
     def close(self) -> None:
-        """Close the warehouse connection."""
-        self._wh.close()
+        """Close the warehouse connection (after any query running on it)."""
+        with self._lock:
+            self._wh.close()
 
     def lead_ids(self) -> pd.Index:
         """Every lead id in the warehouse."""

@@ -25,8 +25,10 @@ import pandas as pd
 
 from core.contract import TABLES
 from core.settings import Runtime
-from ingest.delta_folder import claim, load_delta_folder
-from ingest.load import IngestError, format_summary
+from core.warehouse import Warehouse
+from core.warehouse_snapshots import new_snapshot
+from ingest.delta_folder import claim, load_into, unclaim, write_manifest
+from ingest.load import IngestError
 from ingest.validation import ContractError, validate_table
 
 PUSHED = ("leads", "activities", "reps")
@@ -67,9 +69,12 @@ def _text(value: Any) -> Any:
 
 
 def pending_lead_ids(home: Path) -> pd.Index:
-    """Lead ids pushed and not merged yet (activities pushed after their lead may use them)."""
+    """Lead ids pushed and not merged yet, or being merged (activities pushed after their lead
+    may use them)."""
     ids: list[str] = []
-    for path in sorted((home / "drop").glob(f"{PREFIX}*/leads.csv")):
+    drop = home / "drop"
+    batches = [*drop.glob(f"{PREFIX}*/leads.csv"), *drop.glob(f".loading-{PREFIX}*/leads.csv")]
+    for path in sorted(batches):
         try:
             ids += pd.read_csv(path, dtype=str, usecols=["lead_id"])["lead_id"].dropna().tolist()
         except (OSError, ValueError):
@@ -118,45 +123,43 @@ def accept_push(runtime: Runtime, table: str, body: bytes, stored_leads: pd.Inde
         "merged_within_seconds": runtime.settings.serve.poll_seconds}
 
 
-def merge_pushed(runtime: Runtime, log: Any) -> int:
-    """Merge every pushed batch waiting in the drop folder into one new warehouse snapshot (a
-    row pushed twice: the later push wins); how many batches were merged. When the merge is
-    refused, the batches move to `drop/failed/` with the reason."""
+def merge_pushed(runtime: Runtime, log: Any, wait_seconds: float = 30.0) -> int:
+    """Merge every pushed batch waiting in the drop folder into one new warehouse snapshot, in
+    arrival order, each batch in its own transaction (a row pushed twice: the later push wins;
+    columns a batch did not send keep their values). Batches are claimed while the warehouse's
+    write lock is held, so two loaders never reorder them. A batch the merge refuses moves to
+    `drop/failed/` with its reason; the others are merged. Returns how many were merged."""
     drop = runtime.home / "drop"
-    claimed = [c for f in sorted(drop.glob(f"{PREFIX}*")) if f.is_dir()
-               and (c := claim(f)) is not None]
-    if not claimed:
+    if not any(p.is_dir() for p in drop.glob(f"{PREFIX}*")):
         return 0
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    combined = drop / f".merge-{stamp}-{os.getpid()}"
-    combined.mkdir()
+    merged: list[tuple[Path, str, Any]] = []
+    claimed: list[tuple[Path, str]] = []
     try:
-        for table in PUSHED:
-            parts = [pd.read_csv(c / f"{table}.csv", dtype=str, keep_default_na=False,
-                                 na_values=[""]) for c in claimed if (c / f"{table}.csv").exists()]
-            if parts:
-                key = TABLES[table].key
-                pd.concat(parts, ignore_index=True).drop_duplicates(key, keep="last").to_csv(
-                    combined / f"{table}.csv", index=False)
-        try:
-            summary = load_delta_folder(runtime, combined)
-            refused = None
-        except (IngestError, OSError) as err:
-            refused = str(err)
-    finally:
-        shutil.rmtree(combined, ignore_errors=True)
-    where = "failed" if refused is not None else "loaded"
-    (drop / where).mkdir(parents=True, exist_ok=True)
-    for c in claimed:
-        target = drop / where / c.name.split("-", 1)[1].rsplit("-", 1)[0]
-        shutil.move(c, target)
-        if refused is not None:
-            (target / "reason.txt").write_text(refused + "\n", encoding="utf-8")
-    if refused is not None:
-        log.warning("%d pushed batches refused at the merge: %s", len(claimed), refused)
-        return 0
-    log.info("%d pushed batches merged:\n%s", len(claimed), format_summary(summary))
-    return len(claimed)
+        with new_snapshot(runtime.home, wait_seconds) as path, Warehouse(path) as wh:
+            for folder in sorted(p for p in drop.glob(f"{PREFIX}*") if p.is_dir()):
+                taken = claim(folder)
+                if taken is None:
+                    continue
+                claimed.append((taken, folder.name))
+                try:
+                    merged.append((taken, folder.name, load_into(wh, runtime, taken, None)))
+                except (IngestError, OSError) as err:
+                    target = drop / "failed" / folder.name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(taken, target)
+                    (target / "reason.txt").write_text(f"{err}\n", encoding="utf-8")
+                    log.warning("pushed batch %s refused: %s", folder.name, err)
+    except BaseException:
+        for taken, name in claimed:
+            if taken.exists():
+                unclaim(taken, name)  # nothing was published: they wait for the next poll
+        raise
+    for taken, name, summary in merged:
+        write_manifest(drop, name, summary)
+        shutil.rmtree(taken, ignore_errors=True)
+    if merged:
+        log.info("%d pushed batches merged", len(merged))
+    return len(merged)
 
 
 def push_routes(get_state: Any) -> dict[str, Any]:

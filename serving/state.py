@@ -389,7 +389,7 @@ class ServingState:
     def _merge_pushed(self) -> None:
         """Merge rows pushed since the last poll into a new snapshot (`serving.push`)."""
         try:
-            merge_pushed(self.runtime, log)
+            merge_pushed(self.runtime, log, self.runtime.settings.serve.poll_seconds)
         except Exception:  # the batches stay in the drop folder for the next poll
             log.exception("merging pushed rows failed; trying again next time")
 
@@ -400,7 +400,7 @@ class ServingState:
         keep = []
         for since, source in self._retired:
             if force or time.monotonic() - since > grace:
-                source.close()
+                source.close()  # waits for a query still running on it
             else:
                 keep.append((since, source))
         self._retired = keep

@@ -47,6 +47,7 @@ class Decision:
     champion_metrics: dict[str, float] = field(default_factory=dict)
     forced: bool = False
     champion_on_own_replay: bool = False
+    champion_until: str | None = None
     """The champion's figures are its own replay's (it had seen this test's outcomes)."""
 
     def summary(self) -> str:
@@ -140,7 +141,13 @@ def _judge(decision: Decision, gates: PromoteConfig, kind: str, cand: ModelBundl
     if champ is not None:
         _champion_figures(decision, name, champ, cand, data)
         hm = decision.champion_metrics
-        if hm and not rollback and cm["roc_auc"] < hm["roc_auc"] - gates.auc_tolerance:
+        other_book = decision.champion_on_own_replay and (
+            decision.champion_until != cand.meta.get("until"))
+        if other_book:  # its replay judged other leads at another time: not comparable
+            decision.reasons.append(
+                f"note: the champion's AUC {hm['roc_auc']:.4f} is from its own replay, on other "
+                "leads at another time; the tolerance gate is not applied")
+        elif hm and not rollback and cm["roc_auc"] < hm["roc_auc"] - gates.auc_tolerance:
             decision.reasons.append(
                 f"AUC {cm['roc_auc']:.4f} is worse than the champion's {hm['roc_auc']:.4f} "
                 f"by more than the tolerance {gates.auc_tolerance}")
@@ -154,6 +161,7 @@ def _champion_figures(decision: Decision, name: str, champ: int, cand: ModelBund
     answers it has seen, so its own replay figures are used instead."""
     champion = load_version(name, champ)
     until, origin = champion.meta.get("until"), cand.meta.get("replay_origin")
+    decision.champion_until = until
     if until and origin and champion.meta.get("test_metrics") and (
             pd.Timestamp(until) > pd.Timestamp(origin)):
         decision.champion_metrics = dict(champion.meta["test_metrics"])

@@ -2,8 +2,9 @@
 
 1. Load the delta folders found in the drop folder (`$LEADLENS_HOME/drop/<name>/`, in name
    order), each as one published warehouse snapshot (`ingest.delta_folder`); a loaded folder
-   moves to `drop/loaded/`, a refused one to `drop/failed/` with `reason.txt`, and the folders
-   after it wait for the next run (a later delta may need the refused one).
+   is removed and leaves a manifest of its counts in `drop/loaded/`; a refused one stays in
+   place with a `reason.txt` and the folders after it wait (loading past it could let older
+   rows overwrite newer ones). Rows pushed to the service and not merged yet are merged too.
 2. Score every open lead with the `@champion` conversion model and record it in the score
    history (`monitoring.score_history`; the same as_of again replaces its record).
 3. Monitor (`monitoring.monitor`) and keep the report.
@@ -31,7 +32,7 @@ from core.registry import champion_version, configure, load_version
 from core.settings import Runtime
 from core.warehouse import Warehouse
 from core.warehouse_snapshots import snapshot_id
-from ingest.delta_folder import load_dropped
+from ingest.delta_folder import load_dropped, reclaim_stale
 from ingest.load import format_summary
 from monitoring.monitor import monitor, save_report
 from monitoring.score_history import record_scores
@@ -91,8 +92,13 @@ def drop_dir(home: Path) -> Path:
 
 
 def _load_drops(runtime: Runtime, result: RefreshResult, say: Say) -> None:
+    from serving.push import PREFIX, merge_pushed
+
     drop = drop_dir(runtime.home)
+    for name in reclaim_stale(drop):
+        say(f"{name}: given back from a loader that died mid-load")
     folders = sorted(p for p in drop.iterdir() if p.is_dir() and not p.name.startswith(".")
+                     and not p.name.startswith(PREFIX)
                      and p.name not in ("loaded", "failed")) if drop.is_dir() else []
     for i, folder in enumerate(folders):
         say(f"loading delta {folder.name}")
@@ -102,9 +108,24 @@ def _load_drops(runtime: Runtime, result: RefreshResult, say: Say) -> None:
             result.waiting = [f.name for f in folders[i + 1:]]
             say(f"delta {folder.name} refused: {refused}")
             return
-        if summary is not None:  # None: the service's own loader took it (a push)
+        if summary is not None:  # None: another loader took it
             say(format_summary(summary))
             result.loaded.append(folder.name)
+    merged = merge_pushed(runtime, _SayLog(say))
+    if merged:
+        result.loaded.append(f"{merged} pushed batches")
+
+
+class _SayLog:
+    """The `log` `merge_pushed` writes to, as progress lines."""
+
+    def __init__(self, say: Say) -> None:
+        self.say = say
+
+    def info(self, msg: str, *args: object) -> None:
+        self.say(msg % args)
+
+    warning = info
 
 
 def _days_behind(bundle_until: str, as_of: pd.Timestamp) -> float:
@@ -153,6 +174,7 @@ def refresh(runtime: Runtime, now: pd.Timestamp | None = None, retrain: bool | N
         try:
             as_of = source.default_as_of()
             result.snapshot, result.as_of = snapshot_id(source.path), str(as_of)
+            scored_path = source.path
             scorer = Scorer(bundle, settings.serve,
                             feature_labels(settings.engagement, source.attributes))
             rows = history_rows(source, scorer, as_of, settings.history.reasons, say)
@@ -161,8 +183,8 @@ def refresh(runtime: Runtime, now: pd.Timestamp | None = None, retrain: bool | N
         record_scores(runtime.home, as_of, rows)
         result.history_rows = len(rows)
         say(f"recorded {len(rows):,} open leads' scores as of {as_of} (model v{version})")
-        try:
-            with Warehouse(runtime.warehouse_path, read_only=True) as wh:
+        try:  # the snapshot just scored, even if a push was merged meanwhile
+            with Warehouse(scored_path, read_only=True) as wh:
                 report = monitor(wh.con, bundle, settings, as_of,
                                  now if now is not None else pd.Timestamp.now("UTC").tz_localize(
                                      None))

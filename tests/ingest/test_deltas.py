@@ -290,3 +290,51 @@ def test_the_base_fixture_loaded_every_row(home):
     for name, text in (("leads", LEADS_CSV), ("activities", ACTIVITIES_CSV), ("reps", REPS_CSV)):
         assert len(tables[name]) == len(_csv(text)), name
 
+
+
+def test_a_refused_dropped_delta_keeps_its_place_and_a_loaded_one_leaves_only_counts(
+        tmp_path, home):
+    from ingest.delta_folder import load_dropped
+
+    drop = home / "drop"
+    bad = _folder(drop / "01", leads=DELTA_LEADS, cutoff="2024-01-01T00:00:00Z")  # before data
+    summary, refused = load_dropped(_runtime(home), bad)
+    assert summary is None and "cutoff" in refused
+    assert bad.is_dir() and "cutoff" in (bad / "reason.txt").read_text()  # retried next time
+    assert not list(drop.glob(".loading-*"))
+    good = _folder(drop / "02", leads=DELTA_LEADS, activities=DELTA_ACTIVITIES, reps=DELTA_REPS)
+    summary, refused = load_dropped(_runtime(home), good)
+    assert refused is None and summary is not None and not good.exists()
+    [manifest] = (drop / "loaded").glob("02-*.json")
+    text = manifest.read_text()
+    assert '"loaded": 2' in text and "@example.com" not in text  # counts, never the rows
+
+
+def test_a_folder_claimed_by_a_loader_that_died_is_given_back(tmp_path):
+    import subprocess
+    import sys
+
+    from ingest.delta_folder import reclaim_stale
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    drop = tmp_path / "drop"
+    (drop / f".loading-07-{dead}").mkdir(parents=True)
+    assert reclaim_stale(drop) == ["07"] and (drop / "07").is_dir()
+
+
+def test_pushed_batches_merge_in_order_without_wiping_unsent_columns(tmp_path, home):
+    import logging
+
+    from serving.push import merge_pushed
+
+    drop = home / "drop"
+    first = LEAD_HEADER + "\nL4,2025-03-05,R1,web,,,,software,30,\n"
+    later = "lead_id,created_at,owner_rep_id,source\nL4,2025-03-05,R2,event\n"  # no industry
+    _folder(drop / "push-20250101T000000000000Z-aaaa", leads=first)
+    _folder(drop / "push-20250101T000001000000Z-bbbb", leads=later)
+    assert merge_pushed(_runtime(home), logging.getLogger("test")) == 2
+    leads = _tables(home)["leads"].set_index("lead_id")
+    assert leads.loc["L4", "owner_rep_id"] == "R2" and leads.loc["L4", "source"] == "event"
+    assert leads.loc["L4", "industry"] == "software"  # the later push did not send it
+    assert not list(drop.glob("push-*")) and len(list((drop / "loaded").glob("*.json"))) == 2
