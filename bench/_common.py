@@ -159,3 +159,26 @@ def champion_trees_and_open_rows(runtime, rows: int):  # -> (lgb.Booster, np.nda
     x = np.ascontiguousarray(bundle.matrix(source.for_ids(source.open_lead_ids(as_of), as_of)))
     source.close()
     return trees, np.ascontiguousarray(np.resize(x, (rows, x.shape[1])))
+
+
+def tree_bench_parser(doc: str | None, rows: int):  # -> argparse.ArgumentParser
+    """The options of the benches that run on the champion's trees: --home, --leads, --rows."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--home", type=Path, help="a home with promoted models (default: build one)")
+    ap.add_argument("--leads", type=int, default=20_000)
+    ap.add_argument("--rows", type=int, default=rows)
+    return ap
+
+
+def bench_trees(args, prefix: str):  # -> (runtime, lgb.Booster, np.ndarray)
+    """The home of `args` (or a new one), the conversion champion's trees and its open-lead
+    matrix repeated to `args.rows` rows; fails when the champion has no trees."""
+    import lightgbm as lgb
+
+    runtime = bench_home(args.home, args.leads, prefix)
+    trees, x = champion_trees_and_open_rows(runtime, args.rows)
+    assert isinstance(trees, lgb.Booster), "the served model has no trees"
+    return runtime, trees, x

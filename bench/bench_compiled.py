@@ -10,7 +10,6 @@ Usage: python bench/bench_compiled.py [--home DIR] [--rows 1000000]
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -18,24 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import lightgbm as lgb
 import numpy as np
-from _common import bench_home, champion_trees_and_open_rows, record
+from _common import bench_trees, record, tree_bench_parser
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--home", type=Path)
-    ap.add_argument("--leads", type=int, default=20_000)
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    args = ap.parse_args()
+    args = tree_bench_parser(__doc__, 1_000_000).parse_args()
 
     from serving.compiled_trees import compile_trees
 
-    runtime = bench_home(args.home, args.leads, "leadlens-bench-compiled-")
-    trees, x = champion_trees_and_open_rows(runtime, args.rows)
-    assert isinstance(trees, lgb.Booster), "the served model has no trees"
+    _runtime, trees, x = bench_trees(args, "leadlens-bench-compiled-")
     t = time.perf_counter()
     raw = compile_trees(trees, Path(tempfile.mkdtemp(prefix="leadlens-compiled-")))
     compile_s = time.perf_counter() - t

@@ -13,7 +13,6 @@ Usage: python bench/bench_shap.py [--home DIR] [--rows 100000] [--peer-rows 5000
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -22,9 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import lightgbm as lgb
 import numpy as np
-from _common import bench_home, champion_trees_and_open_rows, record
+from _common import bench_trees, record, tree_bench_parser
 
 
 def _rate(fn: Callable[[], object], rows: int) -> float:
@@ -64,19 +62,13 @@ def _table_builds(runtime) -> dict[str, object]:  # runtime: core.settings.Runti
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--home", type=Path)
-    ap.add_argument("--leads", type=int, default=20_000)
-    ap.add_argument("--rows", type=int, default=100_000)
+    ap = tree_bench_parser(__doc__, 100_000)
     ap.add_argument("--peer-rows", type=int, default=5_000)
     args = ap.parse_args()
 
     import shap
 
-    runtime = bench_home(args.home, args.leads, "leadlens-bench-shap-")
-    trees, x = champion_trees_and_open_rows(runtime, args.rows)
-    assert isinstance(trees, lgb.Booster), "the served model has no trees"
+    runtime, trees, x = bench_trees(args, "leadlens-bench-shap-")
     cores = os.cpu_count() or 1
     print(f"TreeSHAP for {len(x):,} rows, {trees.num_trees()} trees", file=sys.stderr)
     ours_all = _rate(lambda: trees.predict(x, pred_contrib=True, num_threads=cores), len(x))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.processes import process_alive
 from core.settings import Runtime
 from core.timestamps import record_cutoff
 from core.warehouse import Warehouse
@@ -106,20 +107,10 @@ def reclaim_stale(drop: Path) -> list[str]:
     back = []
     for p in drop.glob(".loading-*") if drop.is_dir() else []:
         name, _, pid = p.name.removeprefix(".loading-").rpartition("-")
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             unclaim(p, name)
             back.append(name)
     return back
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_manifest(drop: Path, name: str, summary: IngestSummary) -> Path:

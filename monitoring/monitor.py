@@ -114,6 +114,7 @@ def monitor(con: duckdb.DuckDBPyConnection, bundle: ModelBundle, settings: Setti
     categorical = [f for f in bundle.features if f in bundle.categories]
     numeric = [f for f in bundle.features if f not in bundle.categories]
     latest = single_row(con.execute("SELECT max(occurred_at) FROM activities"))[0]
+    scores = bundle.predict(current) if len(current) else np.empty(0)  # scored once
     report: dict[str, Any] = {
         "as_of": str(as_of), "now": str(now), "model_version": bundle.meta.get("version"),
         "model_until": str(until), "open_leads": len(current), "reference_leads": len(reference),
@@ -121,9 +122,9 @@ def monitor(con: duckdb.DuckDBPyConnection, bundle: ModelBundle, settings: Setti
                         if len(reference) and len(current) else {}),
         "few_values": [f for f in numeric if f in reference and pd.to_numeric(
             reference[f], errors="coerce").nunique() < settings.monitor.min_distinct_values],
-        "score_psi": (round(psi_numeric(bundle.predict(reference), bundle.predict(current)), 5)
+        "score_psi": (round(psi_numeric(bundle.predict(reference), scores), 5)
                       if len(reference) and len(current) else None),
-        "score_mean": float(np.mean(bundle.predict(current))) if len(current) else None,
+        "score_mean": float(np.mean(scores)) if len(current) else None,
         "realised": _realised(con, bundle, settings, until, as_of),
         "hours_since_activity": (round((now - pd.Timestamp(latest)).total_seconds() / 3600, 2)
                                  if latest is not None else None),

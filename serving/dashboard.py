@@ -8,7 +8,6 @@ handlers the guard routes to (GET with query parameters); heavy work runs in a w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from functools import partial
@@ -25,6 +24,7 @@ from serving.lead_features import UnknownLead
 from serving.lead_table import leads_page
 from serving.lead_view import lead_view
 from serving.render.svg_charts import calibration, time_series
+from serving.responses import json_reply
 from serving.state import ServingState
 
 UI_DIR = Path(__file__).parent / "ui"
@@ -49,8 +49,7 @@ async def _reply(send: Any, status: int, body: bytes, content_type: str,
 
 
 async def _json(send: Any, status: int, payload: Any) -> None:
-    await _reply(send, status, json.dumps(payload).encode(), "application/json",
-                 [(b"cache-control", b"no-store")])
+    await json_reply(send, status, payload, [(b"cache-control", b"no-store")])
 
 
 def static_routes() -> dict[str, Handler]:
@@ -176,9 +175,9 @@ def _lead_with_history(state: ServingState, q: dict[str, str]) -> dict:
 def _model_with_monitoring(state: ServingState, q: dict[str, str]) -> dict:
     """The model page, with the monitoring time series."""
     out = _model(state, q)
-    out["monitoring_svg"] = monitoring_chart(state)
-    latest = reports(state.runtime.home)[-1:] or [{}]
-    realised = latest[0].get("realised", {})
+    kept = reports(state.runtime.home)  # read once for both charts
+    out["monitoring_svg"] = monitoring_chart(kept, state.runtime.settings.monitor.psi_alarm)
+    realised = kept[-1].get("realised", {}) if kept else {}
     out["realised_calibration_svg"] = (calibration(
         [tuple(b) for b in realised["calibration"]],
         f"Realised calibration: leads open at {str(realised.get('origin'))[:10]}, judged on "
@@ -207,12 +206,9 @@ def lead_history_view(state: ServingState, lead_id: str) -> dict[str, Any]:
     return story
 
 
-def monitoring_chart(state: ServingState) -> str:
-    """The monitoring reports kept in the home as time series: score PSI, the largest judged
-    input PSI, and realised ECE, against the alarm threshold."""
-    cfg = state.runtime.settings.monitor
-    kept = reports(state.runtime.home)
-
+def monitoring_chart(kept: list[dict[str, Any]], psi_alarm: float) -> str:
+    """The kept monitoring reports as time series: score PSI, the largest judged input PSI,
+    and realised ECE, against the alarm threshold."""
     def largest(r: dict[str, Any]) -> float | None:
         judged = [v for f, v in r.get("feature_psi", {}).items()
                   if f not in r.get("few_values", [])]
@@ -223,7 +219,7 @@ def monitoring_chart(state: ServingState) -> str:
         "largest input PSI": [(r["as_of"][:10], largest(r)) for r in kept],
         "realised ECE": [(r["as_of"][:10], r.get("realised", {}).get("ece")) for r in kept]},
         "Monitoring: drift and realised calibration at each refresh",
-        threshold=cfg.psi_alarm, threshold_label="PSI alarm")
+        threshold=psi_alarm, threshold_label="PSI alarm")
 
 
 def _grade_meaning(state: ServingState, served: Any, meta: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from core.warehouse_snapshots import new_snapshot
 from ingest.delta_folder import claim, load_into, unclaim, write_manifest
 from ingest.load import IngestError
 from ingest.validation import ContractError, validate_table
+from serving.lead_features import FeatureSource
+from serving.responses import json_reply
 
 PUSHED = ("leads", "activities", "reps")
 PREFIX = "push-"
@@ -82,19 +84,19 @@ def pending_lead_ids(home: Path) -> pd.Index:
     return pd.Index(ids, dtype="string")
 
 
-def accept_push(runtime: Runtime, table: str, body: bytes, stored_leads: pd.Index,
-                attribute_types: dict[str, str]) -> dict[str, Any]:
+def accept_push(runtime: Runtime, table: str, body: bytes, source: FeatureSource
+                ) -> dict[str, Any]:
     """Validate one push and queue its valid rows for the next merge; the answer's counts."""
     if table not in PUSHED:
         raise PushRefused(f"unknown table {table!r}: push leads, activities or reps")
     frame = pd.DataFrame([{k: _text(v) for k, v in r.items()} for r in _rows(body)])
-    source = f"POST /ingest/{table}"
     try:
         result = validate_table(
-            TABLES[table], frame, source, runtime.settings.ingest,
-            known_lead_ids=(stored_leads.union(pending_lead_ids(runtime.home))
+            TABLES[table], frame, f"POST /ingest/{table}", runtime.settings.ingest,
+            # the served warehouse's lead ids are read only for activities, which need them
+            known_lead_ids=(source.lead_ids().union(pending_lead_ids(runtime.home))
                             if table == "activities" else None),
-            stored_attribute_types=attribute_types if table == "leads" else None)
+            stored_attribute_types=source.attribute_kinds if table == "leads" else None)
     except ContractError as err:
         raise PushRefused(str(err)) from None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -123,15 +125,17 @@ def accept_push(runtime: Runtime, table: str, body: bytes, stored_leads: pd.Inde
         "merged_within_seconds": runtime.settings.serve.poll_seconds}
 
 
-def merge_pushed(runtime: Runtime, log: Any, wait_seconds: float = 30.0) -> int:
+def merge_pushed(runtime: Runtime, wait_seconds: float = 30.0) -> tuple[int, list[str]]:
     """Merge every pushed batch waiting in the drop folder into one new warehouse snapshot, in
     arrival order, each batch in its own transaction (a row pushed twice: the later push wins;
     columns a batch did not send keep their values). Batches are claimed while the warehouse's
     write lock is held, so two loaders never reorder them. A batch the merge refuses moves to
-    `drop/failed/` with its reason; the others are merged. Returns how many were merged."""
+    `drop/failed/` with its reason; the others are merged. Returns how many were merged, and
+    a line per refused batch."""
     drop = runtime.home / "drop"
     if not any(p.is_dir() for p in drop.glob(f"{PREFIX}*")):
-        return 0
+        return 0, []
+    refused: list[str] = []
     merged: list[tuple[Path, str, Any]] = []
     claimed: list[tuple[Path, str]] = []
     try:
@@ -148,7 +152,7 @@ def merge_pushed(runtime: Runtime, log: Any, wait_seconds: float = 30.0) -> int:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.move(taken, target)
                     (target / "reason.txt").write_text(f"{err}\n", encoding="utf-8")
-                    log.warning("pushed batch %s refused: %s", folder.name, err)
+                    refused.append(f"pushed batch {folder.name} refused: {err}")
     except BaseException:
         for taken, name in claimed:
             if taken.exists():
@@ -157,9 +161,7 @@ def merge_pushed(runtime: Runtime, log: Any, wait_seconds: float = 30.0) -> int:
     for taken, name, summary in merged:
         write_manifest(drop, name, summary)
         shutil.rmtree(taken, ignore_errors=True)
-    if merged:
-        log.info("%d pushed batches merged", len(merged))
-    return len(merged)
+    return len(merged), refused
 
 
 def push_routes(get_state: Any) -> dict[str, Any]:
@@ -178,30 +180,21 @@ def push_routes(get_state: Any) -> dict[str, Any]:
     def handler(table: str) -> Any:
         async def handle(scope: dict, receive: Any, send: Any) -> None:
             if scope.get("method") != "POST":
-                await _answer(send, 405, {"error": "use POST"})
+                await json_reply(send, 405, {"error": "use POST"})
                 return
             state = get_state()
             served = state.current if state is not None else None
             if served is None:
-                await _answer(send, 503, {"error": "models are still loading; see /readyz"})
+                await json_reply(send, 503, {"error": "models are still loading; see /readyz"})
                 return
             body = await read(receive)
             try:
                 out = await anyio.to_thread.run_sync(
-                    lambda: accept_push(state.runtime, table, body, served.source.lead_ids(),
-                                        served.source.attribute_kinds))
+                    lambda: accept_push(state.runtime, table, body, served.source))
             except PushRefused as err:
-                await _answer(send, 400, {"error": str(err)})
+                await json_reply(send, 400, {"error": str(err)})
                 return
-            await _answer(send, 202 if out["accepted"] else 400, out)
+            await json_reply(send, 202 if out["accepted"] else 400, out)
         return handle
 
     return {f"/ingest/{t}": handler(t) for t in PUSHED}
-
-
-async def _answer(send: Any, status: int, payload: Any) -> None:
-    body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})

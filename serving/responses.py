@@ -16,7 +16,13 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 async def reply(send: Send, status: int, message: str,
                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
     """An answer in the one error shape: `{"error": message}`."""
-    body = json.dumps({"error": message}).encode()
+    await json_reply(send, status, {"error": message}, extra)
+
+
+async def json_reply(send: Send, status: int, payload: Any,
+                     extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """`payload` as a JSON answer (the handlers the guard routes to answer this way)."""
+    body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode()), *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -310,7 +310,7 @@ async def _model_app(scope: dict, receive: Any, send: Any) -> None:
     """GET /model: versions, training window and test metrics of the models being served
     (served by the guard, after the key check: BentoML's router would redirect `/model` to
     `/model/`)."""
-    import json
+    from serving.responses import json_reply
 
     if scope["type"] != "http":
         return
@@ -320,11 +320,7 @@ async def _model_app(scope: dict, receive: Any, send: Any) -> None:
     else:
         state = _LIVE.get("state")
         status, payload = 200, (state.model_info() if state else {"ready": False})
-    body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    await json_reply(send, status, payload)
 
 
 def _known_fields() -> frozenset[str]:

@@ -389,7 +389,11 @@ class ServingState:
     def _merge_pushed(self) -> None:
         """Merge rows pushed since the last poll into a new snapshot (`serving.push`)."""
         try:
-            merge_pushed(self.runtime, log, self.runtime.settings.serve.poll_seconds)
+            merged, refused = merge_pushed(self.runtime, self.runtime.settings.serve.poll_seconds)
+            for line in refused:
+                log.warning("%s", line)
+            if merged:
+                log.info("%d pushed batches merged", merged)
         except Exception:  # the batches stay in the drop folder for the next poll
             log.exception("merging pushed rows failed; trying again next time")
 

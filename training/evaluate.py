@@ -11,12 +11,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from core.calibration_metrics import (  # noqa: F401 (re-exported for training's modules)
-    CALIBRATION_BINS,
-    bootstrap_ece,
-    calibration_curve,
-    expected_calibration_error,
-)
+from core.calibration_metrics import expected_calibration_error
 
 
 def lift_capture(y: np.ndarray, p: np.ndarray, top: float) -> tuple[float, float]:

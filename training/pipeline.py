@@ -17,6 +17,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from core.calibration_metrics import bootstrap_ece, calibration_curve
 from core.grades import grade_outcomes
 from core.model_bundle import OUTSIDE_RANGE_SHARE, ModelBundle
 from core.names import RunTag, VersionTag
@@ -35,8 +36,6 @@ from training import plots
 from training.dataset import build_dataset
 from training.evaluate import (
     age_band,
-    bootstrap_ece,
-    calibration_curve,
     group_auc,
     outside_training_range,
     paired_bootstrap,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from training.evaluate import calibration_curve
+from core.calibration_metrics import calibration_curve
 
 
 def _pyplot() -> Any:

@@ -22,6 +22,7 @@ from mlflow.models import infer_signature
 import core
 from core.model_bundle import META_FILE, ModelBundle, file_sha256, synthetic_rows
 from core.names import BUNDLE_ARTIFACT, EXPERIMENT, RunTag, VersionTag
+from core.processes import process_alive
 from core.registry import configure
 from core.settings import Runtime
 
@@ -104,23 +105,13 @@ def reap_orphaned_runs(experiment_id: str) -> list[str]:
     for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
         tags = run.data.tags
         pid = tags.get(RunTag.PID, "")
-        if tags.get(RunTag.HOST) != host or not pid.isdigit() or _alive(int(pid)):
+        if tags.get(RunTag.HOST) != host or not pid.isdigit() or process_alive(int(pid)):
             continue
         client.set_tag(run.info.run_id, RunTag.REAPED,
                        f"process {pid} ended without closing the run")
         client.set_terminated(run.info.run_id, "FAILED")
         reaped.append(run.info.run_id)
     return reaped
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:

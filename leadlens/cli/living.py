@@ -57,30 +57,15 @@ def monitor_cmd(obj: Obj, now: str | None, fmt: str) -> None:
     """Drift, realised performance, freshness and coverage of the @champion conversion model
     on the current data; the report is kept for the service and the dashboard. Exit status 3
     when an alarm fires."""
-    import pandas as pd
-
-    from core.names import REGISTERED_NAMES
-    from core.registry import champion_version, configure, load_version
-    from core.timestamps import default_as_of
-    from core.warehouse import Warehouse
-    from monitoring.monitor import monitor, save_report
+    from leadlens.jobs.refresh import champion_conversion, monitor_snapshot
 
     rt = obj.runtime
-    configure(rt.mlflow_uri)
-    name = REGISTERED_NAMES["conversion"]
-    version = champion_version(name)
-    if version is None:
-        raise click.ClickException(f"{name} has no @champion: run `leadlens promote`")
-    bundle = load_version(name, version, cache_dir=rt.home / "model-cache")
-    clock = timestamp(now, "--now")
-    with Warehouse(rt.warehouse_path, read_only=True) as wh:
-        try:
-            report = monitor(wh.con, bundle, rt.settings, default_as_of(wh.con),
-                             clock if clock is not None
-                             else pd.Timestamp.now("UTC").tz_localize(None))
-        except ValueError as err:
-            raise click.ClickException(str(err)) from None
-    path = save_report(rt.home, report)
+    try:
+        bundle = champion_conversion(rt)
+        report, path = monitor_snapshot(rt, bundle, rt.warehouse_path,
+                                        now=timestamp(now, "--now"))
+    except (LookupError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
     if fmt == "json":
         click.echo(json.dumps(report, indent=1, default=str))
     else:

@@ -27,9 +27,11 @@ from typing import Any
 
 import pandas as pd
 
+from core.model_bundle import ModelBundle
 from core.names import REGISTERED_NAMES
 from core.registry import champion_version, configure, load_version
 from core.settings import Runtime
+from core.timestamps import default_as_of
 from core.warehouse import Warehouse
 from core.warehouse_snapshots import snapshot_id
 from ingest.delta_folder import load_dropped, reclaim_stale
@@ -111,21 +113,11 @@ def _load_drops(runtime: Runtime, result: RefreshResult, say: Say) -> None:
         if summary is not None:  # None: another loader took it
             say(format_summary(summary))
             result.loaded.append(folder.name)
-    merged = merge_pushed(runtime, _SayLog(say))
+    merged, refused_pushes = merge_pushed(runtime)
+    for line in refused_pushes:
+        say(line)
     if merged:
         result.loaded.append(f"{merged} pushed batches")
-
-
-class _SayLog:
-    """The `log` `merge_pushed` writes to, as progress lines."""
-
-    def __init__(self, say: Say) -> None:
-        self.say = say
-
-    def info(self, msg: str, *args: object) -> None:
-        self.say(msg % args)
-
-    warning = info
 
 
 def _days_behind(bundle_until: str, as_of: pd.Timestamp) -> float:
@@ -148,6 +140,30 @@ def _retrain(runtime: Runtime, result: RefreshResult, say: Say) -> None:
             result.promoted.append(f"{REGISTERED_NAMES[kind]} v{decision.candidate}")
 
 
+def champion_conversion(runtime: Runtime) -> ModelBundle:
+    """The `@champion` conversion model; LookupError saying what to run when there is none."""
+    configure(runtime.mlflow_uri)
+    name = REGISTERED_NAMES["conversion"]
+    version = champion_version(name)
+    if version is None:
+        raise LookupError(f"{name} has no @champion: run `leadlens train` and "
+                          "`leadlens promote`")
+    return load_version(name, version, cache_dir=runtime.home / "model-cache")
+
+
+def monitor_snapshot(runtime: Runtime, bundle: ModelBundle, path: Path,
+                     as_of: pd.Timestamp | None = None, now: pd.Timestamp | None = None
+                     ) -> tuple[dict[str, Any], Path]:
+    """Monitor `bundle` on the warehouse file `path` at `as_of` (default: its default as_of),
+    `now` the clock for freshness (default: the wall clock); the report and where it is kept.
+    ValueError when the model cannot be monitored."""
+    with Warehouse(path, read_only=True) as wh:
+        report = monitor(wh.con, bundle, runtime.settings,
+                         as_of if as_of is not None else default_as_of(wh.con),
+                         now if now is not None else pd.Timestamp.now("UTC").tz_localize(None))
+    return report, save_report(runtime.home, report)
+
+
 def refresh(runtime: Runtime, now: pd.Timestamp | None = None, retrain: bool | None = None,
             say: Say = print) -> RefreshResult:
     """One refresh of the home (see the module docstring). `now`: the clock for freshness
@@ -162,14 +178,12 @@ def refresh(runtime: Runtime, now: pd.Timestamp | None = None, retrain: bool | N
     result = RefreshResult()
     with refresh_lock(runtime.home):
         _load_drops(runtime, result, say)
-        configure(runtime.mlflow_uri)
-        name = REGISTERED_NAMES["conversion"]
-        version = champion_version(name)
-        if version is None:
-            result.errors.append(f"{name} has no @champion: run `leadlens train` and "
-                                 "`leadlens promote`")
+        try:
+            bundle = champion_conversion(runtime)
+        except LookupError as err:
+            result.errors.append(str(err))
             return result
-        bundle = load_version(name, version, cache_dir=runtime.home / "model-cache")
+        version = bundle.meta.get("version")
         source = FeatureSource(runtime.warehouse_path, settings.engagement)
         try:
             as_of = source.default_as_of()
@@ -184,14 +198,10 @@ def refresh(runtime: Runtime, now: pd.Timestamp | None = None, retrain: bool | N
         result.history_rows = len(rows)
         say(f"recorded {len(rows):,} open leads' scores as of {as_of} (model v{version})")
         try:  # the snapshot just scored, even if a push was merged meanwhile
-            with Warehouse(scored_path, read_only=True) as wh:
-                report = monitor(wh.con, bundle, settings, as_of,
-                                 now if now is not None else pd.Timestamp.now("UTC").tz_localize(
-                                     None))
+            report, _path = monitor_snapshot(runtime, bundle, scored_path, as_of, now)
         except ValueError as err:
             result.errors.append(f"monitoring: {err}")
             return result
-        save_report(runtime.home, report)
         result.report = report
         for alarm in report["alarms"]:
             say(f"ALARM {alarm['check']}: {alarm['detail']}")

@@ -324,8 +324,6 @@ def test_a_folder_claimed_by_a_loader_that_died_is_given_back(tmp_path):
 
 
 def test_pushed_batches_merge_in_order_without_wiping_unsent_columns(tmp_path, home):
-    import logging
-
     from serving.push import merge_pushed
 
     drop = home / "drop"
@@ -333,7 +331,7 @@ def test_pushed_batches_merge_in_order_without_wiping_unsent_columns(tmp_path, h
     later = "lead_id,created_at,owner_rep_id,source\nL4,2025-03-05,R2,event\n"  # no industry
     _folder(drop / "push-20250101T000000000000Z-aaaa", leads=first)
     _folder(drop / "push-20250101T000001000000Z-bbbb", leads=later)
-    assert merge_pushed(_runtime(home), logging.getLogger("test")) == 2
+    assert merge_pushed(_runtime(home)) == (2, [])
     leads = _tables(home)["leads"].set_index("lead_id")
     assert leads.loc["L4", "owner_rep_id"] == "R2" and leads.loc["L4", "source"] == "event"
     assert leads.loc["L4", "industry"] == "software"  # the later push did not send it
