@@ -6,8 +6,10 @@ through its 12 monthly deltas, twice from the same start: once never retraining
 every `retrain.every_days`; the promotion gates decide), with the service up on the retraining
 home and a client asking it for a lead ten times a second throughout. Printed per month: the
 alarms of each arm, and the ECE of the scores each arm recorded that month on the leads then
-open, judged at the end on whether they converted within the horizon (months whose horizon ends
-inside the data only): the calibration a manager saw, with and without retraining.
+open, judged at the end on whether they converted within the horizon: the calibration a manager
+saw, with and without retraining. The world goes on `AFTER_DAYS` after its last delta
+(`simulate --after-days`, `truth/after.csv`, never given to LeadLens) so that the last months
+can be judged too.
 
 Part 2 (scale): a 100k-lead CRM (the demo simulator) ingested up to a day before its end, its
 models trained and promoted, then one refresh loading the last day as a delta (topped up to
@@ -35,6 +37,8 @@ import pandas as pd
 from _common import free_port, record, wait_ok
 
 KEY = "bench-key-" + "k" * 24
+AFTER_DAYS = 92
+"""Days the drifting world goes on after its last delta, to judge the last refreshes' scores."""
 
 
 def _cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -59,9 +63,10 @@ def _ece(y: np.ndarray, p: np.ndarray) -> float:
     return expected_calibration_error(y, p)
 
 
-def _recorded_ece(home: Path, final: Path, horizon_days: int) -> dict[str, float]:
+def _recorded_ece(home: Path, final: Path, crm: Path, horizon_days: int) -> dict[str, float]:
     """Per refresh recorded in the home's history: ECE of its scores against conversion within
-    the horizon (from the final data), for refreshes whose horizon ends inside the data."""
+    the horizon, judged on the final data and what became of the open leads after the world's
+    cutoff (`truth/after.csv`), for refreshes whose horizon ends inside what is known."""
     import duckdb
 
     from core.warehouse_snapshots import current_warehouse
@@ -70,6 +75,12 @@ def _recorded_ece(home: Path, final: Path, horizon_days: int) -> dict[str, float
         won = con.execute("SELECT lead_id, converted_at FROM leads WHERE converted_at IS NOT "
                           "NULL").df().set_index("lead_id")["converted_at"]
         end = pd.Timestamp(con.execute("SELECT max(cutoff) FROM export_cutoffs").fetchall()[0][0])
+    after_path = crm / "truth" / "after.csv"
+    if after_path.exists():
+        after = pd.read_csv(after_path, parse_dates=["converted_at"])
+        later = after.dropna(subset=["converted_at"]).set_index("lead_id")["converted_at"]
+        won = pd.concat([won, later.dt.tz_localize(None) if later.dt.tz else later])
+        end = end + pd.Timedelta(days=AFTER_DAYS)
     out = {}
     for path in sorted((home / "history").glob("scores-*.parquet")):
         rows = pd.read_parquet(path)
@@ -102,7 +113,7 @@ def _ask(base: str, lead: str, stop: threading.Event, out: list) -> None:
 def drift_part(leads: int, root: Path) -> dict[str, object]:
     crm = root / "crm"
     _cli(root, "simulate", "--world", "drifting", "--deltas", "monthly", "--leads", str(leads),
-         "--out", str(crm))
+         "--after-days", str(AFTER_DAYS), "--out", str(crm))
     homes = {arm: root / arm for arm in ("no_retrain", "retrain")}
     print("training the starting models", file=sys.stderr)
     _start_home(homes["no_retrain"], crm / "initial")
@@ -147,7 +158,7 @@ def drift_part(leads: int, root: Path) -> dict[str, object]:
         server.terminate()
         server.wait(timeout=60)
     horizon = 90
-    ece = {arm: _recorded_ece(home, homes["retrain"], horizon) for arm, home in homes.items()}
+    ece = {arm: _recorded_ece(home, homes["retrain"], crm, horizon) for arm, home in homes.items()}
     return {"drift_world_leads": leads, "months": months,
             "recorded_ece_no_retrain": ece["no_retrain"], "recorded_ece_retrain": ece["retrain"],
             "service_during_refreshes": {

@@ -285,6 +285,20 @@ class MonitorConfig(_Section):
     above this: an alarm."""
 
 
+class SparkConfig(_Section):
+    """The `spark` section: where `--engine spark` runs (SPARK_REMOTE, when set, wins: Spark
+    Connect)."""
+
+    master: str = "local[*]"
+    """`local[*]` (every core of this machine), `local[2]`, `spark://host:7077`, `yarn`, ..."""
+    app_name: str = "leadlens"
+    shuffle_partitions: int = Field(16, ge=1)
+    """Partitions of the joins and windows (`spark.sql.shuffle.partitions`); about 2-4 per core
+    of the cluster."""
+    driver_memory: str = Field("4g", pattern=r"^\d+[kmgt]?$")
+    """Memory of the driver (a local Spark runs everything in it), e.g. 4g."""
+
+
 class RetrainConfig(_Section):
     """The `retrain` section: when `leadlens refresh` retrains (the promotion gates decide
     whether the new models are served)."""
@@ -403,6 +417,7 @@ class Settings(_Section):
     history: HistoryConfig = HistoryConfig()
     monitor: MonitorConfig = MonitorConfig()
     retrain: RetrainConfig = RetrainConfig()
+    spark: SparkConfig = SparkConfig()
 
 
 @dataclass(frozen=True)

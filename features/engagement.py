@@ -42,13 +42,22 @@ class Dialect:
 
     name: str
     epoch_template: str  # seconds since 1970 as DOUBLE, `{}` is the timestamp expression
+    quote_char: str  # how a column name that may be a keyword is quoted
 
     def epoch(self, expr: str) -> str:
         """SQL for `expr` (a timestamp) as seconds since 1970."""
         return self.epoch_template.format(expr)
 
+    def quote(self, name: str) -> str:
+        """`name` as a quoted identifier (the quote character doubled inside)."""
+        q = self.quote_char
+        return q + name.replace(q, q + q) + q
 
-DUCKDB = Dialect("duckdb", "epoch_us({}) / 1e6")
+
+DUCKDB = Dialect("duckdb", "epoch_us({}) / 1e6", '"')
+SPARK = Dialect("spark", "unix_micros({}) / 1e6", "`")
+"""Spark SQL (3.1 and later): the same microseconds since 1970, so both engines compute every
+feature from the same doubles; the session's time zone must be UTC (`features.spark_engine`)."""
 
 
 LEAD_MARKS_SQL = """
@@ -146,10 +155,11 @@ def _kind_sql() -> str:
     return f"CASE {whens} END"
 
 
-def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKDB) -> str:
+def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKDB,
+                ordered: bool = True) -> str:
     """The whole feature query over tables `leads`, `activities` and `pair_input(pair_id, lead_id,
     as_of)`; returns one row per pair whose lead is known: `pair_id`, then the features in catalog
-    order, then the attributes."""
+    order, then the attributes (`ordered`: by pair_id; a distributed engine skips the sort)."""
     # Each joined activity falls in one slot: its kind times its age bucket (within the
     # shortest window, the next, ..., older than the longest). One integer equality per slot
     # counts it; a window's count is the sum of its buckets. The bucket edges use the same
@@ -176,8 +186,8 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
     # outcome words from the config, quoted as SQL literals (lower-cased, quotes doubled)
     responses = ", ".join("'" + o.lower().replace("'", "''") + "'"
                           for o in cfg.response_outcomes) or "NULL"
-    lead_attrs = "".join(f', l."{a}"' for a in attributes)
-    pair_attrs = "".join(f', p."{a}"' for a in attributes)
+    lead_attrs = "".join(f", l.{d.quote(a)}" for a in attributes)
+    pair_attrs = "".join(f", p.{d.quote(a)}" for a in attributes)
     return f"""
     WITH
     pairs AS (
@@ -193,7 +203,7 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
                (first_held_s IS NOT NULL AND first_held_s < ts) AS after_meeting
         FROM (
             SELECT lead_id, ts, kind, outbound, inbound, response, held, amount, weight,
-                   ts - lag(ts) OVER w_all AS gap_any,
+                   ts - lag(ts) OVER w_order AS gap_any,
                    ts - max(CASE WHEN outbound THEN ts END) OVER w_prev AS gap_out,
                    min(CASE WHEN response THEN ts END) OVER w_lead AS first_response_s,
                    min(CASE WHEN held THEN ts END) OVER w_lead AS first_held_s
@@ -218,8 +228,7 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
                     FROM activities WHERE lead_id IN (SELECT lead_id FROM pairs)
                 ) typed
             ) x
-            WINDOW w_all AS (PARTITION BY lead_id ORDER BY ts, activity_id
-                             ROWS UNBOUNDED PRECEDING),
+            WINDOW w_order AS (PARTITION BY lead_id ORDER BY ts, activity_id),
                    w_prev AS (PARTITION BY lead_id ORDER BY ts, activity_id
                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
                    w_lead AS (PARTITION BY lead_id ORDER BY ts, activity_id
@@ -296,7 +305,7 @@ def feature_sql(cfg: EngagementConfig, attributes: list[str], d: Dialect = DUCKD
     LEFT JOIN rep_hist rh ON rh.pair_id = p.pair_id
     LEFT JOIN src_hist sh ON sh.pair_id = p.pair_id
     LEFT JOIN all_hist ah ON ah.pair_id = p.pair_id
-    ORDER BY p.pair_id
+    {'ORDER BY p.pair_id' if ordered else ''}
     """  # noqa: S608 (catalog names, config numbers, quoted warehouse attribute columns; no values)
 
 
@@ -356,14 +365,21 @@ def select_pairs(con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp,
     converted or lost at `as_of` (an outcome at or after `as_of` is not known yet)."""
     if which not in ("open", "all"):
         raise ValueError(f"--leads must be 'open' or 'all', not {which!r}")
-    cond = "created_at <= $as_of"
-    if which == "open":
-        cond += (" AND (converted_at IS NULL OR converted_at >= $as_of)"
-                 " AND (closed_lost_at IS NULL OR closed_lost_at >= $as_of)")
+    cond = open_leads_condition("$as_of", which)
     ts = pd.Timestamp(as_of).to_pydatetime()
     ids = con.execute(f"SELECT lead_id FROM leads WHERE {cond} ORDER BY lead_id",  # noqa: S608 (fixed conditions; as_of bound)
                       {"as_of": ts}).df()
     return pd.DataFrame({"lead_id": ids["lead_id"], "as_of": pd.Timestamp(as_of)})
+
+
+def open_leads_condition(as_of: str, which: str = "open") -> str:
+    """SQL condition on `leads` for the leads created at or before `as_of` (an SQL expression:
+    a bound parameter or a literal); `open` keeps those not yet converted or lost then."""
+    cond = f"created_at <= {as_of}"
+    if which == "open":
+        cond += (f" AND (converted_at IS NULL OR converted_at >= {as_of})"
+                 f" AND (closed_lost_at IS NULL OR closed_lost_at >= {as_of})")
+    return cond
 
 
 def feature_columns(cfg: EngagementConfig, attributes: list[str]) -> list[str]:

@@ -17,7 +17,9 @@ Say = Callable[[str], None]
 _CHUNK = 50_000
 
 
-def _frame(lead_ids: list[str], rows: list[dict], explain: int) -> pd.DataFrame:
+def answer_frame(lead_ids: list[str], rows: list[dict], explain: int) -> pd.DataFrame:
+    """The answer rows as a table: lead_id, score, grade, percentile, model_version and
+    `explain` reason columns (the reason in words and its points)."""
     out = pd.DataFrame({
         "lead_id": lead_ids,
         "score": [r["score"] for r in rows],
@@ -55,7 +57,7 @@ def score_leads(source: FeatureSource, scorer: Scorer, leads: pd.DataFrame,
                    for c, a in zip(created, acts, strict=True)]
     feats = source.for_payload(records, acts, moments)
     rows = scorer.score_rows(feats, explain, open_book(source, scorer, as_of))
-    out = _frame([str(r["lead_id"]) for r in records], rows, explain)
+    out = answer_frame([str(r["lead_id"]) for r in records], rows, explain)
     out.insert(1, "as_of", pd.Series(moments, dtype="datetime64[ns]"))
     out.attrs["coverage"] = scorer.bundle.coverage(feats)
     return out
@@ -82,12 +84,12 @@ def score_open(source: FeatureSource, scorer: Scorer, as_of: pd.Timestamp, expla
         feats = source.for_ids(chunk, as_of)
         if book is None:  # one chunk: the chunk is the whole book
             book = np.sort(scorer.scores(feats))
-        parts.append(_frame(chunk, scorer.score_rows(feats, explain, book), explain))
+        parts.append(answer_frame(chunk, scorer.score_rows(feats, explain, book), explain))
         for name, share in scorer.bundle.coverage(feats).items():
             outside[name] = outside.get(name, 0.0) + share * len(chunk)
         if say is not None:
             say(f"scored {start + len(chunk):,} of {len(ids):,} open leads")
-    out = pd.concat(parts, ignore_index=True) if parts else _frame([], [], explain)
+    out = pd.concat(parts, ignore_index=True) if parts else answer_frame([], [], explain)
     out.attrs["coverage"] = {k: v / len(ids) for k, v in outside.items()} if ids else {}
     return out
 

@@ -179,15 +179,19 @@ class Scorer:
                      contrib: np.ndarray | None = None) -> list[dict[str, Any]]:
         """`score_rows` for prepared inputs (see `inputs`; `values` needed with `explain`;
         `contrib` as in `explain_matrix`)."""
-        explained: list[Explained] | None = None
-        if explain > 0:
-            if values is None:  # every caller passes them with `explain`
-                raise TypeError("score_matrix: `values` is needed with `explain`")
-            explained = self.explain_matrix(x, values, contrib)
-        s = (np.array([e.score for e in explained]) if explained is not None
-             else self.bundle.calibrator(self.raw_scores(x)))
-        return self.answers(s, [self.reasons(e, explain) for e in explained]
-                            if explained is not None else None, book)
+        return self.answers(*self.scores_and_reasons(x, values, explain, contrib), book)
+
+    def scores_and_reasons(self, x: np.ndarray, values: np.ndarray | None, explain: int = 0,
+                           contrib: np.ndarray | None = None,
+                           ) -> tuple[np.ndarray, list[list[dict[str, Any]]] | None]:
+        """The calibrated scores (unrounded) and, with `explain`, each row's top reasons."""
+        if explain <= 0:
+            return np.asarray(self.bundle.calibrator(self.raw_scores(x))), None
+        if values is None:  # every caller passes them with `explain`
+            raise TypeError("score_matrix: `values` is needed with `explain`")
+        explained = self.explain_matrix(x, values, contrib)
+        return (np.array([e.score for e in explained]),
+                [self.reasons(e, explain) for e in explained])
 
     def answers(self, s: np.ndarray, reasons: list[list[dict[str, Any]]] | None,
                 book: np.ndarray | None = None) -> list[dict[str, Any]]:

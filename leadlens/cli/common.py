@@ -75,3 +75,12 @@ def as_of_or_default(value: str | None, wh_path: Path) -> pd.Timestamp:
         return ts
     with Warehouse(wh_path, read_only=True) as wh:
         return default_as_of(wh.con)
+
+
+def report_rejected(counts: dict[str, int], where: str | None) -> None:
+    """Print the rows a Spark job kept aside, by reason, and where they are."""
+    if not counts:
+        return
+    click.echo(f"{sum(counts.values()):,} rows kept aside (not used) -> {where}")
+    for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {n:,}  {reason}")

@@ -29,20 +29,24 @@ if TYPE_CHECKING:
               help="With --world: write the export as initial/ (everything known 12 months "
               "before the cutoff) and deltas/01/ to deltas/12/ (each month's new and changed "
               "leads, its activities and its cutoff.txt), to upsert in order.")
+@click.option("--after-days", type=click.IntRange(0, 730), default=0,
+              help="With --world: go on this many days after the cutoff and write what became "
+              "of the leads open at it to truth/after.csv (to judge recorded scores with; "
+              "never read by LeadLens).")
 @click.pass_obj
-def simulate(obj: Obj, out_dir: Path, leads: int | None, reps: int | None,
+def simulate(obj: Obj, out_dir: Path, leads: int | None, reps: int | None,  # noqa: PLR0913 (one per option)
              months: int | None, seed: int | None, world: str | None,
-             deltas: str | None) -> None:
+             deltas: str | None, after_days: int) -> None:
     """Write a realistic simulated CRM export (defaults from the config's `simulate`)."""
     from tqdm import tqdm
 
     from leadlens.simulator.crm import simulate_crm, write_crm
 
     if world is not None:
-        _simulate_world(out_dir, world, leads, reps, months, seed, deltas)
+        _simulate_world(out_dir, world, leads, reps, months, seed, deltas, after_days)
         return
-    if deltas is not None:
-        raise click.UsageError("--deltas splits a world's export: give --world too")
+    if deltas is not None or after_days:
+        raise click.UsageError("--deltas and --after-days are for a world: give --world too")
 
     cfg = obj.runtime.settings.simulate
     overrides = {k: v for k, v in
@@ -61,7 +65,8 @@ def simulate(obj: Obj, out_dir: Path, leads: int | None, reps: int | None,
 
 
 def _simulate_world(out_dir: Path, name: str, leads: int | None, reps: int | None,
-                    months: int | None, seed: int | None, deltas: str | None = None) -> None:
+                    months: int | None, seed: int | None, deltas: str | None = None,
+                    after_days: int = 0) -> None:
     from leadlens.simulator.deltas import Export, write_monthly
     from leadlens.simulator.worlds import DELTA_MONTHS, build_world, world, write_world
 
@@ -73,7 +78,7 @@ def _simulate_world(out_dir: Path, name: str, leads: int | None, reps: int | Non
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--world") from None
     say(f"simulating the {name} world: {chosen.description}")
-    crm = build_world(chosen)
+    crm = build_world(chosen, after_days=after_days)
     if deltas == "monthly":
 
         def written(export: Export) -> None:
@@ -96,7 +101,9 @@ def _simulate_world(out_dir: Path, name: str, leads: int | None, reps: int | Non
             f"{crm.cutoff} -> {out_dir}\n"
             f"  ingest initial/ then each deltas/NN/ in order, with --as-of its cutoff.txt\n"
             f"  truth at the final cutoff (never read by LeadLens): {out_dir / 'truth'} "
-            f"({len(crm.truth):,} open leads)")
+            f"({len(crm.truth):,} open leads)"
+            + (f"; what became of them in the {after_days} days after it: truth/after.csv"
+               if after_days else ""))
         return
     paths = write_world(crm, out_dir)
     click.echo(

@@ -46,30 +46,38 @@ def _scoring(obj: Obj, kind: str = "conversion") -> tuple[FeatureSource, Scorer]
               "--input with a created_at and no activities: at its creation).")
 @click.option("--explain", type=click.IntRange(0, 20), default=0,
               help="Add the top N reasons per lead.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output .csv or .parquet.")
+@click.option("--out", required=True,
+              help="Output .csv or .parquet; with --engine spark a Parquet folder or URI.")
 @click.option("--source", "mapping_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Source mapping for an --input in a flat export's own "
               "format (its outcome column may be absent).")
-@click.option("--engine", type=click.Choice(["native", "compiled"]), default="native",
+@click.option("--engine", type=click.Choice(["native", "compiled", "spark"]), default="native",
               show_default=True, help="compiled: the trees compiled to native code (treelite + "
               "tl2cgen, cached per model in the home; the same scores, faster in bulk; falls "
-              "back to native with a note when there is no C compiler).")
+              "back to native with a note when there is no C compiler). spark: every lead open "
+              "at --as-of in the contract tables under --data, features and scores computed on "
+              "Apache Spark (config section `spark`).")
+@click.option("--data", default=None, help="With --engine spark: a folder or URI holding "
+              "leads.parquet (or .csv) and activities.parquet (or .csv), contract columns.")
 @click.pass_obj
 def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads: bool,  # noqa: PLR0913 (one per option)
-          as_of: str | None, explain: int, out: Path, mapping_path: Path | None,
-          engine: str) -> None:
+          as_of: str | None, explain: int, out: str, mapping_path: Path | None,
+          engine: str, data: str | None) -> None:
     """Score leads with the @champion conversion model (the same code as the service)."""
     from core.model_bundle import coverage_warning
     from ingest.readers import read_table_file as read_table
     from serving.batch import score_leads, score_open
 
+    if engine == "spark":
+        _score_on_spark(obj, data, as_of, explain, out, input_path, open_leads)
+        return
     if open_leads == (input_path is not None):
         raise click.UsageError("give either --input FILE or --open")
     if mapping_path is not None and input_path is None:
         raise click.UsageError("--source maps an --input file")
     when = as_of_or_default(as_of, obj.runtime.warehouse_path)
     source, scorer = _scoring(obj)
+    path = Path(out)
     if engine == "compiled":
         from serving.compiled_trees import compiled_raw_score
 
@@ -92,16 +100,16 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
         raise click.ClickException(str(err)) from None
     finally:
         source.close()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        frame.to_parquet(out, index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".parquet":
+        frame.to_parquet(path, index=False)
     else:
-        frame.to_csv(out, index=False)
+        frame.to_csv(path, index=False)
     at_creation = int((frame["as_of"] != when).sum()) if "as_of" in frame else 0
     moment = (f"{at_creation:,} at their creation, the rest as of {when}" if at_creation
               else f"as of {when}")
     click.echo(f"{len(frame):,} leads scored ({moment}) with {registered_name(CONVERSION)} "
-               f"v{scorer.version} -> {out}")
+               f"v{scorer.version} -> {path}")
     coverage = frame.attrs.get("coverage", {})
     if coverage:
         click.echo("outside the training range: " + ", ".join(
@@ -109,6 +117,26 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
         warning = coverage_warning(coverage)
         if warning:
             say(f"WARNING: {warning}")
+
+
+def _score_on_spark(obj: Obj, data: str | None, as_of: str | None, explain: int, out: str,
+                    input_path: Path | None, open_leads: bool) -> None:
+    from features.spark_engine import SparkInputError, SparkUnavailable
+    from leadlens.cli.common import report_rejected, timestamp
+    from serving.models import NoChampion
+    from serving.spark_scoring import score_to_parquet
+
+    if data is None or input_path is not None or open_leads:
+        raise click.UsageError("--engine spark scores the leads open in --data (the contract "
+                               "tables): give --data, not --input or --open")
+    try:
+        run = score_to_parquet(obj.runtime, data, timestamp(as_of, "--as-of"), explain, out,
+                               say)
+    except (SparkUnavailable, SparkInputError, NoChampion) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"{run.rows:,} leads scored as of {run.as_of} on Spark with "
+               f"{registered_name(CONVERSION)} -> {out}")
+    report_rejected(run.rejected, run.rejected_at)
 
 
 def _mapped_leads(path: Path, mapping_path: Path) -> tuple[pd.DataFrame, bool]:

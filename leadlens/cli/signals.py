@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pandas as pd
 
-from leadlens.cli.common import Obj, open_warehouse, say, timestamp
+from leadlens.cli.common import Obj, open_warehouse, report_rejected, say, timestamp
 
 
 @click.command()
@@ -16,10 +17,16 @@ from leadlens.cli.common import Obj, open_warehouse, say, timestamp
               help="Point in time (ISO-8601, UTC); only activities strictly before it count.")
 @click.option("--leads", "which", type=click.Choice(["open", "all"]), default="open",
               show_default=True, help="Leads open at as_of, or every lead created by then.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file (.parquet or .csv).")
+@click.option("--out", default=None,
+              help="Output file (.parquet or .csv); with --engine spark a Parquet folder or URI.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
+              show_default=True, help="spark: the same feature definitions on Apache Spark, "
+              "reading the contract tables under --data (config section `spark`).")
+@click.option("--data", default=None, help="With --engine spark: a folder or URI holding "
+              "leads.parquet (or .csv) and activities.parquet (or .csv), contract columns.")
 @click.pass_obj
-def features(obj: Obj, list_only: bool, as_of: str | None, which: str, out: Path | None) -> None:
+def features(obj: Obj, list_only: bool, as_of: str | None, which: str, out: str | None,
+             engine: str, data: str | None) -> None:
     """Engagement features for every lead at one point in time."""
 
     from features.catalog import format_data_dictionary
@@ -33,16 +40,44 @@ def features(obj: Obj, list_only: bool, as_of: str | None, which: str, out: Path
                 attrs = wh.attribute_types()
         click.echo(format_data_dictionary(cfg, attrs))
         return
+    if engine == "spark":
+        _spark_features(obj, data, timestamp(as_of, "--as-of"), which, out)
+        return
     if as_of is None or out is None:
         raise click.UsageError("give --as-of and --out (or --list)")
     ts = timestamp(as_of, "--as-of")
+    path = Path(out)
     with open_warehouse(obj) as wh:
         pairs = select_pairs(wh.con, ts, which)
         say(f"computing features for {len(pairs):,} {which} leads as of {ts}")
         frame = batch_features(wh.con, pairs, cfg, list(wh.attribute_types()))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        frame.to_csv(out, index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        frame.to_csv(path, index=False)
     else:
-        frame.to_parquet(out, index=False)
+        frame.to_parquet(path, index=False)
     click.echo(f"{len(frame):,} leads x {frame.shape[1] - 2} features -> {out}")
+
+
+def _spark_features(obj: Obj, data: str | None, as_of: pd.Timestamp | None, which: str,
+                    out: str | None) -> None:
+    from features.spark_engine import (
+        SparkInputError,
+        SparkUnavailable,
+        spark_session,
+        write_features,
+    )
+
+    if data is None or out is None:
+        raise click.UsageError("--engine spark needs --data (the contract tables) and --out")
+    settings = obj.runtime.settings
+    try:
+        spark = spark_session(settings.spark)
+        say(f"computing features on Spark ({settings.spark.master}) from {data}")
+        run = write_features(spark, data, as_of, which, settings.engagement,
+                             settings.ingest.personal_data_columns,
+                             settings.ingest.keep_columns, out)
+    except (SparkUnavailable, SparkInputError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"{run.rows:,} {which} leads as of {run.as_of} -> {out}")
+    report_rejected(run.rejected, run.rejected_at)

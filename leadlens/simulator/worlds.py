@@ -161,6 +161,9 @@ class WorldCRM:
     reps: pd.DataFrame
     cutoff: pd.Timestamp
     truth: pd.DataFrame  # lead_id, p_true (within the horizon after the cutoff)
+    after: pd.DataFrame | None = None
+    """With `after_days`: the outcomes of the leads open at the cutoff in the days after it
+    (lead_id, converted_at, closed_lost_at; one draw of the future, to judge recorded scores)."""
 
 
 def _quality(world: World, rng: np.random.Generator, n: int, rep_skill: np.ndarray,
@@ -216,8 +219,10 @@ def _step(world: World, rng: np.random.Generator, day: np.ndarray, stage: np.nda
 
 
 def build_world(world: World, horizon_days: int = 90, draws: int = 200,
-                seed: int | None = None) -> WorldCRM:
-    """Simulate `world` day by day up to its cutoff and estimate the truth for its open leads."""
+                seed: int | None = None, after_days: int = 0) -> WorldCRM:
+    """Simulate `world` day by day up to its cutoff and estimate the truth for its open leads;
+    with `after_days`, go on that many days after the cutoff (its own random stream, so the
+    export and the truth are the same as without) and keep what became of the open leads."""
     rng = np.random.default_rng(world.seed if seed is None else seed)
     skill = rng.normal(0, world.rep_skill_sd, world.reps)
     discipline = np.clip(rng.normal(1.0, 0.3, world.reps), 0.3, 1.6)
@@ -249,7 +254,38 @@ def build_world(world: World, horizon_days: int = 90, draws: int = 200,
                  won_day, lost_day, acts)
     open_idx = np.flatnonzero((won_day < 0) & (lost_day < 0))
     truth = _truth(world, rng, book, open_idx, horizon_days, draws)
-    return _frames(world, rng, book, open_idx, truth)
+    after = _after(world, np.random.default_rng([world.seed if seed is None else seed, 1]),
+                   book, open_idx, after_days) if after_days else None
+    return replace(_frames(world, rng, book, open_idx, truth), after=after)
+
+
+def _after(world: World, rng: np.random.Generator, book: _Book, idx: np.ndarray,
+           days: int) -> pd.DataFrame:
+    """One continuation of the open leads' process for `days` days after the cutoff: who
+    converted or was lost, and when (no new leads, no activities)."""
+    st, tc, qt = book.stage[idx].copy(), book.touches[idx].copy(), book.quiet[idx].copy()
+    won_day = np.full(len(idx), -1)
+    lost_day = np.full(len(idx), -1)
+    for d in range(days):
+        live = np.flatnonzero((won_day < 0) & (lost_day < 0))
+        if live.size == 0:
+            break
+        touched, advanced, converted, lost = _step(
+            world, rng, np.full(live.size, world.days + d), st[live], tc[live], qt[live],
+            book.quality[idx[live]], book.discipline[idx[live]])
+        st[live[advanced]] += 1
+        tc[live[touched]] += 1
+        qt[live] = np.where(touched, 0, qt[live] + 1)
+        won_day[live[converted]] = world.days + d
+        lost_day[live[lost & ~converted]] = world.days + d
+    start = pd.Timestamp(START)
+    secs = pd.to_timedelta(rng.integers(9 * 3600, 17 * 3600, len(idx)), unit="s")
+
+    def at(day: np.ndarray) -> pd.Series:
+        return pd.Series(start + pd.to_timedelta(day, unit="D") + secs).where(day >= 0)
+
+    return pd.DataFrame({"lead_id": [f"W{i:06d}" for i in idx], "converted_at": at(won_day),
+                         "closed_lost_at": at(lost_day)})
 
 
 def _truth(world: World, rng: np.random.Generator, book: _Book, idx: np.ndarray,
@@ -336,11 +372,14 @@ def write_world(crm: WorldCRM, out_dir: Path) -> dict[str, Path]:
 
 
 def write_truth(crm: WorldCRM, out_dir: Path) -> Path:
-    """`truth/open_leads.csv` and `truth/cutoff.txt` (the world's cutoff) under `out_dir`."""
+    """`truth/open_leads.csv` and `truth/cutoff.txt` (the world's cutoff) under `out_dir`, and
+    `truth/after.csv` when the world went on after its cutoff."""
     (out_dir / "truth").mkdir(parents=True, exist_ok=True)
     path = out_dir / "truth" / "open_leads.csv"
     crm.truth.to_csv(path, index=False)
     (out_dir / "truth" / "cutoff.txt").write_text(f"{crm.cutoff.isoformat()}\n")
+    if crm.after is not None:
+        crm.after.to_csv(out_dir / "truth" / "after.csv", index=False, date_format=DATE_FORMAT)
     return path
 
 
