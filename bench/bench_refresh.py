@@ -93,6 +93,20 @@ def _recorded_ece(home: Path, final: Path, crm: Path, horizon_days: int) -> dict
     return out
 
 
+def _refusals(log: str, name: str) -> list[str]:
+    """The reasons (not the notes) a refresh's promotion of `name` printed when it refused."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"{name}: v") and "NOT promoted" in line:
+            block = []
+            for follow in lines[i + 1:]:
+                if not follow.startswith("  "):
+                    break
+                block.append(follow.strip())
+            return [b[2:] for b in block if b.startswith("- ") and not b.startswith("- note")]
+    return []
+
+
 def _ask(base: str, lead: str, stop: threading.Event, out: list) -> None:
     """Ask the service for one lead ten times a second until `stop`: (status, ms) each."""
     import httpx
@@ -150,6 +164,7 @@ def drift_part(leads: int, root: Path) -> dict[str, object]:
                     row["retrain_promoted"] = next((line.split("promoted: ")[1] for line in
                                                     done.stdout.splitlines()
                                                     if "promoted: " in line), "")
+                    row["conversion_refused"] = _refusals(done.stderr, "leadlens-conversion")
             print(f"month {m:2d}: {row}", file=sys.stderr)
             months.append(row)
         stop.set()

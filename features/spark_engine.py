@@ -65,10 +65,13 @@ def java_problem() -> str | None:
 
 
 def spark_session(cfg: SparkConfig) -> SparkSession:
-    """A Spark session as `cfg` says: Spark Connect when SPARK_REMOTE is set, else `cfg.master`
-    (a local Spark needs Java 17). The session's time zone is UTC, as the warehouse's."""
+    """A Spark session as `cfg` says: Spark Connect when SPARK_REMOTE is set; under
+    `spark-submit` (`leadlens/spark_main.py`) the master and memory spark-submit was given;
+    else `cfg.master` (a local Spark needs Java 17). The session's time zone is UTC, as the
+    warehouse's."""
     remote = os.environ.get("SPARK_REMOTE")
-    if not remote:
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started the JVM
+    if not remote and not submitted:
         problem = java_problem()
         if problem:
             raise SparkUnavailable(problem)
@@ -81,16 +84,17 @@ def spark_session(cfg: SparkConfig) -> SparkSession:
     except ImportError:
         raise SparkUnavailable("pyspark is not installed: pip install 'leadlens[spark]'") from None
     builder = SparkSession.builder.appName(cfg.app_name)
-    builder = builder.remote(remote) if remote else builder.master(cfg.master)
+    if remote:
+        builder = builder.remote(remote)
+    elif not submitted:
+        builder = builder.master(cfg.master)
     conf = {"spark.sql.session.timeZone": "UTC",
-            "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
-            "spark.ui.enabled": "false",
-            "spark.ui.showConsoleProgress": "false",
-            "spark.log.level": "ERROR",
             "spark.sql.execution.arrow.pyspark.enabled": "true"}
-    if not remote:
-        conf["spark.driver.memory"] = cfg.driver_memory
-    if not remote and cfg.master.startswith("local"):
+    if not remote and not submitted:  # otherwise the cluster's (or spark-submit's) settings
+        conf |= {"spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
+                 "spark.driver.memory": cfg.driver_memory, "spark.ui.enabled": "false",
+                 "spark.ui.showConsoleProgress": "false", "spark.log.level": "ERROR"}
+    if not remote and not submitted and cfg.master.startswith("local"):
         # a local Spark's Python workers run this interpreter (and its packages), not the
         # first `python3` on the PATH (PySpark reads the variable when the session starts);
         # a cluster says which Python its workers run
