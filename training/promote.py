@@ -6,6 +6,15 @@ features as of each snapshot. The candidate must reach the configured AUC floor 
 ceiling and must not fall behind the champion by more than the tolerance. `--version N` below the
 champion is a rollback (the absolute gates still apply); `--force` skips the gates and records
 the reason on the version.
+
+The calibration ceiling does not keep a champion that fails it on the newest resolved leads: a
+replay-trained candidate's ECE is that of a fit calibrated a horizon before its test, so after
+the base rate moves every retrain fails the ceiling for about two horizons while the champion,
+calibrated even earlier, drifts further off. When a candidate whose data ends later than the
+champion's fails only the ceiling, the champion is scored on the candidate's test leads (it may
+have learned some of their outcomes, which can only flatter it); if its ECE is above the ceiling
+even at the low end of its 90% interval, the refusal becomes a note and the candidate, whose
+calibration is fitted on those newest outcomes, is promoted.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from core.calibration_metrics import bootstrap_ece, expected_calibration_error
 from core.model_bundle import ModelBundle
 from core.names import CHAMPION, VersionTag
 from core.registry import VersionInfo, champion_version, load_version, model_versions
@@ -139,7 +149,13 @@ def _judge(decision: Decision, gates: PromoteConfig, kind: str, cand: ModelBundl
     _noise_gates(decision, gates, cand.meta.get("test_noise"), cm, y)
     _leakage_gate(decision, cand.meta.get("leakage") or {})
     if champ is not None:
-        _champion_figures(decision, name, champ, cand, data)
+        champion = _champion_figures(decision, name, champ, cand, data)
+        if _data_ends_later(cand, champion) and any(
+                r.startswith("calibration error") for r in decision.reasons):
+            try:
+                _calibration_rescue(decision, gates, y, champion.predict(data))
+            except ValueError:  # noted by _champion_figures when the champion cannot score
+                pass
         hm = decision.champion_metrics
         other_book = decision.champion_on_own_replay and (
             decision.champion_until != cand.meta.get("until"))
@@ -153,8 +169,31 @@ def _judge(decision: Decision, gates: PromoteConfig, kind: str, cand: ModelBundl
                 f"by more than the tolerance {gates.auc_tolerance}")
 
 
+def _data_ends_later(cand: ModelBundle, champion: ModelBundle) -> bool:
+    """The candidate's data ends after the champion's."""
+    a, b = cand.meta.get("until"), champion.meta.get("until")
+    return bool(a and b and pd.Timestamp(a) > pd.Timestamp(b))
+
+
+def _calibration_rescue(decision: Decision, gates: PromoteConfig, y: np.ndarray,
+                        champion_scores: np.ndarray) -> None:
+    """Turn the calibration-ceiling refusal into a note when the champion, scored on the same
+    test leads, is above the ceiling too (at the low end of its 90% interval)."""
+    refusal = next((r for r in decision.reasons if r.startswith("calibration error")), None)
+    if refusal is None or int(y.sum()) < gates.min_positives_ece:
+        return
+    ece = expected_calibration_error(y, champion_scores)
+    low, _high = bootstrap_ece(y, champion_scores)
+    if low <= gates.max_ece:
+        return
+    decision.reasons[decision.reasons.index(refusal)] = (
+        f"note: {refusal}; the champion v{decision.champion} is further off on these leads "
+        f"(ECE {ece:.4f}, 90% interval from {low:.4f}) and this candidate's calibration is "
+        "fitted on newer outcomes: the ceiling does not keep the champion")
+
+
 def _champion_figures(decision: Decision, name: str, champ: int, cand: ModelBundle,
-                      data: pd.DataFrame) -> None:
+                      data: pd.DataFrame) -> ModelBundle:
     """The champion's figures to compare with: scored on the candidate's test, unless it was
     trained on outcomes inside that test's window (its data ends after the candidate's replay
     origin, as when models are retrained every few weeks): scored there it would be judged on
@@ -169,12 +208,13 @@ def _champion_figures(decision: Decision, name: str, champ: int, cand: ModelBund
         decision.reasons.append(
             f"note: the champion v{champ} learned outcomes up to {str(until)[:10]}, inside this "
             f"test's window (from {str(origin)[:10]}): compared by its own replay figures")
-        return
+        return champion
     try:
         decision.champion_metrics = score_metrics(y=data["label"].to_numpy(),
                                                   p=champion.predict(data))
     except ValueError as err:
         decision.reasons.append(f"note: the champion cannot score this test set ({err})")
+    return champion
 
 
 def _leakage_gate(decision: Decision, flags: dict[str, dict]) -> None:

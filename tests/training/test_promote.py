@@ -205,3 +205,36 @@ def test_loaders_of_one_version_at_once_do_not_trip_over_each_other(trained, tmp
                                                         cache_dir=tmp_path), range(8)))
     assert all(b.features == bundles[0].features for b in bundles)
     assert [p.name for p in tmp_path.iterdir()] == [f"leadlens-dropout-v{version}"]
+
+
+def test_the_calibration_ceiling_does_not_keep_a_champion_further_off():
+    """A candidate refused on calibration alone is let through when the champion, on the same
+    test leads, is above the ceiling too (the low end of its interval); not otherwise."""
+    import numpy as np
+
+    from training.promote import Decision, _calibration_rescue
+
+    gates = PromoteConfig(max_ece=0.05, min_positives_ece=30)
+    rng = np.random.default_rng(3)
+    p_true = rng.uniform(0.02, 0.3, 4000)
+    y = (rng.random(4000) < p_true).astype(float)
+    refusal = ("calibration error 0.0850 is above the ceiling 0.05 even at the low end of its "
+               "90% interval (0.0727)")
+
+    def judge(champion_scores: np.ndarray, positives_y: np.ndarray = y) -> list[str]:
+        d = Decision("leadlens-conversion", 10, 9, promoted=False,
+                     reasons=["note: judged on ...", refusal])
+        _calibration_rescue(d, gates, positives_y, champion_scores)
+        return d.reasons
+
+    further_off = judge(np.clip(p_true * 1.8, 0, 1))  # the base rate moved: scores too high
+    assert _blocking_text(further_off) == []
+    assert any("the champion v9 is further off on these leads" in r for r in further_off)
+    assert _blocking_text(judge(p_true)) == [refusal]  # a calibrated champion: still refused
+    few = np.zeros(4000)
+    few[:10] = 1  # too few positives to judge the champion's calibration: still refused
+    assert _blocking_text(judge(np.full(4000, 0.5), few)) == [refusal]
+
+
+def _blocking_text(reasons: list[str]) -> list[str]:
+    return [r for r in reasons if not r.startswith("note:")]
