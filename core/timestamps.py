@@ -70,13 +70,15 @@ def record_cutoff(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> None:
 
 def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     """Where the data ends: the export's recorded cutoff, else the latest timestamp it holds
-    (training's default `until`)."""
-    cutoff = export_cutoff(con)
-    return cutoff if cutoff is not None else latest_timestamp(con)
+    (training's default `until`); rows newer than the cutoff (pushed by the CRM since the
+    export) move it to them."""
+    cutoff, latest = export_cutoff(con), latest_timestamp(con)
+    return latest if cutoff is None or latest >= cutoff else cutoff
 
 
 def default_as_of(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     """The `as_of` used when none is given (CLI and service): the export's cutoff, else just
-    after the latest data, so every activity of the export counts."""
-    cutoff = export_cutoff(con)
-    return cutoff if cutoff is not None else latest_timestamp(con) + AFTER_DATA
+    after the latest data, so every activity of the export counts; rows newer than the cutoff
+    (pushed by the CRM since the export) count too."""
+    cutoff, latest = export_cutoff(con), latest_timestamp(con)
+    return latest + AFTER_DATA if cutoff is None or latest >= cutoff else cutoff

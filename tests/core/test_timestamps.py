@@ -54,6 +54,12 @@ def test_a_recorded_cutoff_is_where_the_data_ends(tmp_path, crm_files, ingest_co
         assert default_as_of(wh.con) == pd.Timestamp("2025-03-31")  # strictly before it counts
     path = tmp_path / "w.duckdb"
     assert as_of_or_default(None, path) == pd.Timestamp("2025-03-31")
+    # a row newer than the cutoff (pushed by the CRM since the export) counts
+    with Warehouse(path) as wh:
+        wh.con.execute("UPDATE activities SET occurred_at = TIMESTAMP '2025-04-02 10:00:00' "
+                       "WHERE activity_id = (SELECT min(activity_id) FROM activities)")
+        assert data_end(wh.con) == pd.Timestamp("2025-04-02 10:00:00")
+        assert default_as_of(wh.con) == pd.Timestamp("2025-04-02 10:00:01")
 
 
 def test_ingest_as_of_records_the_cutoff_and_refuses_an_impossible_one(tmp_path, crm_files,
