@@ -3,7 +3,8 @@
 Everything in the warehouse is naive UTC (a value without an offset is read as UTC). The default
 `as_of` of the CLI, the service and the rep report is the same moment: the export's cutoff when one
 was recorded at ingest, else one second after the latest timestamp the warehouse holds, so every
-activity of the export counts ("strictly before as_of").
+activity of the export counts ("strictly before as_of"); rows newer than a recorded cutoff (pushed
+by the CRM since the export, up to `ingest.max_days_ahead` after the clock) move it past them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Batch engagement features for (lead_id, as_of) pairs, computed inside the warehouse.
 
-One SQL query, kept portable: plain joins, `GROUP BY` with `FILTER`, and window functions with
-`ROWS UNBOUNDED PRECEDING` (no DuckDB-only joins). The only engine-specific piece is how a
-timestamp becomes epoch seconds, isolated in `Dialect`, so the same text can later run on Spark
-SQL for CRMs too large for one machine.
+One SQL query, kept portable: plain joins, `GROUP BY` with `FILTER`, and window functions
+(running sums over `ROWS UNBOUNDED PRECEDING`; `lag` over an ordered window without a frame, as
+Spark requires; no DuckDB-only joins). The engine-specific pieces, how a timestamp becomes epoch
+seconds and how a column name is quoted, are a `Dialect`: the same definition runs in DuckDB
+(`DUCKDB`) and on Spark SQL (`SPARK`, `features.spark_engine`) for CRMs beyond one machine.
 
 Per-activity marks (gap to the previous activity, before the first response, after the first
 held meeting) are computed once per activity, in one window pass over the leads' activities,

@@ -21,11 +21,7 @@ import numpy as np
 import pandas as pd
 
 from core.model_bundle import META_FILE, ModelBundle, load_bundle
-from core.names import CONVERSION, registered_name
-from core.settings import Runtime, ServeConfig
-from core.timestamps import AFTER_DATA
-from features.engagement import feature_columns
-from features.spark_engine import SparkInputError, SparkRun
+from core.settings import ServeConfig
 from serving.batch import answer_frame
 from serving.scorer import Scorer, percentiles
 
@@ -55,8 +51,12 @@ class ShippedModel:
 
     @property
     def digest(self) -> str:
-        """One digest for the files (the bundle's metadata holds each model file's)."""
-        return hashlib.sha256(self.files[META_FILE]).hexdigest()
+        """One digest for the files (the bundle's metadata holds each model file's) and the
+        settings the scorer answers with (grade cut-offs, labels)."""
+        h = hashlib.sha256(self.files[META_FILE])
+        h.update(self.serve.model_dump_json().encode())
+        h.update(repr(sorted(self.labels.items())).encode())
+        return h.hexdigest()
 
     def scorer(self) -> Scorer:
         """The scorer, loaded once per worker through the shared loader (which refuses files
@@ -109,7 +109,9 @@ def _with_percentiles(book: np.ndarray,
         for part in batches:
             pct = percentiles(part.pop(UNROUNDED).to_numpy(float), book)
             part.pop(BOOK)
-            yield part.assign(percentile=np.round(pct, 1))
+            # rounded as the answers round them (Python's round, not numpy's)
+            yield part.assign(percentile=[None if np.isnan(v) else round(float(v), 1)
+                                          for v in pct])
     return apply
 
 
@@ -126,40 +128,3 @@ def score_features(features: DataFrame, scorer: Scorer, explain: int = 0) -> Dat
     book = np.sort(scores[BOOK].to_numpy(float))
     return scored.mapInPandas(_with_percentiles(book), _schema(explain))
 
-
-def score_to_parquet(runtime: Runtime, location: str, as_of: pd.Timestamp | None, explain: int,
-                     out: str, say: Callable[[str], None]) -> SparkRun:
-    """`leadlens score --engine spark`: every lead open at `as_of` (default: just after the
-    latest data) in the contract tables under `location`, scored by the champion, written as
-    Parquet to `out`; unusable rows kept aside next to it."""
-    from features.spark_engine import (
-        data_end,
-        keep_aside,
-        open_pairs,
-        read_tables,
-        spark_features,
-        spark_session,
-    )
-    from serving.models import load_champion
-
-    ingest = runtime.settings.ingest
-    spark = spark_session(runtime.settings.spark)
-    tables = read_tables(spark, location, ingest.personal_data_columns,
-                         ingest.keep_columns)
-    tables.register()
-    when = pd.Timestamp(as_of) if as_of is not None else data_end(spark) + AFTER_DATA
-    scorer = load_champion(runtime, CONVERSION, list(tables.attributes))
-    missing = [f for f in scorer.bundle.features if f not in
-               feature_columns(runtime.settings.engagement, list(tables.attributes))]
-    if missing:
-        raise SparkInputError(f"{location}: the champion needs lead column {missing[0]!r}, "
-                              "which the leads table does not have")
-    say(f"scoring the leads open at {when} on Spark ({spark.conf.get('spark.master', 'remote')}) "
-        f"with {registered_name(CONVERSION)} v{scorer.version}")
-    feats = spark_features(spark, tables, open_pairs(spark, when, "open"),
-                           runtime.settings.engagement)
-    scored = score_features(feats, scorer, explain)
-    scored.write.mode("overwrite").parquet(out)
-    rows = spark.read.parquet(out).count()
-    rejected, where = keep_aside(tables, out)
-    return SparkRun(when, rows, rejected, where)

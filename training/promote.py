@@ -12,9 +12,9 @@ replay-trained candidate's ECE is that of a fit calibrated a horizon before its 
 the base rate moves every retrain fails the ceiling for about two horizons while the champion,
 calibrated even earlier, drifts further off. When a candidate whose data ends later than the
 champion's fails only the ceiling, the champion is scored on the candidate's test leads (it may
-have learned some of their outcomes, which can only flatter it); if its ECE is above the ceiling
-even at the low end of its 90% interval, the refusal becomes a note and the candidate, whose
-calibration is fitted on those newest outcomes, is promoted.
+have learned some of their outcomes, which can only flatter it); if its ECE there is above the
+ceiling even at the low end of its 90% interval and above the candidate's, the refusal becomes a
+note and the candidate, whose calibration is fitted on those newest outcomes, is promoted.
 """
 
 from __future__ import annotations
@@ -178,13 +178,14 @@ def _data_ends_later(cand: ModelBundle, champion: ModelBundle) -> bool:
 def _calibration_rescue(decision: Decision, gates: PromoteConfig, y: np.ndarray,
                         champion_scores: np.ndarray) -> None:
     """Turn the calibration-ceiling refusal into a note when the champion, scored on the same
-    test leads, is above the ceiling too (at the low end of its 90% interval)."""
+    test leads, is above the ceiling too (at the low end of its 90% interval) and further off
+    than the candidate."""
     refusal = next((r for r in decision.reasons if r.startswith("calibration error")), None)
     if refusal is None or int(y.sum()) < gates.min_positives_ece:
         return
     ece = expected_calibration_error(y, champion_scores)
     low, _high = bootstrap_ece(y, champion_scores)
-    if low <= gates.max_ece:
+    if low <= gates.max_ece or ece <= decision.candidate_metrics.get("ece", float("inf")):
         return
     decision.reasons[decision.reasons.index(refusal)] = (
         f"note: {refusal}; the champion v{decision.champion} is further off on these leads "

@@ -42,8 +42,9 @@ def _scoring(obj: Obj, kind: str = "conversion") -> tuple[FeatureSource, Scorer]
 @click.option("--open", "open_leads", is_flag=True,
               help="Score every lead open at --as-of in the warehouse instead.")
 @click.option("--as-of", "as_of", default=None,
-              help="Score as of this time (default: just after the latest data; a lead of "
-              "--input with a created_at and no activities: at its creation).")
+              help="Score as of this time (default: the export's cutoff, else just after the "
+              "latest data; a lead of --input with a created_at and no activities: at its "
+              "creation; with --engine spark the cutoff is read from cutoff.txt under --data).")
 @click.option("--explain", type=click.IntRange(0, 20), default=0,
               help="Add the top N reasons per lead.")
 @click.option("--out", required=True,
@@ -121,17 +122,17 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
 
 def _score_on_spark(obj: Obj, data: str | None, as_of: str | None, explain: int, out: str,
                     input_path: Path | None, open_leads: bool) -> None:
-    from features.spark_engine import SparkInputError, SparkUnavailable
+    from core.spark_session import SparkUnavailable
+    from ingest.spark_tables import SparkInputError
     from leadlens.cli.common import report_rejected, timestamp
+    from leadlens.jobs.spark_jobs import score_job
     from serving.models import NoChampion
-    from serving.spark_scoring import score_to_parquet
 
     if data is None or input_path is not None or open_leads:
         raise click.UsageError("--engine spark scores the leads open in --data (the contract "
                                "tables): give --data, not --input or --open")
     try:
-        run = score_to_parquet(obj.runtime, data, timestamp(as_of, "--as-of"), explain, out,
-                               say)
+        run = score_job(obj.runtime, data, timestamp(as_of, "--as-of"), explain, out, say)
     except (SparkUnavailable, SparkInputError, NoChampion) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"{run.rows:,} leads scored as of {run.as_of} on Spark with "

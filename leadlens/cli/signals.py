@@ -14,7 +14,9 @@ from leadlens.cli.common import Obj, open_warehouse, report_rejected, say, times
 @click.option("--list", "list_only", is_flag=True,
               help="Print the declared feature list (the data dictionary) and exit.")
 @click.option("--as-of", "as_of", default=None,
-              help="Point in time (ISO-8601, UTC); only activities strictly before it count.")
+              help="Point in time (ISO-8601, UTC); only activities strictly before it count. "
+              "With --engine spark it may be left out: the export's cutoff.txt under --data, "
+              "else just after the latest data.")
 @click.option("--leads", "which", type=click.Choice(["open", "all"]), default="open",
               show_default=True, help="Leads open at as_of, or every lead created by then.")
 @click.option("--out", default=None,
@@ -61,22 +63,14 @@ def features(obj: Obj, list_only: bool, as_of: str | None, which: str, out: str 
 
 def _spark_features(obj: Obj, data: str | None, as_of: pd.Timestamp | None, which: str,
                     out: str | None) -> None:
-    from features.spark_engine import (
-        SparkInputError,
-        SparkUnavailable,
-        spark_session,
-        write_features,
-    )
+    from core.spark_session import SparkUnavailable
+    from ingest.spark_tables import SparkInputError
+    from leadlens.jobs.spark_jobs import features_job
 
     if data is None or out is None:
         raise click.UsageError("--engine spark needs --data (the contract tables) and --out")
-    settings = obj.runtime.settings
     try:
-        spark = spark_session(settings.spark)
-        say(f"computing features on Spark ({settings.spark.master}) from {data}")
-        run = write_features(spark, data, as_of, which, settings.engagement,
-                             settings.ingest.personal_data_columns,
-                             settings.ingest.keep_columns, out)
+        run = features_job(obj.runtime, data, as_of, which, out, say)
     except (SparkUnavailable, SparkInputError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"{run.rows:,} {which} leads as of {run.as_of} -> {out}")

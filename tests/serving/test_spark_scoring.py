@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from core.timestamps import default_as_of
+from leadlens.jobs.spark_jobs import score_job
 from serving.batch import score_open
 from serving.lead_features import FeatureSource
 from serving.models import load_champion
-from serving.spark_scoring import score_to_parquet
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,8 @@ def test_spark_scores_equal_the_warehouse_path_with_reasons(served_home, export,
         source.close()
     local = runtime.settings.model_copy(update={"spark": runtime.settings.spark.model_copy(
         update={"master": "local[2]", "shuffle_partitions": 4, "driver_memory": "1g"})})
-    run = score_to_parquet(type(runtime)(local, runtime.home, None), str(folder), as_of, 3,
-                           str(tmp_path / "scores"), say=lambda _m: None)
+    run = score_job(type(runtime)(local, runtime.home, None), str(folder), as_of, 3,
+                    str(tmp_path / "scores"), say=lambda _m: None)
     got = pd.read_parquet(tmp_path / "scores").sort_values("lead_id").reset_index(drop=True)
     expected = expected.sort_values("lead_id").reset_index(drop=True)
     assert run.rows == len(expected) > 1000 and run.rejected == {}

@@ -223,7 +223,8 @@ def test_the_calibration_ceiling_does_not_keep_a_champion_further_off():
 
     def judge(champion_scores: np.ndarray, positives_y: np.ndarray = y) -> list[str]:
         d = Decision("leadlens-conversion", 10, 9, promoted=False,
-                     reasons=["note: judged on ...", refusal])
+                     reasons=["note: judged on ...", refusal],
+                     candidate_metrics={"ece": 0.085, "roc_auc": 0.8})
         _calibration_rescue(d, gates, positives_y, champion_scores)
         return d.reasons
 
@@ -231,6 +232,8 @@ def test_the_calibration_ceiling_does_not_keep_a_champion_further_off():
     assert _blocking_text(further_off) == []
     assert any("the champion v9 is further off on these leads" in r for r in further_off)
     assert _blocking_text(judge(p_true)) == [refusal]  # a calibrated champion: still refused
+    # above the ceiling but not as far off as the candidate: still refused
+    assert _blocking_text(judge(np.clip(p_true * 1.45, 0, 1))) == [refusal]
     few = np.zeros(4000)
     few[:10] = 1  # too few positives to judge the champion's calibration: still refused
     assert _blocking_text(judge(np.full(4000, 0.5), few)) == [refusal]

@@ -1,0 +1,94 @@
+"""The `--engine spark` jobs: features and batch scores of a CRM's contract tables on Spark.
+
+Each reads the tables under a folder or URI (checked as `leadlens ingest` checks them:
+`ingest.spark_tables`), computes the warehouse's features on Spark (`features.spark_engine`),
+scores with the champion per partition when asked (`serving.spark_scoring`), writes Parquet,
+and keeps the rows it could not use beside the output with their reasons.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from core.names import CONVERSION, registered_name
+from core.settings import Runtime
+from core.spark_session import spark_session
+from features.engagement import feature_columns
+from features.spark_engine import open_pairs, spark_features
+from ingest.spark_tables import SparkInputError, SparkTables, default_as_of, keep_aside, read_tables
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class SparkRun:
+    """What a Spark job read and wrote: the moment, rows written, rows kept aside by reason."""
+
+    as_of: pd.Timestamp
+    rows: int
+    rejected: dict[str, int]
+    rejected_at: str | None
+
+
+def where_it_runs(spark: SparkSession) -> str:
+    """The master the session runs on, for the log."""
+    if os.environ.get("SPARK_REMOTE"):
+        return f"Spark Connect {os.environ['SPARK_REMOTE']}"
+    return str(spark.conf.get("spark.master", "spark"))
+
+
+def _tables(spark: SparkSession, runtime: Runtime, location: str,
+            as_of: pd.Timestamp | None) -> tuple[SparkTables, pd.Timestamp]:
+    tables = read_tables(spark, location, runtime.settings.ingest)
+    tables.register()
+    return tables, (pd.Timestamp(as_of) if as_of is not None
+                    else default_as_of(spark, location))
+
+
+def features_job(runtime: Runtime, location: str, as_of: pd.Timestamp | None, which: str,
+                 out: str, say: Say) -> SparkRun:
+    """`leadlens features --engine spark`: the features of the leads (open or all) at `as_of`
+    (default: the export's `cutoff.txt`, else just after the latest data), as Parquet."""
+    spark = spark_session(runtime.settings.spark)
+    tables, when = _tables(spark, runtime, location, as_of)
+    say(f"computing the features of the {which} leads as of {when} on "
+        f"{where_it_runs(spark)} from {location}")
+    frame = spark_features(spark, tables.attributes, open_pairs(spark, when, which),
+                           runtime.settings.engagement)
+    frame.write.mode("overwrite").parquet(out)
+    rows = spark.read.parquet(out).count()
+    rejected, where = keep_aside(tables, out)
+    return SparkRun(when, rows, rejected, where)
+
+
+def score_job(runtime: Runtime, location: str, as_of: pd.Timestamp | None, explain: int,
+              out: str, say: Say) -> SparkRun:
+    """`leadlens score --engine spark`: every lead open at `as_of` scored by the champion, with
+    `explain` reasons, as Parquet (the columns of `leadlens score`, and `as_of`)."""
+    from serving.models import load_champion
+    from serving.spark_scoring import score_features
+
+    spark = spark_session(runtime.settings.spark)
+    tables, when = _tables(spark, runtime, location, as_of)
+    scorer = load_champion(runtime, CONVERSION, list(tables.attributes))
+    have = feature_columns(runtime.settings.engagement, list(tables.attributes))
+    missing = [f for f in scorer.bundle.features if f not in have]
+    if missing:
+        raise SparkInputError(f"{location}: the champion needs lead column {missing[0]!r}, "
+                              "which the leads table does not have")
+    say(f"scoring the leads open at {when} on {where_it_runs(spark)} with "
+        f"{registered_name(CONVERSION)} v{scorer.version}")
+    feats = spark_features(spark, tables.attributes, open_pairs(spark, when, "open"),
+                           runtime.settings.engagement)
+    score_features(feats, scorer, explain).write.mode("overwrite").parquet(out)
+    rows = spark.read.parquet(out).count()
+    rejected, where = keep_aside(tables, out)
+    return SparkRun(when, rows, rejected, where)
