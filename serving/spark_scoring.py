@@ -74,11 +74,18 @@ class ShippedModel:
 UNROUNDED, BOOK = "_unrounded_score", "_book_score"
 
 
-def _schema(explain: int, unrounded: bool = False) -> str:
+OUTSIDE = "_outside_"
+"""Prefix of the first pass's 0/1 columns: the row lies outside the training range of an input
+(`ModelBundle.coverage`)."""
+
+
+def _schema(explain: int, ranges: tuple[str, ...] | None = None) -> str:
+    """The output's schema; with `ranges` (the first pass), the hidden columns too."""
     reasons = "".join(f", reason_{k + 1} string" for k in range(explain))
+    hidden = ("" if ranges is None else f", {UNROUNDED} double, {BOOK} double"
+              + "".join(f", {OUTSIDE}{name} int" for name in ranges))
     return ("lead_id string, as_of timestamp_ntz, score double, grade string, "
-            f"percentile double, model_version long{reasons}"
-            + (f", {UNROUNDED} double, {BOOK} double" if unrounded else ""))
+            f"percentile double, model_version long{reasons}{hidden}")
 
 
 def _score_batches(model: ShippedModel, explain: int,
@@ -99,6 +106,9 @@ def _score_batches(model: ShippedModel, explain: int,
             out[UNROUNDED] = scores
             out[BOOK] = (scores if explain <= 0 else
                          np.asarray(scorer.bundle.calibrator(scorer.raw_scores(x))))
+            for name, (low, high) in scorer.bundle.meta.get("training_range", {}).items():
+                values = pd.to_numeric(feats[name], errors="coerce").to_numpy(float)
+                out[OUTSIDE + name] = ((values < low) | (values > high)).astype("int32")
             yield out
     return apply
 
@@ -108,23 +118,32 @@ def _with_percentiles(book: np.ndarray,
     def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for part in batches:
             pct = percentiles(part.pop(UNROUNDED).to_numpy(float), book)
-            part.pop(BOOK)
+            part = part.drop(columns=[c for c in part.columns
+                                      if c == BOOK or c.startswith(OUTSIDE)])
             # rounded as the answers round them (Python's round, not numpy's)
             yield part.assign(percentile=[None if np.isnan(v) else round(float(v), 1)
                                           for v in pct])
     return apply
 
 
-def score_features(features: DataFrame, scorer: Scorer, explain: int = 0) -> DataFrame:
+def score_features(features: DataFrame, scorer: Scorer, explain: int = 0,
+                   ) -> tuple[DataFrame, dict[str, float]]:
     """Score, grade, percentile in the book scored, model version and (with `explain`) the top
-    reasons of every row of `features` (`features.spark_engine.spark_features`). The result
-    is persisted: the percentiles need every score first."""
+    reasons of every row of `features` (`features.spark_engine.spark_features`), and the share
+    of rows outside the training range per input (as `ModelBundle.coverage`). The first pass is
+    persisted: the percentiles need every score first."""
     from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
+    ranges = tuple(n for n in scorer.bundle.meta.get("training_range", {})
+                   if n in features.columns)
     model = ShippedModel.of(scorer)
-    scored = features.mapInPandas(_score_batches(model, explain), _schema(explain, True))
+    scored = features.mapInPandas(_score_batches(model, explain), _schema(explain, ranges))
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
     scores: pd.DataFrame = scored.select(BOOK).toPandas()
     book = np.sort(scores[BOOK].to_numpy(float))
-    return scored.mapInPandas(_with_percentiles(book), _schema(explain))
-
+    coverage: dict[str, float] = {}
+    if ranges and len(book):
+        row = scored.agg(*[F.avg(OUTSIDE + n).alias(n) for n in ranges]).first()
+        coverage = {n: float(row[n]) for n in ranges} if row is not None else {}
+    return scored.mapInPandas(_with_percentiles(book), _schema(explain)), coverage

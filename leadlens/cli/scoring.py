@@ -65,7 +65,6 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
           as_of: str | None, explain: int, out: str, mapping_path: Path | None,
           engine: str, data: str | None) -> None:
     """Score leads with the @champion conversion model (the same code as the service)."""
-    from core.model_bundle import coverage_warning
     from ingest.readers import read_table_file as read_table
     from serving.batch import score_leads, score_open
 
@@ -111,7 +110,13 @@ def score(obj: Obj, input_path: Path | None, activities: Path | None, open_leads
               else f"as of {when}")
     click.echo(f"{len(frame):,} leads scored ({moment}) with {registered_name(CONVERSION)} "
                f"v{scorer.version} -> {path}")
-    coverage = frame.attrs.get("coverage", {})
+    _report_coverage(frame.attrs.get("coverage", {}))
+
+
+def _report_coverage(coverage: dict[str, float]) -> None:
+    """The share of scored leads outside the training range, and a warning above 20%."""
+    from core.model_bundle import coverage_warning
+
     if coverage:
         click.echo("outside the training range: " + ", ".join(
             f"{v:.0%} of leads on {k}" for k, v in coverage.items()))
@@ -137,6 +142,7 @@ def _score_on_spark(obj: Obj, data: str | None, as_of: str | None, explain: int,
         raise click.ClickException(str(err)) from None
     click.echo(f"{run.rows:,} leads scored as of {run.as_of} on Spark with "
                f"{registered_name(CONVERSION)} -> {out}")
+    _report_coverage(run.coverage)
     report_rejected(run.rejected, run.rejected_at)
 
 

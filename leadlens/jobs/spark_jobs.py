@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -36,6 +36,8 @@ class SparkRun:
     rows: int
     rejected: dict[str, int]
     rejected_at: str | None
+    coverage: dict[str, float] = field(default_factory=dict)
+    """Scores: the share of leads outside the model's training range, per input."""
 
 
 def where_it_runs(spark: SparkSession) -> str:
@@ -88,7 +90,8 @@ def score_job(runtime: Runtime, location: str, as_of: pd.Timestamp | None, expla
         f"{registered_name(CONVERSION)} v{scorer.version}")
     feats = spark_features(spark, tables.attributes, open_pairs(spark, when, "open"),
                            runtime.settings.engagement)
-    score_features(feats, scorer, explain).write.mode("overwrite").parquet(out)
+    scored, coverage = score_features(feats, scorer, explain)
+    scored.write.mode("overwrite").parquet(out)
     rows = spark.read.parquet(out).count()
     rejected, where = keep_aside(tables, out)
-    return SparkRun(when, rows, rejected, where)
+    return SparkRun(when, rows, rejected, where, coverage)

@@ -40,6 +40,7 @@ def test_spark_scores_equal_the_warehouse_path_with_reasons(served_home, export,
         expected = score_open(source, scorer, as_of, explain=3)
     finally:
         source.close()
+    coverage = expected.attrs["coverage"]
     local = runtime.settings.model_copy(update={"spark": runtime.settings.spark.model_copy(
         update={"master": "local[2]", "shuffle_partitions": 4, "driver_memory": "1g"})})
     run = score_job(type(runtime)(local, runtime.home, None), str(folder), as_of, 3,
@@ -47,6 +48,9 @@ def test_spark_scores_equal_the_warehouse_path_with_reasons(served_home, export,
     got = pd.read_parquet(tmp_path / "scores").sort_values("lead_id").reset_index(drop=True)
     expected = expected.sort_values("lead_id").reset_index(drop=True)
     assert run.rows == len(expected) > 1000 and run.rejected == {}
+    # the share outside the training range, as `leadlens score` reports it
+    assert coverage and run.coverage.keys() == coverage.keys()
+    assert all(abs(run.coverage[k] - coverage[k]) < 1e-12 for k in coverage)
     assert got["lead_id"].tolist() == expected["lead_id"].tolist()
     np.testing.assert_allclose(got["score"], expected["score"], rtol=1e-9, atol=0)
     assert got["grade"].tolist() == expected["grade"].tolist()
