@@ -14,7 +14,13 @@ and per core, and from those figures where a Spark cluster overtakes this machin
 Spark needs to match DuckDB's throughput here, and the CRM size at which DuckDB's peak memory
 (scaled linearly) would outgrow this machine's RAM.
 
-Usage: python bench/bench_spark.py [--activities 10000000 50000000] [--work DIR]
+Part 2 (`--scores`): batch scores of the 1M-lead CRM on both engines with one champion (trained
+and forced into `@champion` on a 100k-lead CRM made the same way: the engines are compared, not
+the model): `leadlens score --open` on the warehouse against `leadlens score --engine spark` on
+the Parquet files, both with 3 reasons: wall time of each, and the largest score difference,
+grades, reasons and percentiles compared lead by lead.
+
+Usage: python bench/bench_spark.py [--activities 10000000 50000000] [--work DIR] [--scores]
 """
 
 from __future__ import annotations
@@ -211,6 +217,64 @@ def measure(engine: str, data: Path, out: Path, memory: str) -> dict[str, float]
             "seconds": round(time.perf_counter() - start, 1), "peak_gib": round(peak[0], 2)}
 
 
+def _cli(home: Path, *args: str, env: dict[str, str] | None = None) -> float:
+    """Run `leadlens ARGS` with `home` as LEADLENS_HOME; its wall time (raises on failure)."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "leadlens", *args], capture_output=True,
+                          text=True, env={**os.environ, "LEADLENS_HOME": str(home),
+                                          **(env or {})})
+    if done.returncode != 0:
+        raise RuntimeError(f"leadlens {' '.join(args)}: {done.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def scores_part(work: Path, memory: str) -> dict[str, object]:
+    """Scores of the 1M-lead CRM on DuckDB and on Spark with one champion, compared."""
+    import pandas as pd
+
+    small, big = work / "crm-1000000", work / "crm-10000000"
+    for folder, n in ((small, 1_000_000), (big, 10_000_000)):
+        if not (folder / "activities.parquet").exists():
+            make_export(folder, n, seed=8 if n == 1_000_000 else 7)
+    trained, scoring = work / "home-trained", work / "home-scoring"
+    as_of = ["--as-of", AS_OF]
+    print("training a champion on the 100k-lead CRM", file=sys.stderr)
+    _cli(trained, "ingest", "--leads", str(small / "leads.parquet"), "--activities",
+         str(small / "activities.parquet"), *as_of)
+    _cli(trained, "train")
+    _cli(trained, "promote", "--model", "conversion", "--force", "--reason",
+         "bench: the engines are compared, not the model")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{trained / 'mlflow.db'}"}
+    config = work / "spark.yaml"
+    config.write_text(f"spark:\n  master: local[2]\n  driver_memory: {memory}\n")
+    print("scoring the 1M-lead CRM on both engines", file=sys.stderr)
+    ingest_s = _cli(scoring, "ingest", "--leads", str(big / "leads.parquet"), "--activities",
+                    str(big / "activities.parquet"), *as_of, env=env)
+    duck_s = _cli(scoring, "score", "--open", *as_of, "--explain", "3", "--out",
+                  str(work / "scores-duckdb.parquet"), env=env)
+    spark_s = _cli(scoring, "--config", str(config), "score", "--engine", "spark", "--data",
+                   str(big), *as_of, "--explain", "3", "--out", str(work / "scores-spark"),
+                   env=env)
+    d = pd.read_parquet(work / "scores-duckdb.parquet").set_index("lead_id").sort_index()
+    s = pd.read_parquet(work / "scores-spark").set_index("lead_id").sort_index()
+    if not d.index.equals(s.index):
+        raise RuntimeError(f"different books: {len(d):,} against {len(s):,} leads")
+    rel = (s["score"] - d["score"]).abs() / d["score"].abs().clip(lower=1e-12)
+    reasons = [f"reason_{k}" for k in (1, 2, 3)]
+    figures = {
+        "leads_scored": len(d), "ingest_seconds": round(ingest_s, 1),
+        "duckdb_score_seconds": round(duck_s, 1), "spark_score_seconds": round(spark_s, 1),
+        "largest_relative_score_difference": float(rel.max()),
+        "grades_differing": int((s["grade"] != d["grade"]).sum()),
+        "reasons_differing": int((s[reasons].fillna("") != d[reasons].fillna("")).any(
+            axis=1).sum()),
+        "percentiles_differing_by_more_than_0.1": int(
+            ((s["percentile"] - d["percentile"]).abs() > 0.1 + 1e-9).sum())}
+    print(json.dumps(figures, indent=1))
+    record("spark_scores", figures)
+    return figures
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--activities", type=int, nargs="+", default=[10_000_000, 50_000_000])
@@ -218,6 +282,8 @@ def main() -> None:
     ap.add_argument("--spark-memory", default="8g")
     ap.add_argument("--child", choices=["duckdb", "spark"], default=None)
     ap.add_argument("--data", type=Path)
+    ap.add_argument("--scores", action="store_true",
+                    help="only part 2: the 1M-lead CRM's scores on both engines")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.child:
@@ -226,6 +292,9 @@ def main() -> None:
         print(json.dumps(run(args.data, args.out)))
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-spark-"))
+    if args.scores:
+        scores_part(work, args.spark_memory)
+        return
     cores = os.cpu_count() or 2
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     runs: list[dict[str, object]] = []
