@@ -63,6 +63,20 @@ def record(bench: str, figures: dict[str, object]) -> None:
         fh.write(json.dumps(line) + "\n")
 
 
+def leadlens(home: Path, *args: str, env: dict[str, str] | None = None,
+             ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+    """Run `leadlens ARGS` with `home` as LEADLENS_HOME (and `env` added); RuntimeError with
+    its standard error when the exit status is not one of `ok`."""
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "leadlens", *args], capture_output=True,
+                          text=True, env={**os.environ, "LEADLENS_HOME": str(home),
+                                          **(env or {})})
+    if done.returncode not in ok:
+        raise RuntimeError(f"leadlens {' '.join(args)}: {done.stderr[-3000:]}")
+    return done
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     import socket

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-from _common import record
+from _common import leadlens, record
 
 PER_LEAD = 10
 """Activities per lead, on average (Poisson)."""
@@ -217,14 +217,10 @@ def measure(engine: str, data: Path, out: Path, memory: str) -> dict[str, float]
             "seconds": round(time.perf_counter() - start, 1), "peak_gib": round(peak[0], 2)}
 
 
-def _cli(home: Path, *args: str, env: dict[str, str] | None = None) -> float:
-    """Run `leadlens ARGS` with `home` as LEADLENS_HOME; its wall time (raises on failure)."""
+def _timed_cli(home: Path, *args: str, env: dict[str, str] | None = None) -> float:
+    """The wall time of `leadlens ARGS` (`_common.leadlens`)."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "leadlens", *args], capture_output=True,
-                          text=True, env={**os.environ, "LEADLENS_HOME": str(home),
-                                          **(env or {})})
-    if done.returncode != 0:
-        raise RuntimeError(f"leadlens {' '.join(args)}: {done.stderr[-3000:]}")
+    leadlens(home, *args, env=env)
     return time.perf_counter() - start
 
 
@@ -239,22 +235,22 @@ def scores_part(work: Path, memory: str) -> dict[str, object]:
     trained, scoring = work / "home-trained", work / "home-scoring"
     as_of = ["--as-of", AS_OF]
     print("training a champion on the 100k-lead CRM", file=sys.stderr)
-    _cli(trained, "ingest", "--leads", str(small / "leads.parquet"), "--activities",
-         str(small / "activities.parquet"), *as_of)
-    _cli(trained, "train")
-    _cli(trained, "promote", "--model", "conversion", "--force", "--reason",
-         "bench: the engines are compared, not the model")
+    leadlens(trained, "ingest", "--leads", str(small / "leads.parquet"), "--activities",
+             str(small / "activities.parquet"), *as_of)
+    leadlens(trained, "train")
+    leadlens(trained, "promote", "--model", "conversion", "--force", "--reason",
+             "bench: the engines are compared, not the model")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{trained / 'mlflow.db'}"}
     config = work / "spark.yaml"
     config.write_text(f"spark:\n  master: local[2]\n  driver_memory: {memory}\n")
     print("scoring the 1M-lead CRM on both engines", file=sys.stderr)
-    ingest_s = _cli(scoring, "ingest", "--leads", str(big / "leads.parquet"), "--activities",
-                    str(big / "activities.parquet"), *as_of, env=env)
-    duck_s = _cli(scoring, "score", "--open", *as_of, "--explain", "3", "--out",
-                  str(work / "scores-duckdb.parquet"), env=env)
-    spark_s = _cli(scoring, "--config", str(config), "score", "--engine", "spark", "--data",
-                   str(big), *as_of, "--explain", "3", "--out", str(work / "scores-spark"),
-                   env=env)
+    ingest_s = _timed_cli(scoring, "ingest", "--leads", str(big / "leads.parquet"),
+                          "--activities", str(big / "activities.parquet"), *as_of, env=env)
+    duck_s = _timed_cli(scoring, "score", "--open", *as_of, "--explain", "3", "--out",
+                        str(work / "scores-duckdb.parquet"), env=env)
+    spark_s = _timed_cli(scoring, "--config", str(config), "score", "--engine", "spark",
+                         "--data", str(big), *as_of, "--explain", "3", "--out",
+                         str(work / "scores-spark"), env=env)
     d = pd.read_parquet(work / "scores-duckdb.parquet").set_index("lead_id").sort_index()
     s = pd.read_parquet(work / "scores-spark").set_index("lead_id").sort_index()
     if not d.index.equals(s.index):
@@ -333,7 +329,7 @@ def main() -> None:
         print(json.dumps(crossover(runs[0], runs[-1], ram), indent=1))
 
 
-def crossover(small: dict, big: dict, ram_gib: float) -> dict[str, float]:
+def crossover(small: dict, big: dict, ram_gib: float) -> dict[str, object]:
     """Where a cluster overtakes this machine, from the marginal figures between two sizes
     (fixed costs such as Spark's start-up cancel out): the Spark cores (ideal scaling) that
     match DuckDB's throughput here, and the size at which DuckDB's peak memory, growing at
@@ -341,6 +337,8 @@ def crossover(small: dict, big: dict, ram_gib: float) -> dict[str, float]:
     extra = big["activities"] - small["activities"]
     duck_s = big["duckdb"]["seconds"] - small["duckdb"]["seconds"]
     spark_s = big["spark"]["seconds"] - small["spark"]["seconds"]
+    if duck_s <= 0 or spark_s <= 0:  # sizes too close (or too small) to time the difference
+        return {"note": "the larger size took no longer: give sizes further apart"}
     duck_rate, spark_core = extra / duck_s, extra / spark_s / 2
     slope = (big["duckdb"]["peak_gib"] - small["duckdb"]["peak_gib"]) / extra
     base = big["duckdb"]["peak_gib"] - slope * big["activities"]

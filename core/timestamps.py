@@ -9,6 +9,7 @@ by the CRM since the export, up to `ingest.max_days_ahead` after the clock) move
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import duckdb
@@ -24,6 +25,19 @@ def to_utc_naive(value: Any) -> pd.Timestamp:
     if ts is pd.NaT:
         raise ValueError(f"{value!r} is not a timestamp")
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}"
+                           r"([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def parse_cutoff(text: str) -> pd.Timestamp:
+    """An export's cutoff written as text (`cutoff.txt`): strict ISO-8601, as naive UTC.
+    ValueError for anything else."""
+    text = text.strip()
+    if not ISO_TIMESTAMP.match(text):
+        raise ValueError(f"{text[:40]!r} is not an ISO-8601 timestamp")
+    return to_utc_naive(text)
 
 
 CUTOFFS_TABLE = "export_cutoffs"
@@ -77,9 +91,14 @@ def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     return latest if cutoff is None or latest >= cutoff else cutoff
 
 
-def default_as_of(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
-    """The `as_of` used when none is given (CLI and service): the export's cutoff, else just
-    after the latest data, so every activity of the export counts; rows newer than the cutoff
-    (pushed by the CRM since the export) count too."""
-    cutoff, latest = export_cutoff(con), latest_timestamp(con)
+def as_of_after(cutoff: pd.Timestamp | None, latest: pd.Timestamp) -> pd.Timestamp:
+    """The default `as_of` for data whose export cutoff is `cutoff` (None: unknown) and whose
+    latest timestamp is `latest`: the cutoff, else just after the latest data, so every row
+    counts; rows newer than the cutoff (pushed by the CRM since the export) count too."""
     return latest + AFTER_DATA if cutoff is None or latest >= cutoff else cutoff
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
+    """The `as_of` used when none is given (CLI and service): `as_of_after` the warehouse's
+    recorded cutoff and latest timestamp."""
+    return as_of_after(export_cutoff(con), latest_timestamp(con))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,13 +15,11 @@ import pandas as pd
 
 from core.processes import process_alive
 from core.settings import Runtime
-from core.timestamps import record_cutoff
+from core.timestamps import parse_cutoff, record_cutoff
 from core.warehouse import Warehouse
 from core.warehouse_snapshots import new_snapshot
 from ingest.load import IngestError, IngestSummary, ProgressFn, ingest_files
 
-ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}"
-                       r"([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 PARTS = ("leads", "activities", "reps", "tombstones")
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
@@ -45,14 +42,10 @@ def folder_cutoff(folder: Path) -> pd.Timestamp | None:
     path = folder / "cutoff.txt"
     if not path.is_file():
         return None
-    text = path.read_text(encoding="utf-8").strip()
     try:
-        if not ISO_START.match(text):
-            raise ValueError(text)
-        ts = pd.Timestamp(text)
-    except ValueError:
-        raise IngestError(f"{path}: {text[:40]!r} is not an ISO-8601 timestamp") from None
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+        return parse_cutoff(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise IngestError(f"{path}: {err}") from None
 
 
 def load_into(wh: Warehouse, runtime: Runtime, folder: Path,

@@ -31,12 +31,12 @@ import pandas as pd
 from core.contract import ACTIVITIES, LEADS, Table, is_personal_column, normalise_column_name
 from core.free_text import EMAIL, EMAIL_MASK, PHONE, PHONE_MASK
 from core.settings import IngestConfig
+from core.timestamps import as_of_after, parse_cutoff
+from ingest.validation import NUMERIC_MAJORITY, YES_NO
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-YES_NO = ("yes", "no", "y", "n", "true", "false", "t", "f", "0", "1")
-NUMERIC_MAJORITY = 0.95  # as `ingest.validation.NUMERIC_MAJORITY`
 _ORDER = "__order"
 _REASON = "__reason"
 
@@ -264,9 +264,19 @@ def _extra_columns(source: DataFrame, table: Table, cfg: IngestConfig) -> dict[s
     return kinds
 
 
-def _checked(spark: SparkSession, location: str, table: Table, cfg: IngestConfig,
-             ) -> tuple[DataFrame, DataFrame, dict[str, str]]:
-    """One table typed and checked: (usable rows, rows kept aside, kept attributes)."""
+@dataclass
+class _Checked:
+    """One table typed and checked: every row with its reason (null: usable), the usable rows,
+    the rows kept aside (table, row_id, reason) and the kept attributes."""
+
+    marked: DataFrame
+    good: DataFrame
+    bad: DataFrame
+    attributes: dict[str, str]
+
+
+def _checked(spark: SparkSession, location: str, table: Table, cfg: IngestConfig) -> _Checked:
+    """One table typed and checked (module docstring)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -297,37 +307,41 @@ def _checked(spark: SparkSession, location: str, table: Table, cfg: IngestConfig
     bad = marked.where(F.col(_REASON).isNotNull()).select(
         F.lit(table.name).alias("table"), F.col(table.key).alias("row_id"),
         F.col(_REASON).alias("reason"))
-    return good, bad, attributes
+    return _Checked(marked, good, bad, attributes)
 
 
 def read_tables(spark: SparkSession, location: str, cfg: IngestConfig) -> SparkTables:
     """The contract's leads and activities under `location`, typed and checked as
     `leadlens ingest` checks them (module docstring); the rows that cannot be used are in
     `rejected` with their reason. Refuses a table with more than `ingest.max_quarantine_share`
-    of its rows kept aside (the counts read the files once)."""
+    of its rows kept aside."""
     from pyspark.sql import functions as F
 
-    leads, bad_leads, attributes = _checked(spark, location, LEADS, cfg)
-    acts, bad_acts, _ = _checked(spark, location, ACTIVITIES, cfg)
-    known = leads.select("lead_id")
-    orphans = acts.join(known, "lead_id", "left_anti").select(
+    leads = _checked(spark, location, LEADS, cfg)
+    acts = _checked(spark, location, ACTIVITIES, cfg)
+    known = leads.good.select("lead_id")
+    orphans = acts.good.join(known, "lead_id", "left_anti").select(
         F.lit(ACTIVITIES.name).alias("table"), F.col("activity_id").alias("row_id"),
         F.lit("column 'lead_id': no such lead").alias("reason"))
-    tables = SparkTables(leads, acts.join(known, "lead_id", "left_semi"), attributes,
-                         bad_leads.unionByName(bad_acts).unionByName(orphans))
-    _refuse_above_share(tables, location, cfg.max_quarantine_share)
-    return tables
+    _refuse_above_share(location, cfg.max_quarantine_share, leads, acts, orphans)
+    return SparkTables(leads.good, acts.good.join(known, "lead_id", "left_semi"),
+                       leads.attributes,
+                       leads.bad.unionByName(acts.bad).unionByName(orphans))
 
 
-def _refuse_above_share(tables: SparkTables, location: str, share: float) -> None:
-    counts = {r["table"]: int(r["count"]) for r in
-              tables.rejected.groupBy("table").count().collect()}
-    for name, frame in ((LEADS.name, tables.leads), (ACTIVITIES.name, tables.activities)):
-        bad = counts.get(name, 0)
-        if not bad:
-            continue
-        total = bad + frame.count()
-        if bad / total > share:
+def _refuse_above_share(location: str, share: float, leads: _Checked, acts: _Checked,
+                        orphans: DataFrame) -> None:
+    """Refuse when a table has more than `share` of its rows kept aside: one pass per table
+    counts its rows and those with a reason; the activities of unknown leads are added."""
+    from pyspark.sql import functions as F
+
+    for name, checked, more in ((LEADS.name, leads, None), (ACTIVITIES.name, acts, orphans)):
+        row = checked.marked.agg(F.count(F.lit(1)).alias("rows"),
+                                 F.count(_REASON).alias("bad")).first()
+        total, bad = (int(row["rows"]), int(row["bad"])) if row is not None else (0, 0)
+        if more is not None:
+            bad += more.count()
+        if total and bad / total > share:
             raise SparkInputError(f"{location}: {name}: {bad:,} of {total:,} rows cannot be used "
                                   f"({bad / total:.1%}, more than ingest.max_quarantine_share "
                                   f"{share:.0%}); fix the export (the reasons: run with a "
@@ -339,32 +353,34 @@ def keep_aside(tables: SparkTables, out: str) -> tuple[dict[str, int], str | Non
     reason; replaced at every run, empty when none) and count them by table and reason."""
     where = out.rstrip("/") + "_rejected"
     tables.rejected.write.mode("overwrite").parquet(where)
+    # counted from what was written: counting `rejected` again would read the export again
+    spark = tables.rejected.sparkSession
     counts = {f"{r['table']}: {r['reason']}": int(r["count"]) for r in
-              tables.rejected.groupBy("table", "reason").count().collect()}
+              spark.read.parquet(where).groupBy("table", "reason").count().collect()}
     return counts, (where if counts else None)
 
 
 def export_cutoff(spark: SparkSession, location: str) -> pd.Timestamp | None:
-    """The export's cutoff from `<location>/cutoff.txt` (one ISO-8601 timestamp, as the
-    simulator writes beside each export), if there is one."""
+    """The export's cutoff from `<location>/cutoff.txt` (as the simulator writes beside each
+    export and a dropped delta holds: `core.timestamps.parse_cutoff`), if there is one."""
     from pyspark.errors import AnalysisException
 
+    where = f"{location.rstrip('/')}/cutoff.txt"
     try:
-        first = spark.read.text(f"{location.rstrip('/')}/cutoff.txt").first()
+        first = spark.read.text(where).first()
     except AnalysisException:
         return None
     if first is None:
         return None
     try:
-        ts = pd.Timestamp(str(first[0]).strip())
-    except ValueError:
-        raise SparkInputError(f"{location}/cutoff.txt: {first[0]!r} is not an ISO-8601 "
-                              "timestamp") from None
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+        return parse_cutoff(str(first[0]))
+    except ValueError as err:
+        raise SparkInputError(f"{where}: {err}") from None
 
 
-def data_end(spark: SparkSession) -> pd.Timestamp:
-    """The latest timestamp in the registered tables (created, converted, lost, activity)."""
+def latest_timestamp(spark: SparkSession) -> pd.Timestamp:
+    """The latest timestamp in the registered tables (created, converted, lost, activity), as
+    `core.timestamps.latest_timestamp` reads it from the warehouse."""
     row = spark.sql("""
         SELECT greatest(max(created_at), max(converted_at), max(closed_lost_at),
                         (SELECT max(occurred_at) FROM activities)) AS latest FROM leads
@@ -375,9 +391,5 @@ def data_end(spark: SparkSession) -> pd.Timestamp:
 
 
 def default_as_of(spark: SparkSession, location: str) -> pd.Timestamp:
-    """As `core.timestamps.default_as_of`: the export's cutoff (`cutoff.txt`), else just after
-    the latest data; rows newer than the cutoff move it past them."""
-    from core.timestamps import AFTER_DATA
-
-    cutoff, latest = export_cutoff(spark, location), data_end(spark)
-    return latest + AFTER_DATA if cutoff is None or latest >= cutoff else cutoff
+    """`core.timestamps.as_of_after` the export's `cutoff.txt` and the latest data."""
+    return as_of_after(export_cutoff(spark, location), latest_timestamp(spark))

@@ -188,7 +188,7 @@ class Scorer:
         if explain <= 0:
             return np.asarray(self.bundle.calibrator(self.raw_scores(x))), None
         if values is None:  # every caller passes them with `explain`
-            raise TypeError("score_matrix: `values` is needed with `explain`")
+            raise TypeError("scores_and_reasons: `values` is needed with `explain`")
         explained = self.explain_matrix(x, values, contrib)
         return (np.array([e.score for e in explained]),
                 [self.reasons(e, explain) for e in explained])

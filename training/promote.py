@@ -19,8 +19,10 @@ note and the candidate, whose calibration is fitted on those newest outcomes, is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -146,16 +148,13 @@ def _judge(decision: Decision, gates: PromoteConfig, kind: str, cand: ModelBundl
     floor = getattr(gates.min_auc, kind)
     if cm["roc_auc"] < floor:
         decision.reasons.append(f"AUC {cm['roc_auc']:.4f} is below the floor {floor}")
-    _noise_gates(decision, gates, cand.meta.get("test_noise"), cm, y)
+    champion = _Champion(name, champ, data) if champ is not None else None
+    newer = champion is not None and _data_ends_later(cand, champion.bundle)
+    _noise_gates(decision, gates, cand.meta.get("test_noise"), cm, y,
+                 champion.scores if champion is not None and newer else None)
     _leakage_gate(decision, cand.meta.get("leakage") or {})
-    if champ is not None:
-        champion = _champion_figures(decision, name, champ, cand, data)
-        if _data_ends_later(cand, champion) and any(
-                r.startswith("calibration error") for r in decision.reasons):
-            try:
-                _calibration_rescue(decision, gates, y, champion.predict(data))
-            except ValueError:  # noted by _champion_figures when the champion cannot score
-                pass
+    if champion is not None:
+        _champion_figures(decision, champion, cand)
         hm = decision.champion_metrics
         other_book = decision.champion_on_own_replay and (
             decision.champion_until != cand.meta.get("until"))
@@ -169,53 +168,75 @@ def _judge(decision: Decision, gates: PromoteConfig, kind: str, cand: ModelBundl
                 f"by more than the tolerance {gates.auc_tolerance}")
 
 
+@dataclass
+class _Champion:
+    """The champion, loaded once and scored once on the candidate's test leads when asked."""
+
+    name: str
+    version: int
+    data: pd.DataFrame
+    _scores: np.ndarray | None = field(default=None, repr=False)
+
+    @cached_property
+    def bundle(self) -> ModelBundle:
+        """The champion's bundle (the shared, checked loader)."""
+        return load_version(self.name, self.version)
+
+    def scores(self) -> np.ndarray:
+        """Its scores on the test leads; ValueError when it cannot score them."""
+        if self._scores is None:
+            self._scores = self.bundle.predict(self.data)
+        return self._scores
+
+
 def _data_ends_later(cand: ModelBundle, champion: ModelBundle) -> bool:
     """The candidate's data ends after the champion's."""
     a, b = cand.meta.get("until"), champion.meta.get("until")
     return bool(a and b and pd.Timestamp(a) > pd.Timestamp(b))
 
 
-def _calibration_rescue(decision: Decision, gates: PromoteConfig, y: np.ndarray,
-                        champion_scores: np.ndarray) -> None:
-    """Turn the calibration-ceiling refusal into a note when the champion, scored on the same
-    test leads, is above the ceiling too (at the low end of its 90% interval) and further off
-    than the candidate."""
-    refusal = next((r for r in decision.reasons if r.startswith("calibration error")), None)
-    if refusal is None or int(y.sum()) < gates.min_positives_ece:
-        return
-    ece = expected_calibration_error(y, champion_scores)
-    low, _high = bootstrap_ece(y, champion_scores)
+def _champion_further_off(decision: Decision, gates: PromoteConfig, y: np.ndarray,
+                          champion_scores: Callable[[], np.ndarray] | None) -> str | None:
+    """Why the calibration ceiling does not keep the champion, or None: scored on the same
+    test leads, it is above the ceiling too (at the low end of its 90% interval, with enough
+    positives) and further off than the candidate."""
+    if champion_scores is None or int(y.sum()) < gates.min_positives_ece:
+        return None
+    try:
+        scores = champion_scores()
+    except ValueError:  # noted with the champion's figures
+        return None
+    ece = expected_calibration_error(y, scores)
+    low, _high = bootstrap_ece(y, scores)
     if low <= gates.max_ece or ece <= decision.candidate_metrics.get("ece", float("inf")):
-        return
-    decision.reasons[decision.reasons.index(refusal)] = (
-        f"note: {refusal}; the champion v{decision.champion} is further off on these leads "
-        f"(ECE {ece:.4f}, 90% interval from {low:.4f}) and this candidate's calibration is "
-        "fitted on newer outcomes: the ceiling does not keep the champion")
+        return None
+    return (f"the champion v{decision.champion} is further off on these leads (ECE {ece:.4f}, "
+            f"90% interval from {low:.4f}) and this candidate's calibration is fitted on newer "
+            "outcomes: the ceiling does not keep the champion")
 
 
-def _champion_figures(decision: Decision, name: str, champ: int, cand: ModelBundle,
-                      data: pd.DataFrame) -> ModelBundle:
+def _champion_figures(decision: Decision, champion: _Champion, cand: ModelBundle) -> None:
     """The champion's figures to compare with: scored on the candidate's test, unless it was
     trained on outcomes inside that test's window (its data ends after the candidate's replay
     origin, as when models are retrained every few weeks): scored there it would be judged on
     answers it has seen, so its own replay figures are used instead."""
-    champion = load_version(name, champ)
-    until, origin = champion.meta.get("until"), cand.meta.get("replay_origin")
+    meta = champion.bundle.meta
+    until, origin = meta.get("until"), cand.meta.get("replay_origin")
     decision.champion_until = until
-    if until and origin and champion.meta.get("test_metrics") and (
+    if until and origin and meta.get("test_metrics") and (
             pd.Timestamp(until) > pd.Timestamp(origin)):
-        decision.champion_metrics = dict(champion.meta["test_metrics"])
+        decision.champion_metrics = dict(meta["test_metrics"])
         decision.champion_on_own_replay = True
         decision.reasons.append(
-            f"note: the champion v{champ} learned outcomes up to {str(until)[:10]}, inside this "
-            f"test's window (from {str(origin)[:10]}): compared by its own replay figures")
-        return champion
+            f"note: the champion v{champion.version} learned outcomes up to {str(until)[:10]}, "
+            f"inside this test's window (from {str(origin)[:10]}): compared by its own replay "
+            "figures")
+        return
     try:
-        decision.champion_metrics = score_metrics(y=data["label"].to_numpy(),
-                                                  p=champion.predict(data))
+        decision.champion_metrics = score_metrics(y=champion.data["label"].to_numpy(),
+                                                  p=champion.scores())
     except ValueError as err:
         decision.reasons.append(f"note: the champion cannot score this test set ({err})")
-    return champion
 
 
 def _leakage_gate(decision: Decision, flags: dict[str, dict]) -> None:
@@ -233,7 +254,8 @@ def _leakage_gate(decision: Decision, flags: dict[str, dict]) -> None:
 
 
 def _noise_gates(decision: Decision, gates: PromoteConfig, noise: dict | None,
-                 cm: dict[str, float], y: np.ndarray) -> None:
+                 cm: dict[str, float], y: np.ndarray,
+                 champion_scores: Callable[[], np.ndarray] | None = None) -> None:
     """The gates that respect the test's size: never a candidate credibly below the logistic
     baseline, and calibration judged by its interval, with enough positives."""
     positives = int(noise["positives"]) if noise else int(y.sum())
@@ -252,9 +274,11 @@ def _noise_gates(decision: Decision, gates: PromoteConfig, noise: dict | None,
         return
     low = float(noise["ece_low"]) if noise else cm["ece"]
     if low > gates.max_ece:
-        decision.reasons.append(f"calibration error {cm['ece']:.4f} is above the ceiling "
-                                f"{gates.max_ece}" + (f" even at the low end of its 90% "
-                                                      f"interval ({low:.4f})" if noise else ""))
+        refusal = (f"calibration error {cm['ece']:.4f} is above the ceiling {gates.max_ece}"
+                   + (f" even at the low end of its 90% interval ({low:.4f})" if noise else ""))
+        # `champion_scores`: given for a candidate whose data ends later than the champion's
+        off = _champion_further_off(decision, gates, y, champion_scores)
+        decision.reasons.append(f"note: {refusal}; {off}" if off else refusal)
 
 
 def promote(runtime: Runtime, kind: str, version: int | None = None, force: bool = False,

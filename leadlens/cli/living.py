@@ -57,11 +57,13 @@ def monitor_cmd(obj: Obj, now: str | None, fmt: str) -> None:
     """Drift, realised performance, freshness and coverage of the @champion conversion model
     on the current data; the report is kept for the service and the dashboard. Exit status 3
     when an alarm fires."""
-    from leadlens.jobs.refresh import champion_conversion, monitor_snapshot
+    from core.names import CONVERSION
+    from leadlens.jobs.refresh import monitor_snapshot
+    from serving.models import champion_bundle
 
     rt = obj.runtime
     try:
-        bundle = champion_conversion(rt)
+        bundle = champion_bundle(rt, CONVERSION)
         report, path = monitor_snapshot(rt, bundle, rt.warehouse_path,
                                         now=timestamp(now, "--now"))
     except (LookupError, ValueError) as err:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from leadlens.cli.common import Obj, open_warehouse, report_rejected, say, timestamp
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @click.command()

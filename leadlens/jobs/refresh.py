@@ -28,8 +28,7 @@ from typing import Any
 import pandas as pd
 
 from core.model_bundle import ModelBundle
-from core.names import REGISTERED_NAMES
-from core.registry import champion_version, configure, load_version
+from core.names import CONVERSION, REGISTERED_NAMES
 from core.settings import Runtime
 from core.timestamps import default_as_of
 from core.warehouse import Warehouse
@@ -140,17 +139,6 @@ def _retrain(runtime: Runtime, result: RefreshResult, say: Say) -> None:
             result.promoted.append(f"{REGISTERED_NAMES[kind]} v{decision.candidate}")
 
 
-def champion_conversion(runtime: Runtime) -> ModelBundle:
-    """The `@champion` conversion model; LookupError saying what to run when there is none."""
-    configure(runtime.mlflow_uri)
-    name = REGISTERED_NAMES["conversion"]
-    version = champion_version(name)
-    if version is None:
-        raise LookupError(f"{name} has no @champion: run `leadlens train` and "
-                          "`leadlens promote`")
-    return load_version(name, version, cache_dir=runtime.home / "model-cache")
-
-
 def monitor_snapshot(runtime: Runtime, bundle: ModelBundle, path: Path,
                      as_of: pd.Timestamp | None = None, now: pd.Timestamp | None = None
                      ) -> tuple[dict[str, Any], Path]:
@@ -172,6 +160,7 @@ def refresh(runtime: Runtime, now: pd.Timestamp | None = None, retrain: bool | N
     RefreshBusy when another run holds the lock."""
     from serving.batch import history_rows
     from serving.lead_features import FeatureSource
+    from serving.models import NoChampion, champion_bundle
     from serving.scorer import Scorer, feature_labels
 
     settings = runtime.settings
@@ -179,8 +168,8 @@ def refresh(runtime: Runtime, now: pd.Timestamp | None = None, retrain: bool | N
     with refresh_lock(runtime.home):
         _load_drops(runtime, result, say)
         try:
-            bundle = champion_conversion(runtime)
-        except LookupError as err:
+            bundle = champion_bundle(runtime, CONVERSION)
+        except NoChampion as err:
             result.errors.append(str(err))
             return result
         version = bundle.meta.get("version")

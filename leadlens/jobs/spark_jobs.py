@@ -23,7 +23,7 @@ from features.spark_engine import open_pairs, spark_features
 from ingest.spark_tables import SparkInputError, SparkTables, default_as_of, keep_aside, read_tables
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 Say = Callable[[str], None]
 
@@ -55,6 +55,15 @@ def _tables(spark: SparkSession, runtime: Runtime, location: str,
                     else default_as_of(spark, location))
 
 
+def _written(spark: SparkSession, frame: DataFrame, out: str, tables: SparkTables,
+             when: pd.Timestamp, coverage: dict[str, float] | None = None) -> SparkRun:
+    """Write `frame` as Parquet to `out` and the rows kept aside beside it; what was done."""
+    frame.write.mode("overwrite").parquet(out)
+    rows = spark.read.parquet(out).count()  # from the files' metadata
+    rejected, where = keep_aside(tables, out)
+    return SparkRun(when, rows, rejected, where, coverage or {})
+
+
 def features_job(runtime: Runtime, location: str, as_of: pd.Timestamp | None, which: str,
                  out: str, say: Say) -> SparkRun:
     """`leadlens features --engine spark`: the features of the leads (open or all) at `as_of`
@@ -65,10 +74,7 @@ def features_job(runtime: Runtime, location: str, as_of: pd.Timestamp | None, wh
         f"{where_it_runs(spark)} from {location}")
     frame = spark_features(spark, tables.attributes, open_pairs(spark, when, which),
                            runtime.settings.engagement)
-    frame.write.mode("overwrite").parquet(out)
-    rows = spark.read.parquet(out).count()
-    rejected, where = keep_aside(tables, out)
-    return SparkRun(when, rows, rejected, where)
+    return _written(spark, frame, out, tables, when)
 
 
 def score_job(runtime: Runtime, location: str, as_of: pd.Timestamp | None, explain: int,
@@ -91,7 +97,4 @@ def score_job(runtime: Runtime, location: str, as_of: pd.Timestamp | None, expla
     feats = spark_features(spark, tables.attributes, open_pairs(spark, when, "open"),
                            runtime.settings.engagement)
     scored, coverage = score_features(feats, scorer, explain)
-    scored.write.mode("overwrite").parquet(out)
-    rows = spark.read.parquet(out).count()
-    rejected, where = keep_aside(tables, out)
-    return SparkRun(when, rows, rejected, where, coverage)
+    return _written(spark, scored, out, tables, when, coverage)

@@ -263,21 +263,7 @@ def _after(world: World, rng: np.random.Generator, book: _Book, idx: np.ndarray,
            days: int) -> pd.DataFrame:
     """One continuation of the open leads' process for `days` days after the cutoff: who
     converted or was lost, and when (no new leads, no activities)."""
-    st, tc, qt = book.stage[idx].copy(), book.touches[idx].copy(), book.quiet[idx].copy()
-    won_day = np.full(len(idx), -1)
-    lost_day = np.full(len(idx), -1)
-    for d in range(days):
-        live = np.flatnonzero((won_day < 0) & (lost_day < 0))
-        if live.size == 0:
-            break
-        touched, advanced, converted, lost = _step(
-            world, rng, np.full(live.size, world.days + d), st[live], tc[live], qt[live],
-            book.quality[idx[live]], book.discipline[idx[live]])
-        st[live[advanced]] += 1
-        tc[live[touched]] += 1
-        qt[live] = np.where(touched, 0, qt[live] + 1)
-        won_day[live[converted]] = world.days + d
-        lost_day[live[lost & ~converted]] = world.days + d
+    won_day, lost_day = _continue(world, rng, book, idx, days)
     start = pd.Timestamp(START)
     secs = pd.to_timedelta(rng.integers(9 * 3600, 17 * 3600, len(idx)), unit="s")
 
@@ -288,17 +274,17 @@ def _after(world: World, rng: np.random.Generator, book: _Book, idx: np.ndarray,
                          "closed_lost_at": at(lost_day)})
 
 
-def _truth(world: World, rng: np.random.Generator, book: _Book, idx: np.ndarray,
-           horizon_days: int, draws: int) -> np.ndarray:
-    """P(convert within the horizon after the cutoff) per open lead, by continuing its process
-    `draws` times from its state at the cutoff."""
-    rep = np.repeat(idx, draws)
-    st, tc, qt = book.stage[rep].copy(), book.touches[rep].copy(), book.quiet[rep].copy()
-    q, disc = book.quality[rep], book.discipline[rep]
-    done = np.zeros(len(rep), dtype=bool)
-    won = np.zeros(len(rep), dtype=bool)
-    for d in range(horizon_days):
-        live = np.flatnonzero(~done)
+def _continue(world: World, rng: np.random.Generator, book: _Book, idx: np.ndarray,
+              days: int) -> tuple[np.ndarray, np.ndarray]:
+    """The process of the leads `idx` (repeats are independent copies) for `days` days after
+    the cutoff, from their state then: the day each converted, and the day each was lost (-1:
+    neither)."""
+    st, tc, qt = book.stage[idx].copy(), book.touches[idx].copy(), book.quiet[idx].copy()
+    q, disc = book.quality[idx], book.discipline[idx]
+    won_day = np.full(len(idx), -1)
+    lost_day = np.full(len(idx), -1)
+    for d in range(days):
+        live = np.flatnonzero((won_day < 0) & (lost_day < 0))
         if live.size == 0:
             break
         touched, advanced, converted, lost = _step(
@@ -307,8 +293,17 @@ def _truth(world: World, rng: np.random.Generator, book: _Book, idx: np.ndarray,
         st[live[advanced]] += 1
         tc[live[touched]] += 1
         qt[live] = np.where(touched, 0, qt[live] + 1)
-        won[live[converted]] = True
-        done[live[converted | lost]] = True
+        won_day[live[converted]] = world.days + d
+        lost_day[live[lost]] = world.days + d  # `_step` never loses a lead it converts
+    return won_day, lost_day
+
+
+def _truth(world: World, rng: np.random.Generator, book: _Book, idx: np.ndarray,
+           horizon_days: int, draws: int) -> np.ndarray:
+    """P(convert within the horizon after the cutoff) per open lead, by continuing its process
+    `draws` times from its state at the cutoff."""
+    won_day, _lost = _continue(world, rng, book, np.repeat(idx, draws), horizon_days)
+    won = won_day >= 0
     return won.reshape(len(idx), draws).mean(axis=1) if len(idx) else np.array([])
 
 

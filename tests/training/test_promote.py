@@ -212,7 +212,7 @@ def test_the_calibration_ceiling_does_not_keep_a_champion_further_off():
     test leads, is above the ceiling too (the low end of its interval); not otherwise."""
     import numpy as np
 
-    from training.promote import Decision, _calibration_rescue
+    from training.promote import Decision, _noise_gates
 
     gates = PromoteConfig(max_ece=0.05, min_positives_ece=30)
     rng = np.random.default_rng(3)
@@ -221,11 +221,14 @@ def test_the_calibration_ceiling_does_not_keep_a_champion_further_off():
     refusal = ("calibration error 0.0850 is above the ceiling 0.05 even at the low end of its "
                "90% interval (0.0727)")
 
+    noise = {"auc_vs_logistic": 0.01, "auc_vs_logistic_low": -0.01,
+             "auc_vs_logistic_high": 0.03, "ece_low": 0.0727, "ece_high": 0.1,
+             "positives": int(y.sum()), "negatives": int(len(y) - y.sum())}
+
     def judge(champion_scores: np.ndarray, positives_y: np.ndarray = y) -> list[str]:
-        d = Decision("leadlens-conversion", 10, 9, promoted=False,
-                     reasons=["note: judged on ...", refusal],
-                     candidate_metrics={"ece": 0.085, "roc_auc": 0.8})
-        _calibration_rescue(d, gates, positives_y, champion_scores)
+        cm = {"ece": 0.085, "roc_auc": 0.8}
+        d = Decision("leadlens-conversion", 10, 9, promoted=False, candidate_metrics=cm)
+        _noise_gates(d, gates, noise, cm, positives_y, lambda: champion_scores)
         return d.reasons
 
     further_off = judge(np.clip(p_true * 1.8, 0, 1))  # the base rate moved: scores too high
@@ -237,6 +240,10 @@ def test_the_calibration_ceiling_does_not_keep_a_champion_further_off():
     few = np.zeros(4000)
     few[:10] = 1  # too few positives to judge the champion's calibration: still refused
     assert _blocking_text(judge(np.full(4000, 0.5), few)) == [refusal]
+    # without a newer candidate (no champion scores given), the ceiling refuses as before
+    d = Decision("leadlens-conversion", 10, 9, promoted=False)
+    _noise_gates(d, gates, noise, {"ece": 0.085, "roc_auc": 0.8}, y)
+    assert _blocking_text(d.reasons) == [refusal]
 
 
 def _blocking_text(reasons: list[str]) -> list[str]:
