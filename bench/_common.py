@@ -196,3 +196,40 @@ def bench_trees(args, prefix: str):  # -> (runtime, lgb.Booster, np.ndarray)
     trees, x = champion_trees_and_open_rows(runtime, args.rows)
     assert isinstance(trees, lgb.Booster), "the served model has no trees"
     return runtime, trees, x
+
+
+def tree_rss_gib(pid: int) -> float:
+    """Resident memory of a process and all its children, in GiB (0 once it has ended)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 1024**3
+
+
+def with_peak_memory(child: subprocess.Popen) -> tuple[str, float]:
+    """Wait for `child`: its standard output and the peak resident memory of its process tree
+    (GiB), sampled every 0.2 s (for Spark: the Python driver, the JVM and its workers)."""
+    import threading
+
+    peak = [0.0]
+
+    def sample() -> None:
+        while child.poll() is None:
+            peak[0] = max(peak[0], tree_rss_gib(child.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    output, _ = child.communicate()
+    sampler.join()
+    return output or "", peak[0]

@@ -31,7 +31,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-from _common import leadlens, record
+from _common import leadlens, record, with_peak_memory
 
 PER_LEAD = 10
 """Activities per lead, on average (Poisson)."""
@@ -177,44 +176,17 @@ def parity(duck_out: Path, spark_out: Path) -> dict[str, int]:
     return dict(zip(names, (int(v) for v in row), strict=True))
 
 
-def _tree_rss(pid: int) -> float:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total / 1024**3
-
-
 def measure(engine: str, data: Path, out: Path, memory: str) -> dict[str, float]:
     """Run one engine in a process of its own: wall time, peak tree memory, rows written."""
     cmd = [sys.executable, __file__, "--child", engine, "--data", str(data), "--out", str(out),
            "--spark-memory", memory]
     start = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    peak = [0.0]
-
-    def sample() -> None:
-        while child.poll() is None:
-            peak[0] = max(peak[0], _tree_rss(child.pid))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    output, _ = child.communicate()
-    sampler.join()
+    output, peak = with_peak_memory(child)
     if child.returncode != 0:
         raise RuntimeError(f"{engine} failed (exit {child.returncode})")
     return {**json.loads(output.strip().splitlines()[-1]),
-            "seconds": round(time.perf_counter() - start, 1), "peak_gib": round(peak[0], 2)}
+            "seconds": round(time.perf_counter() - start, 1), "peak_gib": round(peak, 2)}
 
 
 def _timed_cli(home: Path, *args: str, env: dict[str, str] | None = None) -> float:

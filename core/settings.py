@@ -297,6 +297,10 @@ class SparkConfig(_Section):
     of the cluster."""
     driver_memory: str = Field("4g", pattern=r"^\d+[kmgt]?$")
     """Memory of the driver (a local Spark runs everything in it), e.g. 4g."""
+    train_sample_rows: int = Field(1_000_000, ge=1_000)
+    """`leadlens train --engine spark`: the examples a model is fitted on at most, a stratified
+    sample of whole leads when there are more (`training.spark_source`); the evaluation always
+    reads every example. README "Scaling out" says why this many is enough."""
 
 
 class RetrainConfig(_Section):

@@ -87,7 +87,12 @@ def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     """Where the data ends: the export's recorded cutoff, else the latest timestamp it holds
     (training's default `until`); rows newer than the cutoff (pushed by the CRM since the
     export) move it to them."""
-    cutoff, latest = export_cutoff(con), latest_timestamp(con)
+    return end_of(export_cutoff(con), latest_timestamp(con))
+
+
+def end_of(cutoff: pd.Timestamp | None, latest: pd.Timestamp) -> pd.Timestamp:
+    """Where data whose export cutoff is `cutoff` (None: unknown) and whose latest timestamp is
+    `latest` ends: the cutoff, else the latest timestamp; rows newer than the cutoff move it."""
     return latest if cutoff is None or latest >= cutoff else cutoff
 
 

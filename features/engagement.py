@@ -44,6 +44,7 @@ class Dialect:
     name: str
     epoch_template: str  # seconds since 1970 as DOUBLE, `{}` is the timestamp expression
     quote_char: str  # how a column name that may be a keyword is quoted
+    timestamp_template: str  # a timestamp without a zone as a literal, `{}` is its ISO text
 
     def epoch(self, expr: str) -> str:
         """SQL for `expr` (a timestamp) as seconds since 1970."""
@@ -54,9 +55,13 @@ class Dialect:
         q = self.quote_char
         return q + name.replace(q, q + q) + q
 
+    def timestamp(self, ts: pd.Timestamp) -> str:
+        """`ts` (naive UTC) as an SQL literal, to the microsecond."""
+        return self.timestamp_template.format(pd.Timestamp(ts).isoformat(sep=" "))
 
-DUCKDB = Dialect("duckdb", "epoch_us({}) / 1e6", '"')
-SPARK = Dialect("spark", "unix_micros({}) / 1e6", "`")
+
+DUCKDB = Dialect("duckdb", "epoch_us({}) / 1e6", '"', "TIMESTAMP '{}'")
+SPARK = Dialect("spark", "unix_micros({}) / 1e6", "`", "TIMESTAMP_NTZ '{}'")
 """Spark SQL (3.1 and later): the same microseconds since 1970, so both engines compute every
 feature from the same doubles; the session's time zone must be UTC (`features.spark_engine`)."""
 

@@ -25,17 +25,18 @@ def open_pairs(spark: SparkSession, as_of: pd.Timestamp, which: str = "open") ->
     converted or lost then), by the warehouse's own condition (`select_pairs`)."""
     if which not in ("open", "all"):
         raise ValueError(f"--leads must be 'open' or 'all', not {which!r}")
-    literal = f"TIMESTAMP_NTZ '{pd.Timestamp(as_of).isoformat(sep=' ')}'"
+    literal = SPARK.timestamp(as_of)
     cond = open_leads_condition(literal, which)
     return spark.sql(f"SELECT monotonically_increasing_id() AS pair_id, lead_id, "  # noqa: S608 (a formatted timestamp)
                      f"{literal} AS as_of FROM leads WHERE {cond}")
 
 
 def spark_features(spark: SparkSession, attributes: dict[str, str], pairs: DataFrame,
-                   cfg: EngagementConfig) -> DataFrame:
+                   cfg: EngagementConfig, keep_pair_id: bool = False) -> DataFrame:
     """The features of every (lead_id, as_of) of `pairs` (with a unique `pair_id`): lead_id,
     as_of, then the catalog's features and the lead attributes (`attributes`: name -> numeric
-    or text), typed as the warehouse's path types them (numeric as double, the rest as text).
+    or text), typed as the warehouse's path types them (numeric as double, the rest as text);
+    with `keep_pair_id`, `pair_id` first.
 
     The pairs are materialised first: their ids are read in several places of the query and
     again to join the leads back, and an id made by `monotonically_increasing_id` after a
@@ -49,6 +50,7 @@ def spark_features(spark: SparkSession, attributes: dict[str, str], pairs: DataF
     numeric = {f.name for f in engagement_features(cfg) if f.kind == "numeric"}
     numeric |= {a for a, k in attributes.items() if k == "numeric"}
     out = computed.join(pairs, "pair_id")
-    return out.select("lead_id", "as_of", *[
+    ids = ["pair_id"] if keep_pair_id else []
+    return out.select(*ids, "lead_id", "as_of", *[
         F.col(f"`{c}`").cast("double" if c in numeric else "string").alias(c)
         for c in feature_columns(cfg, names)])

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from core.contract import ACTIVITIES, LEADS, Table, is_personal_column, normalise_column_name
+from core.contract import ACTIVITIES, LEADS, REPS, Table, is_personal_column, normalise_column_name
 from core.free_text import EMAIL, EMAIL_MASK, PHONE, PHONE_MASK
 from core.settings import IngestConfig
-from core.timestamps import as_of_after, parse_cutoff
+from core.timestamps import as_of_after, end_of, parse_cutoff
 from ingest.validation import NUMERIC_MAJORITY, YES_NO
 
 if TYPE_CHECKING:
@@ -329,6 +329,21 @@ def read_tables(spark: SparkSession, location: str, cfg: IngestConfig) -> SparkT
                        leads.bad.unionByName(acts.bad).unionByName(orphans))
 
 
+def read_reps(spark: SparkSession, location: str,
+              cfg: IngestConfig) -> tuple[DataFrame, DataFrame]:
+    """The reps under `location` (rep_id, team; the rest of the table is not read on), checked
+    as `leadlens ingest` checks them, and the rows kept aside (table, row_id, reason). An export
+    without a reps table has no teams: an empty table."""
+    try:
+        reps = _checked(spark, location, REPS, cfg)
+    except SparkInputError as err:
+        if not str(err).startswith(f"no {REPS.name} table"):
+            raise
+        empty = spark.createDataFrame([], "rep_id string, team string")
+        return empty, spark.createDataFrame([], "table string, row_id string, reason string")
+    return reps.good.select("rep_id", "team"), reps.bad
+
+
 def _refuse_above_share(location: str, share: float, leads: _Checked, acts: _Checked,
                         orphans: DataFrame) -> None:
     """Refuse when a table has more than `share` of its rows kept aside: one pass per table
@@ -393,3 +408,9 @@ def latest_timestamp(spark: SparkSession) -> pd.Timestamp:
 def default_as_of(spark: SparkSession, location: str) -> pd.Timestamp:
     """`core.timestamps.as_of_after` the export's `cutoff.txt` and the latest data."""
     return as_of_after(export_cutoff(spark, location), latest_timestamp(spark))
+
+
+def data_end(spark: SparkSession, location: str) -> pd.Timestamp:
+    """`core.timestamps.end_of` the export's `cutoff.txt` and the latest data (training's
+    default `until`)."""
+    return end_of(export_cutoff(spark, location), latest_timestamp(spark))

@@ -22,26 +22,17 @@ from core.grades import grade_outcomes
 from core.model_bundle import OUTSIDE_RANGE_SHARE, ModelBundle
 from core.names import RunTag, VersionTag
 from core.settings import Runtime, Settings, TrainConfig
-from core.timestamps import data_end
-from core.warehouse import Warehouse, attribute_types, single_row
+from core.warehouse import Warehouse, attribute_types
 from features.engagement import feature_columns
-from features.labels import (
-    Examples,
-    calendar_examples,
-    creation_examples,
-    dropout_examples,
-    label_settings,
-)
+from features.labels import label_settings
 from training import plots
-from training.dataset import build_dataset
 from training.evaluate import (
     age_band,
     group_auc,
-    outside_training_range,
     paired_bootstrap,
     score_metrics,
 )
-from training.examples import ONE_MOMENT, SPLITS, TimeSplit, time_split
+from training.examples import SPLITS, TimeSplit
 from training.fit import (
     LogisticBaseline,
     RuleBaseline,
@@ -56,7 +47,18 @@ from training.leakage import (
     single_feature_auc,
 )
 from training.model_card import CardFacts, model_card
-from training.replay import ReplayFrames, replay_frames
+from training.replay import ReplayFrames
+from training.sources import (
+    LocalTest,
+    NotEnoughData,
+    Prepared,
+    TestRows,
+    TrainingData,
+    WarehouseData,
+    examples_for,
+    free_text_attributes,
+    free_text_of,
+)
 from training.specs import SPECS, ModelSpec
 from training.tracking import (
     flatten,
@@ -68,10 +70,8 @@ from training.tracking import (
 )
 
 Say = Callable[[str], None]
-
-
-class NotEnoughData(ValueError):
-    """Too few positives or negatives to train (the message gives the counts)."""
+__all__ = ["NotEnoughData", "Prepared", "examples_for", "free_text_attributes", "free_text_of",
+           "model_inputs", "train_models"]
 
 
 @dataclass
@@ -129,67 +129,26 @@ def check_enough(spec: ModelSpec, counts: pd.DataFrame, min_train: int, min_eval
                               "train.min_per_class_eval in the config.")
 
 
-def examples_for(kind: str, con: duckdb.DuckDBPyConnection, settings: Settings,
-                 until: pd.Timestamp) -> Examples:
-    """The labelled snapshots a model of this kind learns from."""
-    which = SPECS[kind].examples
-    if which == "touches":
-        return dropout_examples(con, settings.train, until)
-    if which == "snapshots" and settings.train.conversion_examples == "calendar":
-        return calendar_examples(con, settings.train, until)
-    return creation_examples(con, settings.train, until)
-
-
 def uses_replay(spec: ModelSpec, settings: Settings) -> bool:
     """Whether this model is trained and judged by the replay (calendar snapshots)."""
     return spec.examples == "snapshots" and settings.train.conversion_examples == "calendar"
 
 
-@dataclass
-class Prepared:
-    """Examples with features and split, shared by the models that learn from them."""
-
-    examples: Examples
-    split: TimeSplit
-    data: pd.DataFrame
-
-
-def prepare(spec: ModelSpec, wh: Warehouse, settings: Settings, until: pd.Timestamp,
-            say: Say) -> Prepared:
-    """The model's examples with their time split and features; NotEnoughData if none."""
-    examples = examples_for(spec.kind, wh.con, settings, until)
-    if examples.frame.empty:
-        left_out = "; ".join(f"{why}: {n:,}" for why, n in examples.excluded.items() if n)
-        moments = single_row(wh.con.execute(
-            "SELECT count(DISTINCT created_at), count(*), min(created_at) FROM leads"))
-        same = (f"; all {moments[1]:,} leads were created at {moments[2]} ({ONE_MOMENT})"
-                if moments[0] == 1 and moments[1] > 1 else "")
-        raise NotEnoughData(f"no usable {spec.kind} examples before {until}"
-                            + (f" (left out: {left_out})" if left_out else "") + same)
-    try:
-        split = time_split(examples.frame, settings.train.split_fractions, until)
-    except ValueError as err:
-        raise NotEnoughData(str(err)) from None
-    say(f"[{spec.kind}] {len(examples.frame):,} examples; computing features")
-    data = build_dataset(wh.con, examples, split, settings.engagement,
-                         list(wh.attribute_types()))
-    return Prepared(examples, split, data)
-
-
-def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prepared,
+def train_one(spec: ModelSpec, source: TrainingData, settings: Settings, prepared: Prepared,
               work_dir: Path, say: Say) -> tuple[ModelResult, dict[str, Path], CardFacts]:
     """Fit and evaluate one model on a time split (no MLflow); returns the result, its plots
     and its card."""
     cfg = settings.train
-    attr_types = wh.attribute_types()
+    attr_types = source.attribute_types()
     examples, split, data = prepared.examples, prepared.split, prepared.data
     until = split.until
-    counts = class_counts(data)
-    check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
-    features, categorical = model_inputs(spec, settings, wh.con)
+    judged_rows = prepared.judged()
     train = data[data["split"] == "train"]
     valid = data[data["split"] == "validation"]
-    test = data[data["split"] == "test"].reset_index(drop=True)
+    counts = pd.DataFrame([_count("train", train), _count("validation", valid),
+                           _labels_count("test", judged_rows)])
+    check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
+    features, categorical = inputs_of(spec, settings, source)
     say(f"[{spec.kind}] fitting LightGBM on {len(train):,} rows, "
         f"{len(features)} features")
     bundle = fit_lightgbm(spec.kind, train, valid, features, categorical, cfg.lightgbm,
@@ -203,13 +162,13 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
             + ", ".join(f"{k} {v:.4f}" for k, v in aucs.items())
             + f"; serving {bundle.meta.get('settings', {}).get('model', 'lightgbm')}")
     if spec.examples == "creation":
-        bundle.meta["conversion_day_cdf"] = conversion_day_cdf(wh, train, cfg.horizon_days)
+        bundle.meta["conversion_day_cdf"] = conversion_day_cdf(source, train, cfg.horizon_days)
     say(f"[{spec.kind}] baselines and evaluation")
     logistic = LogisticBaseline(features, categorical).fit(train, valid)
     rule = RuleBaseline(spec.kind).fit(valid)
-    scores = {"lightgbm": bundle.predict(test), "logistic": logistic.predict(test),
-              "rule": rule.predict(test)}
-    judged = _judge(spec, bundle, (train, test), scores,
+    test, scores = judged_rows.score({"lightgbm": bundle.predict, "logistic": logistic.predict,
+                                      "rule": rule.predict})
+    judged = _judge(spec, bundle, (train, test, judged_rows.featured), scores,
                     Inputs(features, categorical, list(attr_types)), cfg, work_dir, say)
     bundle.meta["grade_outcomes"] = grade_outcomes(test["label"].to_numpy(), scores["lightgbm"],
                                                    settings.serve.grade_cutoffs)
@@ -218,7 +177,9 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
         spec=spec, bundle=bundle, split=split, counts=counts, excluded=examples.excluded,
         metrics=judged.metrics, audit=judged.audit,
         test=test.assign(score=scores["lightgbm"]),
-        used={s: data.loc[data["split"] == s, ["lead_id", "as_of", "label"]] for s in SPLITS},
+        used={"train": train[["lead_id", "as_of", "label"]],
+              "validation": valid[["lead_id", "as_of", "label"]],
+              "test": test[["lead_id", "as_of", "label"]]},
         rule_note=rule.constant_note(),
     )
     card_args = CardFacts(window=split.as_params(), counts=counts, excluded=examples.excluded,
@@ -228,30 +189,25 @@ def train_one(spec: ModelSpec, wh: Warehouse, settings: Settings, prepared: Prep
     return result, judged.figs, card_args
 
 
-def free_text_attributes(con: duckdb.DuckDBPyConnection, max_share: float) -> list[str]:
-    """Text lead attributes with more distinct values than `max_share` of the leads that have
-    one (notes, descriptions, names): free text, not a category a model can learn from."""
-    text = [a for a, kind in attribute_types(con).items() if kind != "numeric"]
-    if not text:
-        return []
-    # one scan of the leads for every text attribute
-    columns = ", ".join(f'count(DISTINCT "{a}"), count("{a}")' for a in text)
-    counts = single_row(con.execute(f"SELECT {columns} FROM leads"))  # noqa: S608 (columns of this warehouse)
-    return [a for i, a in enumerate(text)
-            if counts[2 * i + 1] >= FREE_TEXT_MIN_ROWS
-            and counts[2 * i] > max_share * counts[2 * i + 1]]
-
-
-FREE_TEXT_MIN_ROWS = 20
-"""Fewer filled values than this say nothing about whether a column is free text."""
-
-
 def model_inputs(spec: ModelSpec, settings: Settings,
                  con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
-    """The model's feature columns and which of them are categorical (free-text attributes
-    left out: `free_text_attributes`)."""
-    free = set(free_text_attributes(con, settings.train.max_category_share))
-    attr_types = {a: k for a, k in attribute_types(con).items() if a not in free}
+    """The model's feature columns and which of them are categorical, in a warehouse."""
+    free = free_text_attributes(con, settings.train.max_category_share)
+    return inputs_from(spec, settings, attribute_types(con), free)
+
+
+def inputs_of(spec: ModelSpec, settings: Settings,
+              source: TrainingData) -> tuple[list[str], list[str]]:
+    """`inputs_from` the source's attributes."""
+    free = source.free_text(settings.train.max_category_share)
+    return inputs_from(spec, settings, source.attribute_types(), free)
+
+
+def inputs_from(spec: ModelSpec, settings: Settings, attributes: dict[str, str],
+                free: list[str]) -> tuple[list[str], list[str]]:
+    """The model's feature columns and which of them are categorical (the `free` text
+    attributes left out: `training.sources.free_text_attributes`)."""
+    attr_types = {a: k for a, k in attributes.items() if a not in set(free)}
     features = spec.select(feature_columns(settings.engagement, []), list(attr_types))
     categorical = ["source", *[a for a, k in attr_types.items() if k != "numeric"]]
     return features, [c for c in categorical if c in features]
@@ -275,13 +231,16 @@ class _Judged:
     figs: dict[str, Path]
 
 
-def _judge(spec: ModelSpec, bundle: ModelBundle, rows: tuple[pd.DataFrame, pd.DataFrame],
+def _judge(spec: ModelSpec, bundle: ModelBundle,
+           rows: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
            scores: dict[str, np.ndarray], inputs: Inputs, cfg: TrainConfig, work_dir: Path,
            say: Say) -> _Judged:
     """Metrics of every scorer on the test rows, the calibration curve the dashboard draws, AUC
-    per source and team, the leakage audit and the plots; tables written to `work_dir`."""
+    per source and team, the leakage audit and the plots; tables written to `work_dir`.
+    `rows`: the training rows, every test row (`JUDGED_COLUMNS`) and the test rows with their
+    features (SHAP and the audit; on Spark a sample)."""
     features, categorical, attributes = inputs
-    train, test = rows
+    train, test, featured = rows
     y = test["label"].to_numpy()
     # the reliability diagram the dashboard draws: (mean score, observed rate, rows) per bin,
     # of the scores judged (on the replay, the replayed model's)
@@ -295,14 +254,16 @@ def _judge(spec: ModelSpec, bundle: ModelBundle, rows: tuple[pd.DataFrame, pd.Da
     if "lead_age_days" in test:
         groups["lead age"] = _by_group(y, scores, age_band(test["lead_age_days"]))
     rng = np.random.default_rng(0)
-    sample = test.iloc[np.sort(rng.choice(len(test), min(len(test), cfg.shap_sample),
-                                          replace=False))]
+    sample = featured.iloc[np.sort(rng.choice(len(featured), min(len(featured),
+                                                                  cfg.shap_sample),
+                                              replace=False))]
     x_sample = bundle.matrix(sample)
     contrib = bundle.contributions(x_sample)
-    audit = leakage_audit(single_feature_auc(train, test, features, categorical),
+    audit = leakage_audit(single_feature_auc(train, featured, features, categorical),
                           shap_shares(contrib, features), cfg.leakage_auc,
                           cfg.leakage_shap_share, cfg.leakage_shap_min_features,
-                          missing_by_outcome(train, test, [f for f in features if f in attributes]),
+                          missing_by_outcome(train, featured,
+                                             [f for f in features if f in attributes]),
                           cfg.leakage_missing_gap, set(attributes))
     flagged = audit[audit["flagged"]]
     bundle.meta["leakage"] = {r.feature: {"reason": r.reason, "blocking": bool(r.blocking)}
@@ -335,34 +296,37 @@ def _by_group(y: np.ndarray, scores: dict[str, np.ndarray], groups: pd.Series) -
     return out
 
 
-def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: ReplayFrames,
-                    work_dir: Path, say: Say) -> tuple[ModelResult, dict[str, Path], CardFacts]:
+def train_by_replay(spec: ModelSpec, source: TrainingData, settings: Settings,
+                    frames: ReplayFrames, work_dir: Path,
+                    say: Say) -> tuple[ModelResult, dict[str, Path], CardFacts]:
     """The conversion model on calendar snapshots: a fit at the replay origin judged on the
     leads open then (the test), and the production fit at the data's end (training.replay)."""
     cfg = settings.train
     o = frames.origins
     at_replay, at_until = frames.sets("replay"), frames.sets("until")
-    test = frames.replay_book.reset_index(drop=True)
+    book = frames.test if frames.test is not None else LocalTest(
+        frames.replay_book.reset_index(drop=True))
     counts = pd.DataFrame([_count("train", at_replay.train),
-                           _count("validation", at_replay.valid), _count("test", test)])
+                           _count("validation", at_replay.valid), _labels_count("test", book)])
     check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
-    features, categorical = model_inputs(spec, settings, wh.con)
+    features, categorical = inputs_of(spec, settings, source)
     split = TimeSplit(o.validation, o.replay, o.until)
     meta = {"until": str(o.until), **split.as_params(), "labels": label_settings(cfg),
             "replay_origin": str(o.replay)}
     say(f"[{spec.kind}] replay at {o.replay:%Y-%m-%d}: {len(at_replay.train):,} snapshots to "
         f"train, {len(at_replay.valid):,} leads open at {o.validation:%Y-%m-%d} to choose "
-        f"among {cfg.search_trials + 1} settings, {len(test):,} leads open to judge")
+        f"among {cfg.search_trials + 1} settings, {int(counts['examples'].iloc[2]):,} leads "
+        "open to judge")
     judged_model, _ = select_and_refit(spec.kind, at_replay, features, categorical, cfg, meta,
                                        say)
     logistic = LogisticBaseline(features, categorical).fit(at_replay.refit, at_replay.valid)
     rule = RuleBaseline(spec.kind).fit(at_replay.valid)
-    scores = {"lightgbm": judged_model.predict(test), "logistic": logistic.predict(test),
-              "rule": rule.predict(test)}
+    test, scores = book.score({"lightgbm": judged_model.predict,
+                               "logistic": logistic.predict, "rule": rule.predict})
     y = test["label"].to_numpy()
     replay = test_noise(y, scores)
     numeric = [f for f in features if f not in categorical]
-    outside = outside_training_range(at_replay.refit, test, numeric)
+    outside = book.outside(at_replay.refit, numeric)
     clock_like = {f: v for f, v in outside.items() if v > OUTSIDE_RANGE_SHARE}
     for f, v in sorted(clock_like.items(), key=lambda kv: -kv[1]):
         say(f"[{spec.kind}] WARNING: {f} is clock-like: {v:.0%} of the replay's leads lie "
@@ -374,8 +338,8 @@ def train_by_replay(spec: ModelSpec, wh: Warehouse, settings: Settings, frames: 
         f"on the leads open at {o.replay:%Y-%m-%d})")
     bundle, candidates = select_and_refit(spec.kind, at_until, features, categorical, cfg, meta,
                                           say)
-    judged = _judge(spec, bundle, (at_until.refit, test), scores,
-                    Inputs(features, categorical, list(wh.attribute_types())), cfg, work_dir,
+    judged = _judge(spec, bundle, (at_until.refit, test, book.featured), scores,
+                    Inputs(features, categorical, list(source.attribute_types())), cfg, work_dir,
                     say)
     bundle.meta["grade_outcomes"] = grade_outcomes(test["label"].to_numpy(), scores["lightgbm"],
                                                    settings.serve.grade_cutoffs)
@@ -425,42 +389,51 @@ COVERAGE_FEATURES = ("lead_age_days", "days_since_last_touch")
 scores lies outside it."""
 
 
-def conversion_day_cdf(wh: Warehouse, train: pd.DataFrame, horizon_days: int) -> list[float]:
+def conversion_day_cdf(source: TrainingData, train: pd.DataFrame,
+                       horizon_days: int) -> list[float]:
     """Among training leads that converted within the horizon, the share converted by each day
     0..horizon after creation; lets a rep report compare leads whose horizon is still running."""
-    won = train.loc[train["label"] == 1, ["lead_id"]]
+    won = train.loc[train["label"] == 1, "lead_id"]
     if won.empty:
         return [1.0] * (horizon_days + 1)
-    wh.con.register("won_ids", won)
-    try:
-        days = wh.con.execute("""
-            SELECT (epoch(l.converted_at) - epoch(l.created_at)) / 86400.0 AS d
-            FROM leads l JOIN won_ids w USING (lead_id)
-        """).fetchnumpy()["d"]
-    finally:
-        wh.con.unregister("won_ids")
+    days = source.conversion_days(won)
     grid = np.arange(horizon_days + 1)
     return [float(v) for v in np.searchsorted(np.sort(days), grid, side="right") / len(days)]
 
 
+def _labels_count(split: str, rows: TestRows) -> dict[str, object]:
+    pos, neg = rows.labels()
+    return {"split": split, "examples": pos + neg, "positives": pos, "negatives": neg}
+
+
 def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
-                 kinds: tuple[str, ...] = tuple(SPECS), say: Say = print) -> TrainReport:
-    """Train, evaluate, log and register every model in `kinds`; see the module docstring."""
+                 kinds: tuple[str, ...] = tuple(SPECS), say: Say = print,
+                 source: TrainingData | None = None) -> TrainReport:
+    """Train, evaluate, log and register every model in `kinds` (see the module docstring),
+    from the warehouse, or from `source` (Spark: `training.spark_source`)."""
+    if source is not None:
+        return _train(runtime, source, until, kinds, say)
+    with Warehouse(runtime.warehouse_path, read_only=True) as wh:
+        return _train(runtime, WarehouseData(wh), until, kinds, say)
+
+
+def _train(runtime: Runtime, source: TrainingData, until: pd.Timestamp | None,
+           kinds: tuple[str, ...], say: Say) -> TrainReport:
     settings = runtime.settings
     experiment_id = setup(runtime)
-    with Warehouse(runtime.warehouse_path, read_only=True) as wh, sigterm_as_interrupt():
-        until = pd.Timestamp(until) if until is not None else data_end(wh.con)
+    with sigterm_as_interrupt():
+        until = pd.Timestamp(until) if until is not None else source.end()
         with tracked_run(f"train-until-{until:%Y-%m-%d}", experiment_id,
                          tags={RunTag.UNTIL: str(until)}) as parent:
-            mlflow.log_params({"until": str(until), "models": ",".join(kinds)})
+            mlflow.log_params({"until": str(until), "models": ",".join(kinds),
+                               **source.run_params()})
             mlflow.log_params(flatten("", {
                 "train": settings.train.model_dump(), "engagement":
                 settings.engagement.model_dump()}))
             report = TrainReport(until, parent.info.run_id)
             prepared: dict[str, Prepared] = {}
-            has_activities = single_row(wh.con.execute(
-                "SELECT count(*) > 0 FROM activities"))[0]
-            free = free_text_attributes(wh.con, settings.train.max_category_share)
+            has_activities = source.has_activities()
+            free = source.free_text(settings.train.max_category_share)
             if free:
                 say(f"left out as free text (more distinct values than "
                     f"{settings.train.max_category_share:.0%} of the leads that have one; "
@@ -468,7 +441,8 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
             for kind in kinds:
                 spec = SPECS[kind]
                 if spec.examples == "touches" and not has_activities:
-                    report.skipped[kind] = ("the warehouse holds no activity log; this model "
+                    where = "warehouse" if isinstance(source, WarehouseData) else "export"
+                    report.skipped[kind] = (f"the {where} holds no activity log; this model "
                                             "learns from outbound touches")
                     # a run that says why, so `leadlens promote` can tell the real cause
                     with tracked_run(kind, experiment_id, nested=True,
@@ -483,16 +457,14 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                     # a model without enough data is skipped with its reason; the rest train
                     try:
                         if uses_replay(spec, settings):
-                            say(f"[{kind}] snapshots and open books; computing features")
-                            frames = replay_frames(wh.con, settings, until,
-                                                   list(wh.attribute_types()))
-                            result, figs, card_args = train_by_replay(spec, wh, settings, frames,
-                                                                      Path(tmp), say)
+                            frames = source.replay(settings, until, say)
+                            result, figs, card_args = train_by_replay(spec, source, settings,
+                                                                      frames, Path(tmp), say)
                         else:
                             if spec.examples not in prepared:
-                                prepared[spec.examples] = prepare(spec, wh, settings, until,
-                                                                  say)
-                            result, figs, card_args = train_one(spec, wh, settings,
+                                prepared[spec.examples] = source.prepared(spec, settings, until,
+                                                                          say)
+                            result, figs, card_args = train_one(spec, source, settings,
                                                                 prepared[spec.examples],
                                                                 Path(tmp), say=say)
                     except NotEnoughData as err:
@@ -500,7 +472,7 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
                         mlflow.set_tag(RunTag.SKIPPED, str(err)[:4000])
                         say(f"[{kind}] skipped: {err}")
                         continue
-                    _log(result, figs, card_args, Path(tmp), runtime, say)
+                    _log(result, figs, card_args, Path(tmp), source.source, say)
                     result.run_id = run.info.run_id
                     report.results[kind] = result
             if report.skipped:
@@ -509,7 +481,7 @@ def train_models(runtime: Runtime, until: pd.Timestamp | None = None,
 
 
 def _log(result: ModelResult, figs: dict[str, Path], card_args: CardFacts, work: Path,
-         runtime: Runtime, say: Say) -> None:
+         source: str, say: Say) -> None:
     spec = result.spec
     mlflow.log_params({"kind": spec.kind, "registered_name": spec.registered_name,
                        **result.split.as_params(),
@@ -518,7 +490,6 @@ def _log(result: ModelResult, figs: dict[str, Path], card_args: CardFacts, work:
     for row in result.counts.itertuples():
         mlflow.log_metrics({f"{row.split}_examples": row.examples,
                             f"{row.split}_positives": row.positives})
-    source = str(runtime.warehouse_path)
     digests = {}
     for s, part in result.used.items():
         digests[s] = log_examples(part, f"{spec.kind}-{s}", s, source)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -32,6 +33,9 @@ from features.labels import (
 )
 from training.dataset import with_features
 from training.fit import ReplaySets
+
+if TYPE_CHECKING:
+    from training.sources import TestRows
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class ReplayFrames:
     validation_book: pd.DataFrame
     replay_book: pd.DataFrame
     cap: int
+    test: TestRows | None = None
+    """The rows the replay is judged on, when not `replay_book` itself (on Spark: the whole
+    book, scored where it lies, while `replay_book` is the sample the production fit sees)."""
     _closed: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def sets(self, at: str) -> ReplaySets:

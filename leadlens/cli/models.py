@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from leadlens.cli.common import Obj, open_warehouse, say, timestamp
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from training.pipeline import TrainReport
 
 MODEL_KINDS = ("conversion", "dropout", "lead_quality", "dropout_expected")
 
@@ -15,22 +21,27 @@ MODEL_KINDS = ("conversion", "dropout", "lead_quality", "dropout_expected")
 @click.command()
 @click.option("--until", default=None,
               help="Train as of this time (ISO-8601, UTC): later outcomes are unknown. "
-              "Default: the latest timestamp in the warehouse.")
+              "Default: the latest timestamp in the warehouse (with --engine spark: the "
+              "export's cutoff.txt, else its latest timestamp).")
 @click.option("--model", "models", type=click.Choice(MODEL_KINDS), multiple=True,
               help="Train only these models (repeatable; default: all four).")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
+              show_default=True,
+              help="spark: examples, labels and the evaluation on Spark from --data, each fit "
+              "on a stratified sample of leads (spark.train_sample_rows).")
+@click.option("--data", default=None, help="With --engine spark: a folder or URI holding "
+              "the contract tables (leads, activities, reps) as Parquet or CSV.")
 @click.pass_obj
-def train(obj: Obj, until: str | None, models: tuple[str, ...]) -> None:
+def train(obj: Obj, until: str | None, models: tuple[str, ...], engine: str,
+          data: str | None) -> None:
     """Train, evaluate and register the models; one MLflow run with a nested run per model."""
     from core.names import CONVERSION
-    from training.pipeline import train_models
 
     rt = obj.runtime
-    if not rt.warehouse_path.exists():
-        raise click.ClickException(f"no warehouse at {rt.warehouse_path}: run `leadlens ingest`")
     for line in rt.derived:  # settings that follow a flat export (core.export_profile)
         say(f"setting {line}")
     try:
-        report = train_models(rt, timestamp(until, "--until"), models or MODEL_KINDS, say=say)
+        report = _trained(obj, timestamp(until, "--until"), models or MODEL_KINDS, engine, data)
     except KeyboardInterrupt:
         say("training interrupted: the MLflow run is marked KILLED; no alias moved")
         sys.exit(130)
@@ -50,6 +61,31 @@ def train(obj: Obj, until: str | None, models: tuple[str, ...]) -> None:
         raise click.ClickException(report.skipped[CONVERSION])
     if report.results:
         click.echo("Promote with `leadlens promote` (each model must pass the gates).")
+
+
+def _trained(obj: Obj, until: pd.Timestamp | None, kinds: tuple[str, ...], engine: str,
+             data: str | None) -> TrainReport:
+    """Train from the warehouse, or from `data` on Spark (the rows kept aside reported)."""
+    rt = obj.runtime
+    if engine == "spark":
+        from core.spark_session import SparkUnavailable
+        from ingest.spark_tables import SparkInputError
+        from leadlens.cli.common import report_rejected
+        from leadlens.jobs.spark_jobs import train_job
+
+        if data is None:
+            raise click.UsageError("--engine spark needs --data (the contract tables)")
+        try:
+            run = train_job(rt, data, until, kinds, say)
+        except (SparkUnavailable, SparkInputError) as err:
+            raise click.ClickException(str(err)) from None
+        report_rejected(run.rejected, run.rejected_at)
+        return run.report
+    from training.pipeline import train_models
+
+    if not rt.warehouse_path.exists():
+        raise click.ClickException(f"no warehouse at {rt.warehouse_path}: run `leadlens ingest`")
+    return train_models(rt, until, kinds, say=say)
 
 
 @click.command()

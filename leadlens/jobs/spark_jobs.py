@@ -20,10 +20,20 @@ from core.settings import Runtime
 from core.spark_session import spark_session
 from features.engagement import feature_columns
 from features.spark_engine import open_pairs, spark_features
-from ingest.spark_tables import SparkInputError, SparkTables, default_as_of, keep_aside, read_tables
+from ingest.spark_tables import (
+    SparkInputError,
+    SparkTables,
+    data_end,
+    default_as_of,
+    keep_aside,
+    read_reps,
+    read_tables,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from training.pipeline import TrainReport
 
 Say = Callable[[str], None]
 
@@ -98,3 +108,36 @@ def score_job(runtime: Runtime, location: str, as_of: pd.Timestamp | None, expla
                            runtime.settings.engagement)
     scored, coverage = score_features(feats, scorer, explain)
     return _written(spark, scored, out, tables, when, coverage)
+
+
+@dataclass
+class SparkTraining:
+    """What `train_job` did: the training report and the rows kept aside."""
+
+    report: TrainReport
+    rejected: dict[str, int]
+    rejected_at: str | None
+
+
+def train_job(runtime: Runtime, location: str, until: pd.Timestamp | None,
+              kinds: tuple[str, ...], say: Say) -> SparkTraining:
+    """`leadlens train --engine spark`: examples and labels on Spark, each model fitted here on
+    a stratified sample of leads (`spark.train_sample_rows`), judged on Spark on every example
+    (`training.spark_source`), tracked and registered as `leadlens train` does. The rows that
+    cannot be used are kept aside under the home folder (`spark-train_rejected`)."""
+    from training.pipeline import train_models
+    from training.spark_source import SparkData
+
+    spark = spark_session(runtime.settings.spark)
+    tables = read_tables(spark, location, runtime.settings.ingest)
+    reps, bad_reps = read_reps(spark, location, runtime.settings.ingest)
+    tables.register()
+    reps.createOrReplaceTempView("reps")
+    tables = SparkTables(tables.leads, tables.activities, tables.attributes,
+                         tables.rejected.unionByName(bad_reps))
+    say(f"training from {location} on {where_it_runs(spark)}")
+    source = SparkData(spark, location, tables.attributes, data_end(spark, location),
+                       runtime.settings.spark.train_sample_rows)
+    report = train_models(runtime, until, kinds, say, source=source)
+    rejected, where = keep_aside(tables, str(runtime.home / "spark-train"))
+    return SparkTraining(report, rejected, where)

@@ -1,0 +1,125 @@
+"""Training from Spark: how large a sample the fit needs, against training on every example.
+
+A simulated CRM (`leadlens simulate`, the demo or a `--world`) is written as contract files.
+The conversion model is trained
+- on the warehouse with every example (`leadlens ingest` + `leadlens train`: the peer), and
+- from Spark `local[2]` (`leadlens train --engine spark`) with `spark.train_sample_rows` at
+  several sizes: the fit on a stratified sample of whole leads, the replay judged on Spark on
+  every lead open at the replay origin (the same book for every run).
+Printed per run: the snapshots fitted on, replay AUC, AUC minus the logistic baseline's with its
+90% interval, ECE, wall time and the peak resident memory of the process tree (Python driver,
+JVM and workers; sampled every 0.2 s). The memory the fit needs per sampled example is derived
+from the two largest samples (what the driver holds grows with the sample; Spark's own memory
+does not).
+
+Usage: python bench/bench_spark_training.py [--leads 30000] [--world NAME]
+                                            [--samples 10000 30000 100000] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import leadlens, record, with_peak_memory
+
+
+def _run(home: Path, *args: str) -> dict[str, float]:
+    """`leadlens ARGS` in a process of its own: wall time and peak tree memory."""
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "leadlens", *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, "LEADLENS_HOME": str(home)})
+    output, peak = with_peak_memory(child)
+    if child.returncode != 0:
+        raise RuntimeError(f"leadlens {' '.join(args)} failed:\n{output[-3000:]}")
+    return {"seconds": round(time.perf_counter() - start, 1), "peak_gib": round(peak, 2)}
+
+
+def _judged(home: Path) -> dict[str, object]:
+    """The conversion model's replay figures, from the home's MLflow store."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([r.experiment_id for r in client.search_experiments()],
+                              "tags.`leadlens.model` = 'conversion'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        raise RuntimeError(f"no conversion run in {home}")
+    m = runs[0].data.metrics
+    version = client.search_model_versions("name = 'leadlens-conversion'")[0]
+    bundle = json.loads(Path(mlflow.artifacts.download_artifacts(
+        f"models:/leadlens-conversion/{version.version}")).joinpath(
+        "artifacts", "bundle", "bundle.json").read_text())
+    noise = bundle["meta"]["test_noise"]
+    return {"replay_fit_snapshots": int(m["train_examples"]), "book": int(m["test_examples"]),
+            "positives": int(m["test_positives"]),
+            "auc": round(m["test_lightgbm_roc_auc"], 4),
+            "logistic_auc": round(m["test_logistic_roc_auc"], 4),
+            "auc_vs_logistic": f"{noise['auc_vs_logistic']:+.4f} "
+                               f"({noise['auc_vs_logistic_low']:+.4f} to "
+                               f"{noise['auc_vs_logistic_high']:+.4f})",
+            "ece": round(m["test_lightgbm_ece"], 4)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--leads", type=int, default=30_000)
+    ap.add_argument("--world", default=None)
+    ap.add_argument("--samples", type=int, nargs="+", default=[10_000, 30_000, 100_000])
+    ap.add_argument("--work", type=Path, default=None)
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-spark-training-"))
+    data = work / "crm"
+    if not (data / "leads.csv").exists():
+        print(f"simulating {args.leads:,} leads", file=sys.stderr)
+        leadlens(work / "sim-home", "simulate", "--out", str(data), "--leads", str(args.leads),
+                 *(["--world", args.world] if args.world else []))
+    files = [f"--{t}" for t in ("leads", "activities", "reps")]
+    peer = work / "home-duckdb"
+    print("the peer: every example, on the warehouse", file=sys.stderr)
+    ingest = ["ingest", *[a for f in files for a in (f, str(data / f"{f[2:]}.csv"))]]
+    cutoff = data / "cutoff.txt"
+    if cutoff.exists():
+        ingest += ["--as-of", cutoff.read_text().strip()]
+    ingested = _run(peer, *ingest)
+    rows = [{"engine": "duckdb", "sample_rows": "all", **_run(peer, "train", "--model",
+                                                              "conversion"), **_judged(peer)}]
+    rows[0]["ingest_seconds"] = ingested["seconds"]
+    print(json.dumps(rows[0]), file=sys.stderr)
+    for n in sorted(args.samples):
+        home = work / f"home-spark-{n}"
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "leadlens.yaml"
+        config.write_text(f"spark:\n  master: local[2]\n  shuffle_partitions: 8\n"
+                          f"  driver_memory: 6g\n  train_sample_rows: {n}\n")
+        print(f"Spark, spark.train_sample_rows {n:,}", file=sys.stderr)
+        run = _run(home, "--config", str(config), "train", "--engine", "spark", "--data",
+                   str(data), "--model", "conversion")
+        rows.append({"engine": "spark local[2]", "sample_rows": n, **run, **_judged(home)})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    spark_rows = [r for r in rows if r["engine"] != "duckdb"]
+    figures: dict[str, object] = {"leads": args.leads, "world": args.world or "demo",
+                                  "runs": rows}
+    if len(spark_rows) >= 2:
+        a, b = spark_rows[-2], spark_rows[-1]
+        extra = int(b["replay_fit_snapshots"]) - int(a["replay_fit_snapshots"])
+        if extra > 0:
+            per_row = (float(b["peak_gib"]) - float(a["peak_gib"])) / extra * 1024**3
+            figures["driver_bytes_per_fitted_snapshot"] = round(per_row)
+            figures["gib_for_1M_fitted_snapshots"] = round(per_row * 1e6 / 1024**3, 2)
+    record("spark_training", figures)
+
+
+if __name__ == "__main__":
+    main()
