@@ -219,17 +219,30 @@ def tree_rss_gib(pid: int) -> float:
 def with_peak_memory(child: subprocess.Popen) -> tuple[str, float]:
     """Wait for `child`: its standard output and the peak resident memory of its process tree
     (GiB), sampled every 0.2 s (for Spark: the Python driver, the JVM and its workers)."""
+    output, peaks = with_peak_memories(child)
+    return output, peaks[0]
+
+
+def with_peak_memories(child: subprocess.Popen) -> tuple[str, tuple[float, float]]:
+    """Wait for `child`: its standard output and the peak resident memory (GiB) of its process
+    tree and of the child process alone (for Spark: the Python driver without the JVM)."""
     import threading
 
-    peak = [0.0]
+    import psutil
+
+    peak = [0.0, 0.0]
 
     def sample() -> None:
         while child.poll() is None:
             peak[0] = max(peak[0], tree_rss_gib(child.pid))
+            try:
+                peak[1] = max(peak[1], psutil.Process(child.pid).memory_info().rss / 1024**3)
+            except psutil.NoSuchProcess:
+                pass
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample)
     sampler.start()
     output, _ = child.communicate()
     sampler.join()
-    return output or "", peak[0]
+    return output or "", (peak[0], peak[1])

@@ -42,6 +42,7 @@ BUNDLE_ARTIFACT: Final = "bundle"
 class RunTag:
     """Tag keys on MLflow runs."""
 
+    SAMPLE: Final = "leadlens.sample"  # trained from Spark: the share of the examples fitted
     MODEL: Final = "leadlens.model"
     UNTIL: Final = "leadlens.until"
     SKIPPED: Final = "leadlens.skipped"

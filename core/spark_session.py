@@ -72,6 +72,8 @@ def spark_session(cfg: SparkConfig) -> SparkSession:
     if not remote and not submitted:  # otherwise the cluster's (or spark-submit's) settings
         conf |= {"spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
                  "spark.driver.memory": cfg.driver_memory, "spark.ui.enabled": "false",
+                 # training brings each test row's label and scores back (about 100 bytes)
+                 "spark.driver.maxResultSize": cfg.driver_memory,
                  "spark.ui.showConsoleProgress": "false", "spark.log.level": "ERROR"}
     if not remote and not submitted and cfg.master.startswith("local"):
         # a local Spark's Python workers run this interpreter (and its packages), not the

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import EngagementConfig
+from core.timestamps import to_utc_naive
 from features.catalog import (
     ACTIVITY_TYPE_PLURALS,
     DIRECTION_SHORT,
@@ -56,8 +57,8 @@ class Dialect:
         return q + name.replace(q, q + q) + q
 
     def timestamp(self, ts: pd.Timestamp) -> str:
-        """`ts` (naive UTC) as an SQL literal, to the microsecond."""
-        return self.timestamp_template.format(pd.Timestamp(ts).isoformat(sep=" "))
+        """`ts` as an SQL literal of naive UTC, to the microsecond (an offset is converted)."""
+        return self.timestamp_template.format(to_utc_naive(ts).isoformat(sep=" "))
 
 
 DUCKDB = Dialect("duckdb", "epoch_us({}) / 1e6", '"', "TIMESTAMP '{}'")

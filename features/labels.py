@@ -99,8 +99,9 @@ def snapshot_dates(con: duckdb.DuckDBPyConnection, cfg: TrainConfig,
 EXAMPLE_COLUMNS = ["lead_id", "as_of", "created_at", "detail", "label", "horizon_end"]
 
 
-def open_leads_sql(cfg: TrainConfig, until: pd.Timestamp, d: Dialect = DUCKDB) -> str:
-    """Every lead open at each date of the table `snapshot_dates(as_of)` (created before it,
+def open_leads_sql(cfg: TrainConfig, until: pd.Timestamp, d: Dialect = DUCKDB,
+                   dates: str = "snapshot_dates") -> str:
+    """Every lead open at each date of the table `dates` (one column, `as_of`; created before it,
     not resolved before it), labelled 1 when it converted within the horizon after the date;
     outcomes at or after `until` are unknown. `detail` is the lead's age in whole days. One
     definition for the warehouse and Spark (`d`)."""
@@ -108,14 +109,14 @@ def open_leads_sql(cfg: TrainConfig, until: pd.Timestamp, d: Dialect = DUCKDB) -
     return f"""
         WITH known AS ({_known_sql(d.timestamp(until))})
         SELECT k.lead_id, s.as_of, k.created_at,
-               CAST(floor(({d.epoch('s.as_of')} - {d.epoch('k.created_at')}) / 86400)
-                    AS BIGINT) AS detail,
+               CAST(floor((floor({d.epoch('s.as_of')}) - floor({d.epoch('k.created_at')}))
+                          / 86400) AS BIGINT) AS detail,
                CASE WHEN k.won_at < s.as_of + INTERVAL {h} DAY THEN 1 ELSE 0 END AS label,
                s.as_of + INTERVAL {h} DAY AS horizon_end
-        FROM known k JOIN snapshot_dates s ON k.created_at < s.as_of
+        FROM known k JOIN {dates} s ON k.created_at < s.as_of
         WHERE (k.won_at IS NULL OR k.won_at >= s.as_of)
           AND (k.lost_at IS NULL OR k.lost_at >= s.as_of)
-    """  # noqa: S608 (a config int, the dialect's fixed expressions)
+    """  # noqa: S608 (a config int, the dialect's fixed expressions, a table name of ours)
 
 
 def creation_sql(cfg: TrainConfig, until: pd.Timestamp, d: Dialect = DUCKDB) -> str:

@@ -472,6 +472,9 @@ def _train(runtime: Runtime, source: TrainingData, until: pd.Timestamp | None,
                         mlflow.set_tag(RunTag.SKIPPED, str(err)[:4000])
                         say(f"[{kind}] skipped: {err}")
                         continue
+                    note = source.sample_note(spec.examples)
+                    if note:
+                        mlflow.set_tag(RunTag.SAMPLE, note)
                     _log(result, figs, card_args, Path(tmp), source.source, say)
                     result.run_id = run.info.run_id
                     report.results[kind] = result

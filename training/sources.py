@@ -137,6 +137,10 @@ class TrainingData(Protocol):
     def run_params(self) -> dict[str, str]:
         """What the training run logs about the source (engine, sample)."""
 
+    def sample_note(self, examples: str) -> str | None:
+        """How the examples of this kind (`ModelSpec.examples`) were sampled for the fit, if
+        they were (logged on the model's run)."""
+
 
 FREE_TEXT_MIN_ROWS = 20
 """Fewer filled values than this say nothing about whether a column is free text."""
@@ -234,6 +238,10 @@ class WarehouseData:
     def run_params(self) -> dict[str, str]:
         """`TrainingData.run_params`."""
         return {"engine": "duckdb"}
+
+    def sample_note(self, examples: str) -> str | None:
+        """`TrainingData.sample_note`: every example is fitted."""
+        return None
 
     def conversion_days(self, lead_ids: pd.Series) -> np.ndarray:
         """`TrainingData.conversion_days`."""

@@ -27,7 +27,7 @@ import pandas as pd
 
 from core.settings import EngagementConfig, Settings, TrainConfig
 from features.catalog import engagement_features
-from features.engagement import SPARK
+from features.engagement import SPARK, feature_columns
 from features.labels import (
     Examples,
     calendar_dates,
@@ -67,11 +67,13 @@ class SparkData:
     spark: SparkSession
     location: str
     attributes: dict[str, str]
-    data_end: pd.Timestamp
+    data_end: Callable[[], pd.Timestamp]
+    """Where the data ends (read only when training is given no `until`)."""
     sample_rows: int
     seed: int = 0
     sampled: dict[str, str] = field(default_factory=dict)
     """Per example kind: how many examples and leads the fit saw of how many."""
+    _views: int = 0
 
     @property
     def source(self) -> str:
@@ -104,11 +106,15 @@ class SparkData:
 
     def end(self) -> pd.Timestamp:
         """`TrainingData.end`."""
-        return self.data_end
+        return self.data_end()
 
     def run_params(self) -> dict[str, str]:
         """`TrainingData.run_params`: the engine and the sample's size."""
         return {"engine": "spark", "spark_train_sample_rows": str(self.sample_rows)}
+
+    def sample_note(self, examples: str) -> str | None:
+        """`TrainingData.sample_note`."""
+        return self.sampled.get(examples)
 
     def conversion_days(self, lead_ids: pd.Series) -> np.ndarray:
         """`TrainingData.conversion_days`."""
@@ -129,9 +135,11 @@ class SparkData:
         if which == "creation":
             return self.spark.sql(creation_sql(cfg, until, SPARK))
         snaps = pd.DataFrame({"as_of": pd.to_datetime(dates or []).astype("datetime64[us]")})
-        self.spark.createDataFrame(snaps, "as_of timestamp_ntz").createOrReplaceTempView(
-            "snapshot_dates")
-        return self.spark.sql(open_leads_sql(cfg, until, SPARK))
+        # a view per call: a query made earlier keeps reading its own dates
+        self._views += 1
+        view = f"snapshot_dates_{self._views}"
+        self.spark.createDataFrame(snaps, "as_of timestamp_ntz").createOrReplaceTempView(view)
+        return self.spark.sql(open_leads_sql(cfg, until, SPARK, view))
 
     def _sample_leads(self, rows: DataFrame, usable: str, until: pd.Timestamp,
                       what: str, say: Say) -> DataFrame:
@@ -153,21 +161,27 @@ class SparkData:
         """)  # noqa: S608 (a timestamp literal)
         if total <= self.sample_rows:
             self.sampled[what] = f"all {total:,} examples of {leads_with:,} leads"
-            say(f"[{what}] {total:,} examples: all of them fit on this machine")
+            say(f"{total:,} {what} examples: all of them fit on this machine")
             return leads.select("lead_id")
         share = self.sample_rows / total
         stratum = Window.partitionBy("month", "won")
+        # a stratum of n leads gives floor(n x share + u) of them, u uniform in [0, 1) drawn
+        # per stratum from a seeded hash: n x share on average, never a lead off, so every
+        # lead has the same chance (the strata make the shares exact, they favour no outcome);
+        # which leads: the first by a seeded hash of the id
+        offset = F.pmod(F.xxhash64("month", "won", F.lit(self.seed + 1)),
+                        F.lit(1_000_003)) / F.lit(1_000_003.0)
         ranked = leads.select(
             "lead_id",
             F.row_number().over(stratum.orderBy(F.xxhash64("lead_id", F.lit(self.seed)),
                                                 "lead_id")).alias("rank"),
-            F.count(F.lit(1)).over(stratum).alias("size"))
-        chosen = ranked.where(F.col("rank") <= F.round(F.col("size") * F.lit(share))
-                              ).select("lead_id").localCheckpoint(eager=True)
+            F.floor(F.count(F.lit(1)).over(stratum) * F.lit(share) + offset).alias("take"))
+        chosen = ranked.where(F.col("rank") <= F.col("take")).select(
+            "lead_id").localCheckpoint(eager=True)
         self.sampled[what] = (f"{share:.2%} of the leads of every (creation month, converted) "
                               f"stratum: about {self.sample_rows:,} of {total:,} examples "
                               f"({leads_with:,} leads)")
-        say(f"[{what}] {total:,} examples: fitting on a stratified sample of {share:.1%} of the "
+        say(f"{total:,} {what} examples: fitting on a stratified sample of {share:.1%} of the "
             f"leads (spark.train_sample_rows {self.sample_rows:,})")
         return chosen
 
@@ -196,9 +210,11 @@ class SparkData:
         owner rep and team, in the order of `ex`."""
         keep = [c for c in ("lead_id", "as_of", "detail", "label", "split", "horizon_end")
                 if c in ex.columns]
-        if ex.empty:
-            return ex[keep].assign(owner_rep_id=pd.Series(dtype=object),
-                                   team=pd.Series(dtype=object))
+        if ex.empty:  # the columns `with_features` gives, no rows
+            cols = feature_columns(cfg, list(self.attributes))
+            return ex[keep].reset_index(drop=True).assign(
+                **{c: pd.Series(dtype=float) for c in cols},
+                owner_rep_id=pd.Series(dtype=object), team=pd.Series(dtype=object))
         feats = spark_features(self.spark, self.attributes, self._pairs(ex), cfg,
                                keep_pair_id=True)
         got: pd.DataFrame = feats.drop("lead_id", "as_of").toPandas()
@@ -218,14 +234,20 @@ class SparkData:
                  say: Say) -> Prepared:
         """`TrainingData.prepared`: the sample's examples with their split and features; the
         test period's examples of every lead, judged on Spark."""
+        from pyspark import StorageLevel
+
         cfg = settings.train
-        rows = self._rows(spec.examples, cfg, until)
+        # as `training.sources.examples_for`: a conversion model outside the replay (flat
+        # exports: `train.conversion_examples: creation`) learns from leads at creation
+        which = "creation" if spec.examples == "snapshots" else spec.examples
+        # read four times (counted, sampled, left-out reasons, the test period): made once
+        rows = self._rows(which, cfg, until).persist(StorageLevel.MEMORY_AND_DISK)
         usable = (f"label IS NOT NULL AND horizon_end <= {SPARK.timestamp(until)}")
-        sample = self._sample_leads(rows, usable, until, spec.examples, say)
+        sample = self._sample_leads(rows, usable, until, which, say)
         frame = self._collected(rows, sample)
-        made = (dropout_from(frame, until) if spec.examples == "touches"
+        made = (dropout_from(frame, until) if which == "touches"
                 else creation_from(frame, until))
-        examples = Examples(made.frame, {**made.excluded, **self._left_out(rows, usable, made)})
+        examples = Examples(made.frame, self._left_out(which, rows, until, made))
         if examples.frame.empty:
             raise NotEnoughData(f"no usable {spec.kind} examples before {until}")
         split = split_or_refuse(examples, settings, until)
@@ -240,10 +262,29 @@ class SparkData:
         return Prepared(examples, split, data[data["split"] != "test"].reset_index(drop=True),
                         test)
 
-    def _left_out(self, rows: DataFrame, usable: str, made: Examples) -> dict[str, int]:
-        kept = int(rows.where(usable).count())
-        return {"usable, not in the fit's sample (judged on Spark when in the test period)":
-                kept - len(made.frame)}
+    @staticmethod
+    def _left_out(which: str, rows: DataFrame, until: pd.Timestamp,
+                  made: Examples) -> dict[str, int]:
+        """The examples left out, counted on the full data by the reasons `dropout_from` and
+        `creation_from` give, and the usable ones the fit's sample did not take."""
+        from pyspark.sql import functions as F
+
+        late = F.col("horizon_end") > F.expr(SPARK.timestamp(until))
+        known = F.col("label").isNotNull()
+        reasons = ({"lead resolved inside the window": ~known,
+                    "window runs past the data": known & late} if which == "touches"
+                   else {"horizon runs past the data": late})
+        row = rows.agg(F.count(F.lit(1)).alias("all"), *[
+            F.count(F.when(cond, 1)).alias(f"r{i}")
+            for i, cond in enumerate(reasons.values())]).first()
+        if row is None:  # an aggregate always has its row
+            raise RuntimeError("the example counts returned no row")
+        counts = {why: int(row[f"r{i}"]) for i, why in enumerate(reasons)}
+        usable = int(row["all"]) - sum(counts.values())
+        if set(counts) != set(made.excluded):  # the two engines give the same reasons
+            raise RuntimeError(f"reasons differ: {sorted(counts)} and {sorted(made.excluded)}")
+        return {**counts, "usable, not in the fit's sample (judged on Spark when in the test "
+                          "period)": usable - len(made.frame)}
 
     def replay(self, settings: Settings, until: pd.Timestamp, say: Say) -> ReplayFrames:
         """`TrainingData.replay`: snapshots and books of the sampled leads with their
@@ -255,7 +296,7 @@ class SparkData:
         ).first()
         start = None if first is None or first["t"] is None else pd.Timestamp(first["t"])
         snaps = self._rows("snapshots", cfg, until, calendar_dates(start, cfg, until))
-        sample = self._sample_leads(snaps, "label IS NOT NULL", until, "conversion", say)
+        sample = self._sample_leads(snaps, "label IS NOT NULL", until, "snapshots", say)
         h = pd.Timedelta(days=cfg.horizon_days)
         frame = tidy_examples(self._collected(snaps, sample))
         books = []
@@ -366,6 +407,7 @@ def _scoring(scorers: dict[str, Predict], cfg: EngagementConfig,
              ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """Per partition: each scorer's scores of the rows, with what the evaluation reads."""
     def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        """Score each batch."""
         for batch in batches:
             if batch.empty:
                 continue

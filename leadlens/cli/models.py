@@ -83,6 +83,9 @@ def _trained(obj: Obj, until: pd.Timestamp | None, kinds: tuple[str, ...], engin
         return run.report
     from training.pipeline import train_models
 
+    if data is not None:
+        raise click.UsageError("--data is read by --engine spark; the warehouse path reads "
+                               "what `leadlens ingest` loaded")
     if not rt.warehouse_path.exists():
         raise click.ClickException(f"no warehouse at {rt.warehouse_path}: run `leadlens ingest`")
     return train_models(rt, until, kinds, say=say)

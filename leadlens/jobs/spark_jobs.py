@@ -135,9 +135,10 @@ def train_job(runtime: Runtime, location: str, until: pd.Timestamp | None,
     reps.createOrReplaceTempView("reps")
     tables = SparkTables(tables.leads, tables.activities, tables.attributes,
                          tables.rejected.unionByName(bad_reps))
+    # kept aside first: a training that fails still leaves them to look at
+    rejected, where = keep_aside(tables, str(runtime.home / "spark-train"))
     say(f"training from {location} on {where_it_runs(spark)}")
-    source = SparkData(spark, location, tables.attributes, data_end(spark, location),
+    source = SparkData(spark, location, tables.attributes, lambda: data_end(spark, location),
                        runtime.settings.spark.train_sample_rows)
     report = train_models(runtime, until, kinds, say, source=source)
-    rejected, where = keep_aside(tables, str(runtime.home / "spark-train"))
     return SparkTraining(report, rejected, where)
