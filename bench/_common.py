@@ -198,47 +198,37 @@ def bench_trees(args, prefix: str):  # -> (runtime, lgb.Booster, np.ndarray)
     return runtime, trees, x
 
 
-def tree_rss_gib(pid: int) -> float:
-    """Resident memory of a process and all its children, in GiB (0 once it has ended)."""
+def tree_rss_gib(pid: int) -> tuple[float, float]:
+    """Resident memory of a process with all its children, and of the process alone, in GiB
+    (0 once it has ended)."""
     import psutil
 
     try:
         proc = psutil.Process(pid)
         procs = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
+        return 0.0, 0.0
+    sizes = []
     for p in procs:
         try:
-            total += p.memory_info().rss
+            sizes.append(p.memory_info().rss)
         except psutil.NoSuchProcess:
-            pass
-    return total / 1024**3
-
-
-def with_peak_memory(child: subprocess.Popen) -> tuple[str, float]:
-    """Wait for `child`: its standard output and the peak resident memory of its process tree
-    (GiB), sampled every 0.2 s (for Spark: the Python driver, the JVM and its workers)."""
-    output, peaks = with_peak_memories(child)
-    return output, peaks[0]
+            sizes.append(0)
+    return sum(sizes) / 1024**3, sizes[0] / 1024**3
 
 
 def with_peak_memories(child: subprocess.Popen) -> tuple[str, tuple[float, float]]:
     """Wait for `child`: its standard output and the peak resident memory (GiB) of its process
-    tree and of the child process alone (for Spark: the Python driver without the JVM)."""
+    tree (for Spark: the Python driver, the JVM and its workers) and of the child process alone
+    (the Python driver), sampled every 0.2 s."""
     import threading
-
-    import psutil
 
     peak = [0.0, 0.0]
 
     def sample() -> None:
         while child.poll() is None:
-            peak[0] = max(peak[0], tree_rss_gib(child.pid))
-            try:
-                peak[1] = max(peak[1], psutil.Process(child.pid).memory_info().rss / 1024**3)
-            except psutil.NoSuchProcess:
-                pass
+            tree, own = tree_rss_gib(child.pid)
+            peak[0], peak[1] = max(peak[0], tree), max(peak[1], own)
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample)

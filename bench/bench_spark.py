@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-from _common import leadlens, record, with_peak_memory
+from _common import leadlens, record, timed, with_peak_memories
 
 PER_LEAD = 10
 """Activities per lead, on average (Poisson)."""
@@ -182,7 +182,7 @@ def measure(engine: str, data: Path, out: Path, memory: str) -> dict[str, float]
            "--spark-memory", memory]
     start = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    output, peak = with_peak_memory(child)
+    output, (peak, _) = with_peak_memories(child)
     if child.returncode != 0:
         raise RuntimeError(f"{engine} failed (exit {child.returncode})")
     return {**json.loads(output.strip().splitlines()[-1]),
@@ -191,16 +191,16 @@ def measure(engine: str, data: Path, out: Path, memory: str) -> dict[str, float]
 
 def _timed_cli(home: Path, *args: str, env: dict[str, str] | None = None) -> float:
     """The wall time of `leadlens ARGS` (`_common.leadlens`)."""
-    start = time.perf_counter()
-    leadlens(home, *args, env=env)
-    return time.perf_counter() - start
+    with timed() as t:
+        leadlens(home, *args, env=env)
+    return t["seconds"]
 
 
 def scores_part(work: Path, memory: str) -> dict[str, object]:
     """Scores of the 1M-lead CRM on DuckDB and on Spark with one champion, compared."""
     import pandas as pd
 
-    small, big = work / "crm-1000000", work / "crm-10000000"
+    small, big = work / "crm-1000000-seed8", work / "crm-10000000"
     for folder, n in ((small, 1_000_000), (big, 10_000_000)):
         if not (folder / "activities.parquet").exists():
             make_export(folder, n, seed=8 if n == 1_000_000 else 7)

@@ -52,19 +52,16 @@ def _judged(home: Path) -> dict[str, object]:
     """The conversion model's replay figures, from the home's MLflow store."""
     import mlflow
 
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
-    client = mlflow.MlflowClient()
-    runs = client.search_runs([r.experiment_id for r in client.search_experiments()],
-                              "tags.`leadlens.model` = 'conversion'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    if not runs:
-        raise RuntimeError(f"no conversion run in {home}")
-    m = runs[0].data.metrics
-    version = client.search_model_versions("name = 'leadlens-conversion'")[0]
-    bundle = json.loads(Path(mlflow.artifacts.download_artifacts(
-        f"models:/leadlens-conversion/{version.version}")).joinpath(
-        "artifacts", "bundle", "bundle.json").read_text())
-    noise = bundle["meta"]["test_noise"]
+    from core.names import CONVERSION, registered_name
+    from core.registry import configure, load_version, model_versions
+
+    configure(f"sqlite:///{home / 'mlflow.db'}")
+    name = registered_name(CONVERSION)
+    versions = model_versions(name)  # newest first
+    if not versions or versions[0].run_id is None:
+        raise RuntimeError(f"no registered {name} in {home}")
+    m = mlflow.MlflowClient().get_run(versions[0].run_id).data.metrics
+    noise = load_version(name, versions[0].version).meta["test_noise"]
     return {"replay_fit_snapshots": int(m["train_examples"]), "book": int(m["test_examples"]),
             "positives": int(m["test_positives"]),
             "auc": round(m["test_lightgbm_roc_auc"], 4),

@@ -33,7 +33,7 @@ def _peer_fit(runtime: Runtime, until) -> dict[str, float]:
     from training.dataset import build_dataset
     from training.examples import time_split
     from training.fit import fit_lightgbm, vocabularies
-    from training.pipeline import examples_for
+    from training.sources import examples_for
 
     s = runtime.settings
     with Warehouse(runtime.warehouse_path, read_only=True) as wh:

@@ -186,11 +186,18 @@ class ModelBundle:
     def coverage(self, frame: pd.DataFrame) -> dict[str, float]:
         """Per input whose training range the bundle records (lead age, days since the last
         touch): the share of `frame`'s rows outside it (missing values count as inside)."""
+        if not len(frame):
+            return {}
+        return {name: float(flags.mean()) for name, flags in self.outside(frame).items()}
+
+    def outside(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Per input whose training range the bundle records and `frame` holds: whether each
+        row lies outside it (missing values count as inside)."""
         out = {}
         for name, (low, high) in self.meta.get("training_range", {}).items():
-            if name in frame.columns and len(frame):
-                values = pd.to_numeric(frame[name], errors="coerce")
-                out[name] = float(((values < low) | (values > high)).mean())
+            if name in frame.columns:
+                values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
+                out[name] = (values < low) | (values > high)
         return out
 
     def save(self, directory: Path) -> Path:

@@ -100,7 +100,8 @@ def as_of_after(cutoff: pd.Timestamp | None, latest: pd.Timestamp) -> pd.Timesta
     """The default `as_of` for data whose export cutoff is `cutoff` (None: unknown) and whose
     latest timestamp is `latest`: the cutoff, else just after the latest data, so every row
     counts; rows newer than the cutoff (pushed by the CRM since the export) count too."""
-    return latest + AFTER_DATA if cutoff is None or latest >= cutoff else cutoff
+    end = end_of(cutoff, latest)
+    return end + AFTER_DATA if end == latest else end
 
 
 def default_as_of(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:

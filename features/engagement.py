@@ -396,8 +396,15 @@ def feature_columns(cfg: EngagementConfig, attributes: list[str]) -> list[str]:
 
 def _typed(out: pd.DataFrame, cfg: EngagementConfig, attributes: list[str]) -> pd.DataFrame:
     """Numeric features as float64, categoricals as strings, in catalog order."""
-    out = out[["lead_id", "as_of", *feature_columns(cfg, attributes)]]
-    for f in engagement_features(cfg):
-        out[f.name] = out[f.name].astype("float64" if f.kind == "numeric" else "string")
+    out = type_features(out[["lead_id", "as_of", *feature_columns(cfg, attributes)]], cfg)
     out["as_of"] = out["as_of"].astype("datetime64[us]")
     return out
+
+
+def type_features(frame: pd.DataFrame, cfg: EngagementConfig) -> pd.DataFrame:
+    """The catalog's features of `frame` (those it has) typed as the warehouse's path gives
+    them: numeric as float64, categorical as strings; other columns untouched."""
+    for f in engagement_features(cfg):
+        if f.name in frame:
+            frame[f.name] = frame[f.name].astype("float64" if f.kind == "numeric" else "string")
+    return frame

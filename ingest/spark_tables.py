@@ -32,6 +32,7 @@ from core.contract import ACTIVITIES, LEADS, REPS, Table, is_personal_column, no
 from core.free_text import EMAIL, EMAIL_MASK, PHONE, PHONE_MASK
 from core.settings import IngestConfig
 from core.timestamps import as_of_after, end_of, parse_cutoff
+from ingest.readers import sniff_separator
 from ingest.validation import NUMERIC_MAJORITY, YES_NO
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def _read(spark: SparkSession, location: str, table: Table) -> DataFrame:
             else:
                 first = spark.read.text(path).first()
                 head = str(first[0]) if first is not None else ""
-                sep = ";" if head.count(";") > head.count(",") else ","
+                sep = sniff_separator(head)
                 frame = (spark.read.option("header", True).option("inferSchema", False)
                          .option("multiLine", True).option("escape", '"').option("sep", sep)
                          .csv(path))

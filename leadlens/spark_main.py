@@ -4,7 +4,7 @@
         score --engine spark --data hdfs:///crm/2026-06-30 --out hdfs:///scores/2026-06-30
 
 Under spark-submit the master, memory and other Spark settings come from spark-submit, not
-from the `spark` section of the config (`features.spark_engine.spark_session`).
+from the `spark` section of the config (`core.spark_session.spark_session`).
 """
 
 from leadlens.cli import main

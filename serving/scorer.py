@@ -200,7 +200,7 @@ class Scorer:
         pct = percentiles(s, book)
         rows: list[dict[str, Any]] = [
             {"score": round(float(s[i]), 6), "grade": str(grades[i]),
-             "percentile": None if np.isnan(pct[i]) else round(float(pct[i]), 1),
+             "percentile": round_percentile(pct[i]),
              "model_version": self.version} for i in range(len(s))]
         if reasons is not None:
             for row, r in zip(rows, reasons, strict=True):
@@ -232,3 +232,8 @@ def _plain(v: Any) -> Any:
     if isinstance(v, np.integer):
         return int(v)
     return v if isinstance(v, (str, int, bool)) else str(v)
+
+
+def round_percentile(value: float) -> float | None:
+    """A percentile as answers give it: one decimal by Python's rounding, None when unknown."""
+    return None if np.isnan(value) else round(float(value), 1)

@@ -23,7 +23,7 @@ import pandas as pd
 from core.model_bundle import META_FILE, ModelBundle, load_bundle
 from core.settings import ServeConfig
 from serving.batch import answer_frame
-from serving.scorer import Scorer, percentiles
+from serving.scorer import Scorer, percentiles, round_percentile
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -106,9 +106,8 @@ def _score_batches(model: ShippedModel, explain: int,
             out[UNROUNDED] = scores
             out[BOOK] = (scores if explain <= 0 else
                          np.asarray(scorer.bundle.calibrator(scorer.raw_scores(x))))
-            for name, (low, high) in scorer.bundle.meta.get("training_range", {}).items():
-                values = pd.to_numeric(feats[name], errors="coerce").to_numpy(float)
-                out[OUTSIDE + name] = ((values < low) | (values > high)).astype("int32")
+            for name, flags in scorer.bundle.outside(feats).items():
+                out[OUTSIDE + name] = flags.astype("int32")
             yield out
     return apply
 
@@ -120,9 +119,7 @@ def _with_percentiles(book: np.ndarray,
             pct = percentiles(part.pop(UNROUNDED).to_numpy(float), book)
             part = part.drop(columns=[c for c in part.columns
                                       if c == BOOK or c.startswith(OUTSIDE)])
-            # rounded as the answers round them (Python's round, not numpy's)
-            yield part.assign(percentile=[None if np.isnan(v) else round(float(v), 1)
-                                          for v in pct])
+            yield part.assign(percentile=[round_percentile(v) for v in pct])
     return apply
 
 

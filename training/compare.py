@@ -31,7 +31,7 @@ from training.dataset import build_dataset
 from training.evaluate import score_metrics
 from training.examples import time_split
 from training.fit import LogisticBaseline, fit_lightgbm, refit_lightgbm
-from training.pipeline import examples_for
+from training.sources import examples_for
 from training.specs import SPECS
 
 Say = Callable[[str], None]

@@ -14,6 +14,14 @@ from training.examples import TimeSplit
 
 _CHUNK = 250_000
 
+EXAMPLE_CONTEXT = ("lead_id", "as_of", "detail", "label", "split", "horizon_end")
+"""The example columns kept beside the features."""
+OWNERS_SQL = """
+    SELECT l.lead_id, l.owner_rep_id, r.team
+    FROM leads l LEFT JOIN reps r ON r.rep_id = l.owner_rep_id
+"""
+"""Each lead's owner rep and team (context columns, never model inputs); DuckDB and Spark."""
+
 
 def build_dataset(
     con: duckdb.DuckDBPyConnection,
@@ -47,12 +55,8 @@ def with_features(
     cols = feature_columns(cfg, attributes)
     feats = (pd.concat(parts, ignore_index=True) if parts
              else pd.DataFrame(columns=["lead_id", "as_of", *cols]))
-    owners = con.execute("""
-        SELECT l.lead_id, l.owner_rep_id, r.team
-        FROM leads l LEFT JOIN reps r ON r.rep_id = l.owner_rep_id
-    """).df()
-    keep = [c for c in ("lead_id", "as_of", "detail", "label", "split", "horizon_end")
-            if c in ex.columns]
+    owners = con.execute(OWNERS_SQL).df()
+    keep = [c for c in EXAMPLE_CONTEXT if c in ex.columns]
     out = pd.concat([ex[keep].reset_index(drop=True), feats[cols].reset_index(drop=True)],
                     axis=1)
     return out.merge(owners, on="lead_id", how="left", validate="many_to_one")

@@ -55,9 +55,7 @@ from training.sources import (
     TestRows,
     TrainingData,
     WarehouseData,
-    examples_for,
     free_text_attributes,
-    free_text_of,
 )
 from training.specs import SPECS, ModelSpec
 from training.tracking import (
@@ -70,8 +68,6 @@ from training.tracking import (
 )
 
 Say = Callable[[str], None]
-__all__ = ["NotEnoughData", "Prepared", "examples_for", "free_text_attributes", "free_text_of",
-           "model_inputs", "train_models"]
 
 
 @dataclass
@@ -135,9 +131,10 @@ def uses_replay(spec: ModelSpec, settings: Settings) -> bool:
 
 
 def train_one(spec: ModelSpec, source: TrainingData, settings: Settings, prepared: Prepared,
-              work_dir: Path, say: Say) -> tuple[ModelResult, dict[str, Path], CardFacts]:
+              work_dir: Path, say: Say,
+              free: list[str]) -> tuple[ModelResult, dict[str, Path], CardFacts]:
     """Fit and evaluate one model on a time split (no MLflow); returns the result, its plots
-    and its card."""
+    and its card. `free`: the free-text attributes left out."""
     cfg = settings.train
     attr_types = source.attribute_types()
     examples, split, data = prepared.examples, prepared.split, prepared.data
@@ -148,7 +145,7 @@ def train_one(spec: ModelSpec, source: TrainingData, settings: Settings, prepare
     counts = pd.DataFrame([_count("train", train), _count("validation", valid),
                            _labels_count("test", judged_rows)])
     check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
-    features, categorical = inputs_of(spec, settings, source)
+    features, categorical = inputs_from(spec, settings, attr_types, free)
     say(f"[{spec.kind}] fitting LightGBM on {len(train):,} rows, "
         f"{len(features)} features")
     bundle = fit_lightgbm(spec.kind, train, valid, features, categorical, cfg.lightgbm,
@@ -194,13 +191,6 @@ def model_inputs(spec: ModelSpec, settings: Settings,
     """The model's feature columns and which of them are categorical, in a warehouse."""
     free = free_text_attributes(con, settings.train.max_category_share)
     return inputs_from(spec, settings, attribute_types(con), free)
-
-
-def inputs_of(spec: ModelSpec, settings: Settings,
-              source: TrainingData) -> tuple[list[str], list[str]]:
-    """`inputs_from` the source's attributes."""
-    free = source.free_text(settings.train.max_category_share)
-    return inputs_from(spec, settings, source.attribute_types(), free)
 
 
 def inputs_from(spec: ModelSpec, settings: Settings, attributes: dict[str, str],
@@ -297,10 +287,11 @@ def _by_group(y: np.ndarray, scores: dict[str, np.ndarray], groups: pd.Series) -
 
 
 def train_by_replay(spec: ModelSpec, source: TrainingData, settings: Settings,
-                    frames: ReplayFrames, work_dir: Path,
-                    say: Say) -> tuple[ModelResult, dict[str, Path], CardFacts]:
+                    frames: ReplayFrames, work_dir: Path, say: Say,
+                    free: list[str]) -> tuple[ModelResult, dict[str, Path], CardFacts]:
     """The conversion model on calendar snapshots: a fit at the replay origin judged on the
-    leads open then (the test), and the production fit at the data's end (training.replay)."""
+    leads open then (the test), and the production fit at the data's end (training.replay).
+    `free`: the free-text attributes left out."""
     cfg = settings.train
     o = frames.origins
     at_replay, at_until = frames.sets("replay"), frames.sets("until")
@@ -309,7 +300,8 @@ def train_by_replay(spec: ModelSpec, source: TrainingData, settings: Settings,
     counts = pd.DataFrame([_count("train", at_replay.train),
                            _count("validation", at_replay.valid), _labels_count("test", book)])
     check_enough(spec, counts, cfg.min_per_class, cfg.min_per_class_eval)
-    features, categorical = inputs_of(spec, settings, source)
+    attributes = source.attribute_types()
+    features, categorical = inputs_from(spec, settings, attributes, free)
     split = TimeSplit(o.validation, o.replay, o.until)
     meta = {"until": str(o.until), **split.as_params(), "labels": label_settings(cfg),
             "replay_origin": str(o.replay)}
@@ -339,7 +331,7 @@ def train_by_replay(spec: ModelSpec, source: TrainingData, settings: Settings,
     bundle, candidates = select_and_refit(spec.kind, at_until, features, categorical, cfg, meta,
                                           say)
     judged = _judge(spec, bundle, (at_until.refit, test, book.featured), scores,
-                    Inputs(features, categorical, list(source.attribute_types())), cfg, work_dir,
+                    Inputs(features, categorical, list(attributes)), cfg, work_dir,
                     say)
     bundle.meta["grade_outcomes"] = grade_outcomes(test["label"].to_numpy(), scores["lightgbm"],
                                                    settings.serve.grade_cutoffs)
@@ -441,9 +433,8 @@ def _train(runtime: Runtime, source: TrainingData, until: pd.Timestamp | None,
             for kind in kinds:
                 spec = SPECS[kind]
                 if spec.examples == "touches" and not has_activities:
-                    where = "warehouse" if isinstance(source, WarehouseData) else "export"
-                    report.skipped[kind] = (f"the {where} holds no activity log; this model "
-                                            "learns from outbound touches")
+                    report.skipped[kind] = (f"the {source.holder} holds no activity log; this "
+                                            "model learns from outbound touches")
                     # a run that says why, so `leadlens promote` can tell the real cause
                     with tracked_run(kind, experiment_id, nested=True,
                                      tags={RunTag.MODEL: kind,
@@ -459,14 +450,15 @@ def _train(runtime: Runtime, source: TrainingData, until: pd.Timestamp | None,
                         if uses_replay(spec, settings):
                             frames = source.replay(settings, until, say)
                             result, figs, card_args = train_by_replay(spec, source, settings,
-                                                                      frames, Path(tmp), say)
+                                                                      frames, Path(tmp), say,
+                                                                      free)
                         else:
                             if spec.examples not in prepared:
                                 prepared[spec.examples] = source.prepared(spec, settings, until,
                                                                           say)
                             result, figs, card_args = train_one(spec, source, settings,
                                                                 prepared[spec.examples],
-                                                                Path(tmp), say=say)
+                                                                Path(tmp), say, free)
                     except NotEnoughData as err:
                         report.skipped[kind] = str(err)
                         mlflow.set_tag(RunTag.SKIPPED, str(err)[:4000])

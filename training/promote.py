@@ -37,7 +37,7 @@ from features.labels import Examples, open_book
 from training.dataset import build_dataset, with_features
 from training.evaluate import score_metrics
 from training.examples import TimeSplit
-from training.pipeline import examples_for
+from training.sources import examples_for
 from training.specs import SPECS
 from training.tracking import setup
 

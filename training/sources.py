@@ -111,6 +111,10 @@ class TrainingData(Protocol):
     def source(self) -> str:
         """Where the examples come from, logged with them (a warehouse path, an export's URI)."""
 
+    @property
+    def holder(self) -> str:
+        """What holds the data, in words ("warehouse", "export")."""
+
     def attribute_types(self) -> dict[str, str]:
         """Lead attribute -> numeric | text."""
 
@@ -194,6 +198,8 @@ class WarehouseData:
     def source(self) -> str:
         """`TrainingData.source`."""
         return str(self.wh.path)
+
+    holder = "warehouse"
 
     def attribute_types(self) -> dict[str, str]:
         """`TrainingData.attribute_types`."""

@@ -26,12 +26,10 @@ import numpy as np
 import pandas as pd
 
 from core.settings import EngagementConfig, Settings, TrainConfig
-from features.catalog import engagement_features
-from features.engagement import SPARK, feature_columns
+from features.engagement import SPARK, feature_columns, type_features
 from features.labels import (
     Examples,
     calendar_dates,
-    calendar_from,
     creation_from,
     creation_sql,
     dropout_from,
@@ -40,6 +38,7 @@ from features.labels import (
     tidy_examples,
 )
 from features.spark_engine import spark_features
+from training.dataset import EXAMPLE_CONTEXT, OWNERS_SQL
 from training.replay import Origins, ReplayFrames
 from training.sources import (
     JUDGED_COLUMNS,
@@ -79,6 +78,8 @@ class SparkData:
     def source(self) -> str:
         """`TrainingData.source`."""
         return self.location
+
+    holder = "export"
 
     def attribute_types(self) -> dict[str, str]:
         """`TrainingData.attribute_types`."""
@@ -200,16 +201,12 @@ class SparkData:
         }), "pair_id long, lead_id string, as_of timestamp_ntz")
 
     def _owners(self) -> DataFrame:
-        return self.spark.sql("""
-            SELECT l.lead_id, l.owner_rep_id, r.team
-            FROM leads l LEFT JOIN reps r ON r.rep_id = l.owner_rep_id
-        """)
+        return self.spark.sql(OWNERS_SQL)
 
     def featured(self, ex: pd.DataFrame, cfg: EngagementConfig) -> pd.DataFrame:
         """`training.dataset.with_features` on Spark: the rows of `ex` with their features,
         owner rep and team, in the order of `ex`."""
-        keep = [c for c in ("lead_id", "as_of", "detail", "label", "split", "horizon_end")
-                if c in ex.columns]
+        keep = [c for c in EXAMPLE_CONTEXT if c in ex.columns]
         if ex.empty:  # the columns `with_features` gives, no rows
             cols = feature_columns(cfg, list(self.attributes))
             return ex[keep].reset_index(drop=True).assign(
@@ -221,7 +218,7 @@ class SparkData:
         got = got.sort_values("pair_id")
         if len(got) != len(ex):
             raise ValueError(f"{len(ex) - len(got):,} examples have no lead in the leads table")
-        got = _typed(got.drop(columns="pair_id").reset_index(drop=True), cfg)
+        got = type_features(got.drop(columns="pair_id").reset_index(drop=True), cfg)
         out = pd.concat([ex[keep].reset_index(drop=True), got], axis=1)
         owners = self._owners().join(
             self.spark.createDataFrame(ex[["lead_id"]].drop_duplicates().astype(str),
@@ -295,7 +292,11 @@ class SparkData:
             f"SELECT min(created_at) AS t FROM leads WHERE created_at < {SPARK.timestamp(until)}"  # noqa: S608 (a timestamp literal)
         ).first()
         start = None if first is None or first["t"] is None else pd.Timestamp(first["t"])
-        snaps = self._rows("snapshots", cfg, until, calendar_dates(start, cfg, until))
+        from pyspark import StorageLevel
+
+        # counted for the sample's share, then the sample's rows collected: made once
+        snaps = self._rows("snapshots", cfg, until, calendar_dates(start, cfg, until)).persist(
+            StorageLevel.MEMORY_AND_DISK)
         sample = self._sample_leads(snaps, "label IS NOT NULL", until, "snapshots", say)
         h = pd.Timedelta(days=cfg.horizon_days)
         frame = tidy_examples(self._collected(snaps, sample))
@@ -304,22 +305,13 @@ class SparkData:
             book = self._rows("snapshots", cfg, origin + h, [origin])
             books.append((book, tidy_examples(self._collected(book, sample))))
         full_book = books[1][0]
-        say(f"[conversion] {len(frame):,} snapshots of the sampled leads "
-            f"({len(calendar_from(frame, cfg).frame):,} within the per-lead cap); computing "
-            "their features on Spark")
+        say(f"[conversion] {len(frame):,} snapshots of the sampled leads; computing their "
+            "features on Spark")
         eng = settings.engagement
         replay_book = self.featured(books[1][1], eng)
         return ReplayFrames(origins, self.featured(frame, eng), self.featured(books[0][1], eng),
                             replay_book, cfg.max_snapshots_per_lead,
                             test=SparkTest(self, full_book, replay_book, eng))
-
-
-def _typed(frame: pd.DataFrame, cfg: EngagementConfig) -> pd.DataFrame:
-    """The catalog's features typed as the warehouse's path types them."""
-    for f in engagement_features(cfg):
-        if f.name in frame:
-            frame[f.name] = frame[f.name].astype("float64" if f.kind == "numeric" else "string")
-    return frame
 
 
 @dataclass
@@ -411,9 +403,8 @@ def _scoring(scorers: dict[str, Predict], cfg: EngagementConfig,
         for batch in batches:
             if batch.empty:
                 continue
-            frame = _typed(batch, cfg)
-            out = frame[["pair_id", "lead_id", "as_of", "label", "source", "team",
-                         "lead_age_days"]].copy()
+            frame = type_features(batch, cfg)
+            out = frame[["pair_id", *JUDGED_COLUMNS]].copy()
             out["source"] = out["source"].astype(object)
             for name, predict in scorers.items():
                 out[SCORE + name] = np.asarray(predict(frame), dtype=float)

@@ -30,6 +30,7 @@ from tests.features.test_spark_parity import (  # noqa: F401 (fixtures)
 )
 from training.dataset import with_features
 from training.spark_source import SparkData
+from training.specs import SPECS
 
 TRAIN = TrainConfig(min_per_class=2, min_per_class_eval=5, search_trials=1)
 KEY = ["lead_id", "as_of"]
@@ -88,8 +89,6 @@ def test_examples_and_labels_on_spark_equal_the_warehouses(spark, crm):  # noqa:
     for kind, made, how in (("dropout", dropout_examples, settings),
                             ("lead_quality", creation_examples, settings),
                             ("conversion", creation_examples, flat)):  # flat exports
-        from training.specs import SPECS
-
         prepared = source.prepared(SPECS[kind], how, end, say)
         duck = made(wh.con, TRAIN, end)
         ours = pd.concat([prepared.data, prepared.judged().featured])
